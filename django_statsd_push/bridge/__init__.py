@@ -1,0 +1,1 @@
+"""The statsd-to-Prometheus bridge. Never imported by the Django side."""

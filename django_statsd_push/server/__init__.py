@@ -1,0 +1,1 @@
+"""Daemon side: statsd protocol, aggregation, Carbon sink. Never imported by the Django side."""

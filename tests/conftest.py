@@ -1,0 +1,42 @@
+"""Shared test helpers: services the tests need, and how to find out they are missing.
+
+A test that needs a server it cannot reach fails when ``CI=true`` and skips with a
+reason elsewhere, so a laptop without MariaDB still runs the rest.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def tcp_reachable(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip (or fail in CI) when a real service or program a test needs is missing."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+def require_program(name: str) -> str:
+    path = shutil.which(name)
+    require(path is not None, f"{name} is not installed")
+    return path  # type: ignore[return-value]
+
+
+def require_tcp(host: str, port: int, what: str) -> None:
+    require(tcp_reachable(host, port), f"{what} is not reachable on {host}:{port}")
