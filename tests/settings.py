@@ -10,6 +10,6 @@ INSTALLED_APPS = [
     "django_statsd_push",
 ]
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
-ROOT_URLCONF = "tests.django.urls"
+ROOT_URLCONF = "tests.client.urls"
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 STATSD_CLIENT = "capture"
