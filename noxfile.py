@@ -16,5 +16,5 @@ DJANGO_SIDE = ["tests/client", "tests/hooks"]
 @nox.parametrize("django", ["5.2", "4.2"])
 def tests(session: nox.Session, django: str) -> None:
     session.install("-e", ".[dev]", f"django~={django}.0")
-    default = ["tests"] if django == "5.2" else [p for p in DJANGO_SIDE]
+    default = ["tests"] if django == "5.2" else DJANGO_SIDE
     session.run("python", "-m", "pytest", *(session.posargs or default))
