@@ -1,0 +1,195 @@
+"""``statsd-push demo-traffic``: a realistic request mix at the example app.
+
+Every panel of the dashboard needs something to show within a minute: fast and slow
+views for latency percentiles, the N+1 list for DB queries per request, the cached view
+for the hit ratio, 404s and 500s for the status-code panel. A few threads with
+keep-alive connections are enough; the rate is capped so the demo does not eat the CPU
+the daemons share with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import http.client
+import random
+import re
+import sys
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+
+# (weight, kind); the path of each kind is picked in Traffic.path().
+MIX: list[tuple[int, str]] = [
+    (30, "index"),
+    (15, "polls"),
+    (15, "detail"),
+    (20, "cached"),
+    (6, "slow"),
+    (7, "notfound"),
+    (4, "error"),
+    (3, "healthz"),
+]
+
+DETAIL_LINK = re.compile(rb'/polls/(\d+)/')
+
+
+@dataclass
+class Tally:
+    """Responses by status (0 = connection error), shared by the worker threads."""
+
+    counts: collections.Counter[int] = field(default_factory=collections.Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, status: int) -> None:
+        with self.lock:
+            self.counts[status] += 1
+
+    @property
+    def total(self) -> int:
+        with self.lock:
+            return sum(self.counts.values())
+
+    def summary(self) -> str:
+        with self.lock:
+            return ", ".join(f"{'error' if s == 0 else s}: {n}" for s, n in sorted(self.counts.items())) or "none"
+
+
+class Traffic:
+    """Drives the mix from ``threads`` threads at about ``rate`` requests/s in total."""
+
+    def __init__(self, base_url: str, rate: float = 20.0, threads: int = 4, seed: int | None = None) -> None:
+        parts = urllib.parse.urlsplit(base_url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"--url must be an http:// URL, got {base_url!r}")
+        self.host = parts.hostname
+        self.port = parts.port or 80
+        self.rate = rate
+        self.threads = max(1, threads)
+        self.random = random.Random(seed)
+        self._random_lock = threading.Lock()  # Random is shared by the worker threads
+        self.poll_ids: list[int] = []
+        self.tally = Tally()
+        self.stop_event = threading.Event()
+        self._workers: list[threading.Thread] = []
+
+    def path(self, kind: str) -> str:
+        if kind == "index":
+            return "/"
+        if kind == "polls":
+            return "/polls/"
+        if kind == "detail":
+            return f"/polls/{self.random.choice(self.poll_ids or [1])}/"
+        if kind == "cached":
+            return "/cached/"
+        if kind == "slow":
+            return "/slow/"
+        if kind == "error":
+            return "/error/"
+        if kind == "healthz":
+            return "/healthz"
+        return f"/no-such-page/{self.random.randrange(1000)}/"
+
+    def pick(self) -> str:
+        kinds = [k for _, k in MIX]
+        weights = [w for w, _ in MIX]
+        return self.path(self.random.choices(kinds, weights)[0])
+
+    def _get(self, conn: http.client.HTTPConnection, path: str) -> tuple[int, bytes]:
+        conn.request("GET", path, headers={"User-Agent": "statsd-push-demo-traffic"})
+        response = conn.getresponse()
+        body = response.read()
+        if response.getheader("Connection", "").lower() == "close":
+            conn.close()
+        return response.status, body
+
+    def discover_polls(self) -> None:
+        """Detail pages need ids that exist; read them off the list page once."""
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        try:
+            status, body = self._get(conn, "/polls/")
+            if status == 200:
+                self.poll_ids = sorted({int(m) for m in DETAIL_LINK.findall(body)})
+        except (OSError, http.client.HTTPException):
+            pass
+        finally:
+            conn.close()
+
+    def _worker(self, interval: float, index: int) -> None:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        next_at = time.monotonic() + interval * index / self.threads
+        try:
+            while not self.stop_event.is_set():
+                # Deadline pacing: a slow response does not shift every later request.
+                delay = next_at - time.monotonic()
+                if delay > 0 and self.stop_event.wait(delay):
+                    break
+                next_at = max(next_at + interval, time.monotonic() - interval)
+                with self._random_lock:
+                    path = self.pick()
+                try:
+                    status, _ = self._get(conn, path)
+                except (OSError, http.client.HTTPException):
+                    conn.close()
+                    status = 0
+                self.tally.add(status)
+        finally:
+            conn.close()
+
+    def start(self) -> None:
+        self.discover_polls()
+        interval = self.threads / self.rate if self.rate > 0 else 0.0
+        for i in range(self.threads):
+            t = threading.Thread(target=self._worker, args=(interval, i), name=f"demo-traffic-{i}", daemon=True)
+            t.start()
+            self._workers.append(t)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self.stop_event.set()
+        for t in self._workers:
+            t.join(timeout)
+        self._workers.clear()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="statsd-push demo-traffic", description=__doc__.split("\n\n")[0])
+    p.add_argument("--url", default="http://127.0.0.1:8000", help="base URL of the example app")
+    p.add_argument("--rate", type=float, default=20.0, help="requests per second in total (default 20)")
+    p.add_argument("--threads", type=int, default=4, help="concurrent connections (default 4)")
+    p.add_argument("--duration", type=float, default=0.0, help="seconds to run; 0 = until Ctrl-C (default)")
+    p.add_argument("--seed", type=int, default=None, help="random seed, for a repeatable mix")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.rate <= 0:
+        print("demo-traffic: --rate must be positive", file=sys.stderr)
+        return 2
+    try:
+        traffic = Traffic(args.url, rate=args.rate, threads=args.threads, seed=args.seed)
+    except ValueError as e:
+        print(f"demo-traffic: {e}", file=sys.stderr)
+        return 2
+    print(f"demo-traffic: ~{args.rate:g} req/s at {args.url} (Ctrl-C to stop)", flush=True)
+    traffic.start()
+    try:
+        if args.duration > 0:
+            traffic.stop_event.wait(args.duration)
+        else:
+            while not traffic.stop_event.wait(3600):
+                pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        traffic.stop()
+    print(f"demo-traffic: {traffic.tally.total} requests ({traffic.tally.summary()})")
+    if traffic.tally.total and traffic.tally.counts[0] == traffic.tally.total:
+        print(f"demo-traffic: no response from {args.url}; is the example app running?", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
