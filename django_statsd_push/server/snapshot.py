@@ -1,0 +1,78 @@
+"""What one flush hands to every sink: an immutable ``Snapshot``, and the ``Sink`` protocol.
+
+The aggregator swaps its tables at each flush and wraps the old ones here, so every
+sink (the Carbon writer, the Prometheus bridge) reads the same numbers and nothing is
+parsed or aggregated twice. Sinks must treat a snapshot as read-only; the mappings
+are read-only views, and nothing else holds the tables any more.
+
+Series are keyed by ``SeriesKey(name, tags)`` with the RAW name and the raw DogStatsD
+tag strings (``("env:prod", "region:eu")``), exactly as ``protocol.Sample`` carries
+them. Graphite naming (etsy's sanitising, ``name;env=prod``) is the Carbon sink's job.
+
+Fields of ``Snapshot``:
+
+``timestamp``      unix time of this flush (float seconds; etsy rounds it for Carbon)
+``interval``       the configured flush interval in seconds (etsy divides by it for rates)
+``counters``       ``SeriesKey -> float``: sum of value/rate this interval. Idle counters
+                   kept by the aggregator appear with ``0.0`` (unless deleteCounters).
+                   Includes the daemon's own counters (``statsd.packets_received``,
+                   ``statsd.metrics_received``, ``statsd.bad_lines_seen``, and any of
+                   ours that became non-zero) as etsy does, named with ``prefix_stats``.
+``timers``         ``SeriesKey -> tuple[float, ...]``: the values seen, sorted ascending.
+                   An idle timer kept by the aggregator has ``()``.
+``timer_counts``   ``SeriesKey -> float``: sum of 1/rate per timer value (same keys as
+                   ``timers``; etsy's ``count``).
+``gauges``         ``SeriesKey -> float``: current values (gauges persist across flushes).
+``sets``           ``SeriesKey -> frozenset[str]``: distinct members this interval.
+``prefix_stats``   the prefix of the daemon's own metrics (etsy ``prefixStats``, "statsd").
+``processing_ms``  milliseconds the aggregator spent producing this snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import NamedTuple, Protocol, runtime_checkable
+
+
+class SeriesKey(NamedTuple):
+    name: str
+    tags: tuple[str, ...] = ()
+
+
+_EMPTY: Mapping = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    timestamp: float
+    interval: float
+    counters: Mapping[SeriesKey, float] = field(default=_EMPTY)
+    timers: Mapping[SeriesKey, tuple[float, ...]] = field(default=_EMPTY)
+    timer_counts: Mapping[SeriesKey, float] = field(default=_EMPTY)
+    gauges: Mapping[SeriesKey, float] = field(default=_EMPTY)
+    sets: Mapping[SeriesKey, frozenset[str]] = field(default=_EMPTY)
+    prefix_stats: str = "statsd"
+    processing_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        # Freeze plain dicts passed in (tests, other producers) the same way.
+        for name in ("counters", "timers", "timer_counts", "gauges", "sets"):
+            value = getattr(self, name)
+            if not isinstance(value, MappingProxyType):
+                object.__setattr__(self, name, MappingProxyType(dict(value)))
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """Receives every snapshot, in order, from one flusher thread (never concurrently).
+
+    ``flush`` must not block for long: the Carbon sink queues its lines for its own
+    writer, the Prometheus sink updates collectors. ``close`` is called once, after
+    the last flush (SIGTERM flushes once more first).
+    """
+
+    def flush(self, snapshot: Snapshot) -> None: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,123 @@
+"""The one parser: etsy statsd 0.9's line rules, raw names, tags kept apart."""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+from pathlib import Path
+
+import pytest
+import statsd
+
+from django_statsd_push.server.protocol import Sample, js_number, parse
+
+# A copy of the reference capture from the real etsy statsd 0.9.0 (see fixtures/README.md).
+FIXTURES = Path(__file__).with_name("fixtures")
+
+
+def fixture_packets() -> list[bytes]:
+    return [p.encode("latin-1") for p in json.loads((FIXTURES / "packets.json").read_text())]
+
+
+def test_fixture_counts_lines_and_bad_lines_like_etsy():
+    totals = [parse(p) for p in fixture_packets()]
+    assert sum(t.lines for t in totals) == 36
+    assert sum(t.bad_lines for t in totals) == 6
+
+
+def test_several_lines_and_several_values_per_line():
+    parsed = parse(b"a:1|c:2|ms\nb:3|g\n\nc:x|s")
+    assert parsed.lines == 3
+    assert parsed.bad_lines == 0
+    assert parsed.samples == [
+        Sample("a", (), 1.0, "c"),
+        Sample("a", (), 2.0, "ms"),
+        Sample("b", (), 3.0, "g"),
+        Sample("c", (), "x", "s"),
+    ]
+
+
+def test_raw_names_and_dogstatsd_tags_are_kept_separately():
+    (sample,) = parse(b"my metric/x$:1|c|@0.5|#env:prod,region:eu").samples
+    assert sample.name == "my metric/x$"
+    assert sample.tags == ("env:prod", "region:eu")
+    assert sample.rate == 0.5
+    (untagged,) = parse(b"a:1|c|#").samples
+    assert untagged.tags == ()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "nocolon",  # value defaults to 1 without a type
+        "a:abc|c",
+        "a:|c",
+        "a:1|c|@x",
+        "a:1|c|@-0.5",
+        "a:1|c|@0",  # etsy divides by zero
+        "a:1|c|@+0.5",  # etsy crashes its process
+        "a:-3|ms",
+        "a:xyz|g",
+        "a:1_000|c",  # Python float() accepts it, JavaScript Number() does not
+        "a:nan|c",
+        "a:inf|c",
+        "a:Infinity|c",  # etsy writes Infinity to Carbon; we refuse it
+        "a:1e999|c",
+    ],
+)
+def test_bad_values_are_counted_and_skipped(line):
+    parsed = parse(line.encode())
+    assert (parsed.lines, parsed.bad_lines, parsed.samples) == (1, 1, [])
+
+
+def test_types_rates_and_gauge_deltas():
+    samples = parse(b"c:2|c|@0.1\nh:5|h\nu:7|zz\ng:+4|g\ng:-4|g\ng:4|g\nt:0x10|ms|@1e-3").samples
+    assert [(s.type, s.kind) for s in samples[:3]] == [("c", "c"), ("h", "c"), ("zz", "c")]
+    assert samples[0].rate == 0.1
+    assert [s.delta for s in samples[3:6]] == [True, True, False]
+    # etsy reads the rate with /^@([\d.]+)/, so "@1e-3" means 1; Number("0x10") is 16.
+    assert samples[6] == Sample("t", (), 16.0, "ms", 1.0)
+
+
+def test_empty_set_member_is_zero_like_etsy():
+    assert parse(b"s:|s").samples == [Sample("s", (), "0", "s")]
+
+
+def test_js_number():
+    assert js_number(" 12 ") == 12
+    assert js_number("  ") == 0
+    assert js_number(".5") == 0.5
+    assert js_number("5.") == 5
+    assert js_number("0b101") == 5
+    assert js_number("-Infinity") == -math.inf
+    assert js_number("1.2.3") is None
+    assert js_number("infinity") is None
+
+
+def test_undecodable_bytes_do_not_raise():
+    parsed = parse(b"caf\xe9:1|c\n\xff\xfe")
+    assert parsed.lines == 2
+    assert parsed.samples[0].name == "caf\ufffd"
+
+
+def test_round_trip_with_the_client_formatter():
+    """pystatsd formats, we parse: the two ends of the wire format agree."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.settimeout(5)
+        client = statsd.StatsClient("127.0.0.1", server.getsockname()[1], prefix="app")
+        try:
+            client.incr("hits", 3, rate=1)
+            client.timing("view", 12.5)
+            client.gauge("depth", -2, delta=True)
+            client.set("users", "alice")
+            received = [parse(server.recv(65536)).samples[0] for _ in range(4)]
+        finally:
+            client.close()
+    assert received == [
+        Sample("app.hits", (), 3.0, "c"),
+        Sample("app.view", (), 12.5, "ms"),
+        Sample("app.depth", (), -2.0, "g", delta=True),
+        Sample("app.users", (), "alice", "s"),
+    ]
