@@ -1,0 +1,98 @@
+"""The demo traffic driver against a real HTTP server on a free port."""
+
+from __future__ import annotations
+
+import collections
+import http.server
+import threading
+import time
+
+import pytest
+
+from django_statsd_push.stack import traffic
+from django_statsd_push.stack.traffic import Traffic
+
+POLLS_PAGE = b'<a href="/polls/3/">a</a> <a href="/polls/7/">b</a>'
+
+
+class Recorder(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.paths: collections.Counter[str] = collections.Counter()
+        self.lock = threading.Lock()
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        with self.server.lock:
+            self.server.paths[self.path] += 1
+        status, body = 404, b"not found"
+        if self.path in ("/", "/cached/", "/slow/", "/healthz", "/polls/3/", "/polls/7/"):
+            status, body = 200, b"ok"
+        elif self.path == "/polls/":
+            status, body = 200, POLLS_PAGE
+        elif self.path == "/error/":
+            status, body = 500, b"boom"
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def server():
+    srv = Recorder()
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    thread.join(5)
+
+
+def test_mix_reaches_every_kind_of_view(server: Recorder) -> None:
+    t = Traffic(f"http://127.0.0.1:{server.server_address[1]}", rate=400, threads=3, seed=1)
+    t.start()
+    try:
+        end = time.monotonic() + 20
+        while t.tally.total < 300:
+            assert time.monotonic() < end, f"only {t.tally.total} requests in 20s"
+            time.sleep(0.05)
+    finally:
+        t.stop()
+    assert t.poll_ids == [3, 7]
+    with server.lock:
+        paths = dict(server.paths)
+    assert {"/", "/polls/", "/cached/", "/slow/", "/error/", "/healthz"} <= paths.keys()
+    assert paths.get("/polls/3/", 0) + paths.get("/polls/7/", 0) > 0
+    assert "/polls/1/" not in paths  # detail ids come from the list page
+    assert any(p.startswith("/no-such-page/") for p in paths)
+    counts = t.tally.counts
+    assert counts[200] > counts[404] > 0 and counts[500] > 0 and counts[0] == 0
+
+
+def test_cli_runs_for_a_duration_and_prints_a_summary(server: Recorder, capsys) -> None:
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    assert traffic.main(["--url", url, "--rate", "50", "--duration", "0.5", "--seed", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "requests (200:" in out
+
+
+def test_cli_fails_when_nothing_answers(capsys) -> None:
+    from django_statsd_push.stack.health import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    assert traffic.main(["--url", url, "--rate", "20", "--duration", "0.3"]) == 1
+    assert "is the example app running?" in capsys.readouterr().err
+
+
+def test_cli_rejects_bad_arguments(capsys) -> None:
+    assert traffic.main(["--url", "ftp://x", "--duration", "0.1"]) == 2
+    assert traffic.main(["--rate", "0"]) == 2
