@@ -41,18 +41,15 @@ class SeriesKey(NamedTuple):
     tags: tuple[str, ...] = ()
 
 
-_EMPTY: Mapping = MappingProxyType({})
-
-
 @dataclass(frozen=True)
 class Snapshot:
     timestamp: float
     interval: float
-    counters: Mapping[SeriesKey, float] = field(default=_EMPTY)
-    timers: Mapping[SeriesKey, tuple[float, ...]] = field(default=_EMPTY)
-    timer_counts: Mapping[SeriesKey, float] = field(default=_EMPTY)
-    gauges: Mapping[SeriesKey, float] = field(default=_EMPTY)
-    sets: Mapping[SeriesKey, frozenset[str]] = field(default=_EMPTY)
+    counters: Mapping[SeriesKey, float] = field(default_factory=dict)
+    timers: Mapping[SeriesKey, tuple[float, ...]] = field(default_factory=dict)
+    timer_counts: Mapping[SeriesKey, float] = field(default_factory=dict)
+    gauges: Mapping[SeriesKey, float] = field(default_factory=dict)
+    sets: Mapping[SeriesKey, frozenset[str]] = field(default_factory=dict)
     prefix_stats: str = "statsd"
     processing_ms: float = 0.0
 
