@@ -1,0 +1,191 @@
+"""Aggregation between flushes, with etsy statsd 0.9's reset rules.
+
+``add(sample)`` (or ``ingest(datagram)``) updates plain dicts; ``flush(now)`` swaps the
+tables and returns an immutable ``Snapshot``. What survives a flush follows etsy:
+counters go back to 0 and timers/sets to empty but keep being reported, gauges keep
+their value, unless the ``delete_*`` options (``delete_idle_stats`` turns all four on)
+drop idle series instead; a deleted gauge lives ``gauges_max_ttl`` flushes after its
+last update. The daemon's own counters (``statsd.packets_received`` ...) are counters
+like any other, as in etsy.
+
+Not thread-safe by itself: the daemon serialises ``ingest`` and ``flush`` with a lock.
+The clock is whatever ``now`` the caller passes to ``flush``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from django_statsd_push.server.protocol import GAUGE, SET, TIMER, Sample, parse
+from django_statsd_push.server.snapshot import SeriesKey, Snapshot
+
+# Counters etsy keeps (at 0) even when deleteCounters drops idle ones: it matches by
+# substring, so a user counter containing one of these is kept too.
+_KEPT_COUNTERS = ("packets_received", "metrics_received", "bad_lines_seen")
+
+
+def js_round(x: float) -> int:
+    """JavaScript ``Math.round``: halves go up (Python's ``round`` goes to even)."""
+    return int(x // 1 + (1 if x % 1 >= 0.5 else 0))
+
+
+@dataclass
+class AggregatorConfig:
+    flush_interval: float = 10.0  # seconds
+    prefix_stats: str = "statsd"
+    delete_idle_stats: bool = False
+    delete_counters: bool | None = None  # None: follow delete_idle_stats
+    delete_timers: bool | None = None
+    delete_sets: bool | None = None
+    delete_gauges: bool | None = None
+    gauges_max_ttl: int = 1
+    max_series: int = 1_000_000  # per table; new series beyond it are dropped and counted
+    max_name_length: int = 1024  # characters, name plus tags
+
+    def resolved(self, option: str) -> bool:
+        value = getattr(self, option)
+        return self.delete_idle_stats if value is None else bool(value)
+
+
+class Aggregator:
+    def __init__(self, config: AggregatorConfig | None = None) -> None:
+        self.config = config or AggregatorConfig()
+        self.prefix = self.config.prefix_stats
+        self.key_bad = SeriesKey(f"{self.prefix}.bad_lines_seen")
+        self.key_packets = SeriesKey(f"{self.prefix}.packets_received")
+        self.key_metrics = SeriesKey(f"{self.prefix}.metrics_received")
+        self.key_lag = SeriesKey(f"{self.prefix}.timestamp_lag")
+        self.counters: dict[SeriesKey, float] = dict.fromkeys(
+            (self.key_bad, self.key_packets, self.key_metrics), 0.0
+        )
+        self.timers: dict[SeriesKey, list[float]] = {}
+        self.timer_counts: dict[SeriesKey, float] = {}
+        self.gauges: dict[SeriesKey, float] = {}
+        self.gauge_ttl: dict[SeriesKey, int] = {}
+        self.sets: dict[SeriesKey, set[str]] = {}
+        # Kept as ints on the hot path, folded into the counters at flush.
+        self.packets = self.lines = self.bad = 0
+        # Our own counters beyond etsy's (kernel drops, rejected names ...): reported
+        # from the first time they are non-zero, so an etsy-identical flush stays so.
+        self.internal: dict[str, float] = {}
+        self.totals: dict[str, float] = {}  # since start, for the management interface
+        self.last_timestamp = 0
+        self.started = time.time()
+        self._delete_gauges = self.config.resolved("delete_gauges")
+
+    # --- input -------------------------------------------------------------------
+    def count(self, stat: str, amount: float = 1) -> None:
+        """Add to one of the daemon's own counters, ``<prefix_stats>.<stat>``."""
+        self.internal[stat] = self.internal.get(stat, 0) + amount
+
+    def _new_series(self, table: dict, key: tuple[str, tuple[str, ...]]) -> SeriesKey | None:
+        if len(table) >= self.config.max_series:
+            self.count("series_dropped")
+            return None
+        name, tags = key
+        if len(name) + sum(len(t) + 1 for t in tags) > self.config.max_name_length or "\0" in name:
+            self.count("names_rejected")
+            return None
+        return SeriesKey(name, tags)
+
+    def add(self, sample: Sample) -> None:
+        """Add one sample (already counted as a metric received by ``ingest``)."""
+        key = sample[:2]
+        type_ = sample.type
+        if type_ == TIMER:
+            values = self.timers.get(key)
+            if values is None:
+                if (key := self._new_series(self.timers, key)) is None:
+                    return
+                values = self.timers[key] = []
+                self.timer_counts[key] = 0.0
+            values.append(sample.value)
+            self.timer_counts[key] += 1 / sample.rate
+        elif type_ == GAUGE:
+            if key not in self.gauges and (key := self._new_series(self.gauges, key)) is None:
+                return
+            if self._delete_gauges:
+                self.gauge_ttl[key] = self.config.gauges_max_ttl
+            if sample.delta and key in self.gauges:
+                self.gauges[key] += sample.value
+            else:
+                self.gauges[key] = sample.value
+        elif type_ == SET:
+            members = self.sets.get(key)
+            if members is None:
+                if (key := self._new_series(self.sets, key)) is None:
+                    return
+                members = self.sets[key] = set()
+            members.add(sample.value)
+        else:
+            old = self.counters.get(key)
+            if old is None:
+                if (key := self._new_series(self.counters, key)) is None:
+                    return
+                old = 0.0
+            self.counters[key] = old + sample.value * (1 / sample.rate)
+
+    def ingest(self, datagram: bytes | str) -> None:
+        """One UDP datagram (or newline-framed TCP chunk): counted, parsed, added."""
+        parsed = parse(datagram)
+        self.packets += 1
+        self.lines += parsed.lines
+        self.bad += parsed.bad_lines
+        add = self.add
+        for sample in parsed.samples:
+            add(sample)
+
+    # --- output ------------------------------------------------------------------
+    def flush(self, now: float) -> Snapshot:
+        started = time.perf_counter()
+        config = self.config
+        timestamp = js_round(now)
+        if self.last_timestamp > 0:
+            self.gauges[self.key_lag] = timestamp - self.last_timestamp - config.flush_interval
+        self.last_timestamp = timestamp
+
+        counters = self.counters
+        counters[self.key_bad] += self.bad
+        counters[self.key_packets] += self.packets
+        counters[self.key_metrics] += self.lines
+        for stat, amount in (("bad_lines_seen", self.bad), ("packets_received", self.packets),
+                             ("metrics_received", self.lines), *self.internal.items()):
+            self.totals[stat] = self.totals.get(stat, 0) + amount
+        for stat, amount in self.internal.items():
+            key = SeriesKey(f"{self.prefix}.{stat}")
+            counters[key] = counters.get(key, 0.0) + amount
+        self.packets = self.lines = self.bad = 0
+        self.internal = {}
+
+        timers, timer_counts, sets = self.timers, self.timer_counts, self.sets
+        if config.resolved("delete_counters"):
+            self.counters = {k: 0.0 for k in counters if any(s in k.name for s in _KEPT_COUNTERS)}
+        else:
+            self.counters = dict.fromkeys(counters, 0.0)
+        if config.resolved("delete_timers"):
+            self.timers, self.timer_counts = {}, {}
+        else:
+            self.timers = {k: [] for k in timers}
+            self.timer_counts = dict.fromkeys(timers, 0.0)
+        self.sets = {} if config.resolved("delete_sets") else {k: set() for k in sets}
+
+        gauges = dict(self.gauges)
+        if self._delete_gauges:
+            for key in list(self.gauge_ttl):
+                self.gauge_ttl[key] -= 1
+                if self.gauge_ttl[key] < 1:
+                    del self.gauge_ttl[key]
+                    self.gauges.pop(key, None)
+
+        return Snapshot(
+            timestamp=now,
+            interval=config.flush_interval,
+            counters=counters,
+            timers={k: tuple(sorted(v)) for k, v in timers.items()},
+            timer_counts=timer_counts,
+            gauges=gauges,
+            sets={k: frozenset(v) for k, v in sets.items()},
+            prefix_stats=self.prefix,
+            processing_ms=(time.perf_counter() - started) * 1000,
+        )

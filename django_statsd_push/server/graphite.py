@@ -1,0 +1,237 @@
+"""The Carbon sink: a ``Snapshot`` -> the lines etsy statsd 0.9's graphite backend writes.
+
+``format_snapshot`` is pure (snapshot + settings -> ``(name, value, timestamp)`` lines),
+so the compatibility tests compare it against etsy's output directly. ``GraphiteSink``
+adds etsy's ``graphiteStats`` lines and hands the batch to a ``CarbonClient``, which
+delivers it on its own thread: a flush never waits for Carbon.
+
+Names: etsy builds ``name;tag=value;...`` from DogStatsD tags (first ``;`` of a tag ->
+``_``, first ``:`` -> ``=``) and strips everything outside ``[A-Za-z0-9_.;=-]`` after
+turning whitespace into ``_`` and ``/`` into ``-``. That sanitising happens here, not in
+the parser. Two raw names that sanitise to the same Graphite name stay separate
+series here (etsy merges them); both are written and Carbon keeps the last value.
+
+Safety: whatever the settings, a name that could leave the Whisper root or break
+Carbon's line format (``/``, ``\\``, NUL, whitespace, an empty or over-long path
+segment, over-long name) is not written; it is counted in ``names_rejected``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from django_statsd_push.server.aggregate import js_round
+from django_statsd_push.server.snapshot import SeriesKey, Snapshot
+from django_statsd_push.server.timer_stats import js_str, timer_stats
+
+Line = tuple[str, str, int]
+
+_WHITESPACE = re.compile(r"\s+")
+_NOT_ALLOWED = re.compile(r"[^a-zA-Z_\-0-9.;=]")
+# Anything Carbon would turn into a path outside the root, or that breaks its line format.
+_UNSAFE = re.compile(r"[/\\\x00\s]")
+MAX_NAME_BYTES = 1024
+MAX_SEGMENT_BYTES = 200  # a Whisper file name is segment + ".wsp"; filesystems stop at 255
+
+
+def sanitize(key: str) -> str:
+    """etsy's ``sanitizeKeyName``."""
+    return _NOT_ALLOWED.sub("", _WHITESPACE.sub("_", key).replace("/", "-"))
+
+
+def etsy_key(series: SeriesKey, sanitize_tags: bool = True) -> str:
+    """The key etsy uses for a series: sanitised ``name;k=v;...``."""
+    name, tags = series
+    if not tags:
+        return sanitize(name)
+    tag_text = ";".join(t.replace(";", "_", 1).replace(":", "=", 1) for t in tags)
+    if sanitize_tags:
+        return sanitize(f"{name};{tag_text}")
+    # keyNameSanitize=false: etsy's backend still sanitises the name, not the tags.
+    return f"{sanitize(name)};{tag_text}"
+
+
+def is_safe(name: str) -> bool:
+    """Can Carbon store this name inside its Whisper root?"""
+    if not name or _UNSAFE.search(name) or len(name.encode()) > MAX_NAME_BYTES:
+        return False
+    path = name.split(";", 1)[0]
+    return all(0 < len(seg.encode()) <= MAX_SEGMENT_BYTES for seg in path.split("."))
+
+
+@dataclass
+class GraphiteConfig:
+    """etsy's graphite backend settings (etsy's config names in comments)."""
+
+    legacy_namespace: bool = True  # graphite.legacyNamespace
+    global_prefix: str = "stats"  # graphite.globalPrefix
+    prefix_counter: str = "counters"  # graphite.prefixCounter
+    prefix_timer: str = "timers"  # graphite.prefixTimer
+    prefix_gauge: str = "gauges"  # graphite.prefixGauge
+    prefix_set: str = "sets"  # graphite.prefixSet
+    global_suffix: str | None = None  # graphite.globalSuffix
+    flush_counts: bool = True  # flush_counts
+    key_name_sanitize: bool = True  # keyNameSanitize
+    percent_threshold: Sequence[float] = (90,)  # percentThreshold
+    # histogram: [{metric: 'api.latency', bins: [10, 50, 'inf']}]: first substring match wins
+    histogram: Sequence[tuple[str, Sequence[float | str]]] = ()
+    calculated_timer_metrics: Sequence[str] | None = None  # calculatedTimerMetrics
+    namespaces: dict[str, list[str]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.legacy_namespace:
+            self.namespaces = {
+                "global": ["stats"], "counter": ["stats"], "timer": ["stats", "timers"],
+                "gauge": ["stats", "gauges"], "set": ["stats", "sets"],
+            }
+            return
+        base = [self.global_prefix] if self.global_prefix else []
+        self.namespaces = {"global": base}
+        for kind, prefix in (("counter", self.prefix_counter), ("timer", self.prefix_timer),
+                             ("gauge", self.prefix_gauge), ("set", self.prefix_set)):
+            self.namespaces[kind] = base + ([prefix] if prefix else [])
+
+    @property
+    def suffix(self) -> str:
+        return "" if self.global_suffix is None else "." + self.global_suffix
+
+    def bins_for(self, key: str) -> Sequence[float | str]:
+        for metric, bins in self.histogram:
+            if metric in key:
+                return bins
+        return ()
+
+
+def format_snapshot(snapshot: Snapshot, config: GraphiteConfig,
+                    on_rejected: Callable[[str], None] | None = None) -> list[Line]:
+    """All lines of one flush except etsy's four ``graphiteStats`` lines (see GraphiteSink)."""
+    started = time.monotonic()
+    ts = js_round(snapshot.timestamp)
+    ns = config.namespaces
+    suffix = config.suffix
+    lines: list[Line] = []
+    num_stats = 0
+    sanitize_tags = config.key_name_sanitize
+    keys: dict[SeriesKey, str] = {}
+
+    def key_of(series: SeriesKey) -> str:
+        key = keys.get(series)
+        if key is None:
+            key = keys[series] = etsy_key(series, sanitize_tags)
+        return key
+
+    def fmt(namespace: list[str], key: str, *parts: str) -> str:
+        name, sep, tags = key.partition(";")
+        return ".".join([*namespace, name, *parts]) + suffix + sep + tags
+
+    def add(name: str, value: float) -> None:
+        if is_safe(name):
+            lines.append((name, js_str(value), ts))
+        elif on_rejected is not None:
+            on_rejected(name)
+
+    interval = snapshot.interval
+    for series, value in snapshot.counters.items():
+        key = key_of(series)
+        if config.legacy_namespace:
+            add(fmt(ns["counter"], key), value / interval)
+            if config.flush_counts:
+                add(fmt(["stats_counts"], key), value)
+        else:
+            add(fmt(ns["counter"], key, "rate"), value / interval)
+            if config.flush_counts:
+                add(fmt(ns["counter"], key, "count"), value)
+        num_stats += 1
+
+    for series, values in snapshot.timers.items():
+        key = key_of(series)
+        stats = timer_stats(values, snapshot.timer_counts.get(series, 0), interval,
+                            config.percent_threshold, config.bins_for(key),
+                            config.calculated_timer_metrics)
+        for stat, value in stats.items():
+            if isinstance(value, dict):
+                for sub, sub_value in value.items():
+                    add(fmt(ns["timer"], key, stat, sub), sub_value)
+            else:
+                add(fmt(ns["timer"], key, stat), value)
+        num_stats += 1
+
+    for series, value in snapshot.gauges.items():
+        add(fmt(ns["gauge"], key_of(series)), value)
+        num_stats += 1
+
+    for series, members in snapshot.sets.items():
+        add(fmt(ns["set"], key_of(series), "count"), len(members))
+        num_stats += 1
+
+    prefix = snapshot.prefix_stats
+    calculation_ms = js_round((time.monotonic() - started) * 1000)
+    if config.legacy_namespace:
+        add(f"{prefix}.numStats{suffix}", num_stats)
+        add(f"stats.{prefix}.graphiteStats.calculationtime{suffix}", calculation_ms)
+        add(f"stats.{prefix}.processing_time{suffix}", js_round(snapshot.processing_ms))
+    else:
+        add(fmt(ns["global"], prefix, "numStats"), num_stats)
+        add(fmt(ns["global"], prefix, "graphiteStats", "calculationtime"), calculation_ms)
+        add(fmt(ns["global"], prefix, "processing_time"), js_round(snapshot.processing_ms))
+    return lines
+
+
+class LineWriter(Protocol):
+    def send(self, lines: list[Line]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class GraphiteSink:
+    """The Carbon ``Sink``: formats each snapshot and queues it on a ``CarbonClient``.
+
+    Also writes etsy's ``graphiteStats`` lines (last_exception, last_flush, flush_time,
+    flush_length), which describe the *previous* flush as in etsy.
+    """
+
+    def __init__(self, writer: LineWriter, config: GraphiteConfig | None = None,
+                 count: Callable[[str, float], None] | None = None) -> None:
+        self.writer = writer
+        self.config = config or GraphiteConfig()
+        self.count = count  # the aggregator's ``count`` for names_rejected
+        self.last_flush = js_round(time.time())
+        self.last_exception = 0
+        self.flush_time = 0
+        self.flush_length = 0
+
+    def _rejected(self, name: str) -> None:
+        if self.count is not None:
+            self.count("names_rejected", 1)
+
+    def flush(self, snapshot: Snapshot) -> None:
+        lines = format_snapshot(snapshot, self.config, self._rejected)
+        prefix = snapshot.prefix_stats
+        ns = self.config.namespaces["global"]
+        ts = js_round(snapshot.timestamp)  # etsy: the time Carbon accepted the connection
+        base = ".".join([*ns, prefix, "graphiteStats"])
+        suffix = self.config.suffix
+        for stat, value in (("last_exception", self.last_exception), ("last_flush", self.last_flush),
+                            ("flush_time", self.flush_time), ("flush_length", self.flush_length)):
+            lines.append((f"{base}.{stat}{suffix}", js_str(value), ts))
+        started = time.monotonic()
+        try:
+            self.writer.send(lines)
+        except Exception:
+            self.last_exception = ts
+            raise
+        self.flush_time = js_round((time.monotonic() - started) * 1000)
+        self.flush_length = sum(len(n) + len(v) + len(str(t)) + 3 for n, v, t in lines)
+        self.last_flush = ts
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def to_text(lines: list[Line]) -> bytes:
+    """Carbon's plaintext protocol."""
+    return "".join(f"{n} {v} {t}\n" for n, v, t in lines).encode()

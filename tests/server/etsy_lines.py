@@ -1,0 +1,31 @@
+"""Comparing Carbon line sets the way the fixture README says (helpers for the tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+FIXTURES = Path(__file__).with_name("fixtures")
+
+# Timing stats whose values differ run to run (masked, as the fixture README says).
+MASKED = (
+    "statsd.graphiteStats.calculationtime",
+    "statsd.processing_time",
+    "statsd.graphiteStats.last_flush",
+    "statsd.graphiteStats.flush_length",
+    "statsd.graphiteStats.flush_time",
+)
+
+
+def masked(lines) -> set[tuple[str, str]]:
+    """``{(name, value)}`` with timestamps dropped and the timing stats' values masked."""
+    out = set()
+    for line in lines:
+        name, value, *_ = line.split(" ") if isinstance(line, str) else line
+        if any(m in name for m in MASKED):
+            value = "*"
+        out.add((name, value))
+    return out
+
+
+def fixture_lines(name: str) -> set[tuple[str, str]]:
+    return masked((FIXTURES / name).read_text().splitlines())

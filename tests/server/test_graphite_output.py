@@ -1,0 +1,147 @@
+"""The Carbon lines for one flush equal etsy statsd 0.9's (reference capture + rules)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from django_statsd_push.server.aggregate import Aggregator, AggregatorConfig
+from django_statsd_push.server.graphite import (
+    GraphiteConfig, GraphiteSink, etsy_key, format_snapshot, is_safe, sanitize,
+)
+from django_statsd_push.server.snapshot import SeriesKey
+from django_statsd_push.server.timer_stats import js_str, timer_stats
+
+from .etsy_lines import FIXTURES, fixture_lines, masked
+
+T0 = 1795417881.0
+
+
+class Collect:
+    """A LineWriter that keeps what it was given (the real Carbon client is tested apart)."""
+
+    def __init__(self):
+        self.batches = []
+
+    def send(self, lines):
+        self.batches.append(lines)
+
+    def close(self):
+        pass
+
+
+def run_fixture(collect: Collect) -> None:
+    aggregator = Aggregator(AggregatorConfig(flush_interval=1.0))
+    sink = GraphiteSink(collect, GraphiteConfig(histogram=[("api.latency", [10, 50, 100, "inf"])]),
+                        aggregator.count)
+    sink.flush(aggregator.flush(T0))  # the capture is not statsd's first flush (timestamp_lag)
+    for packet in json.loads((FIXTURES / "packets.json").read_text()):
+        aggregator.ingest(packet.encode("latin-1"))
+    sink.flush(aggregator.flush(T0 + 1))
+    sink.flush(aggregator.flush(T0 + 2))
+
+
+def test_fixture_flush_and_next_idle_flush_match_etsy():
+    collect = Collect()
+    run_fixture(collect)
+    _, flush, idle = collect.batches
+    assert masked(flush) == fixture_lines("flush-legacy.txt")
+    assert masked(idle) == fixture_lines("flush-legacy-next-idle.txt")
+    assert {t for _, _, t in flush} == {round(T0 + 1)}
+
+
+def test_sanitising_and_tags():
+    assert sanitize("my metric/with spaces$%") == "my_metric-with_spaces"
+    assert etsy_key(SeriesKey("web.hits", ("env:prod", "region:eu"))) == "web.hits;env=prod;region=eu"
+    assert etsy_key(SeriesKey("a", ("k;x:v:w",))) == "a;k_x=vw"
+    assert etsy_key(SeriesKey("a b", ("k:v/w",)), sanitize_tags=False) == "a_b;k=v/w"
+
+
+def flush_lines(packets, graphite: GraphiteConfig, **agg) -> dict[str, str]:
+    aggregator = Aggregator(AggregatorConfig(flush_interval=10.0, **agg))
+    for packet in packets:
+        aggregator.ingest(packet)
+    return {n: v for n, v, _ in format_snapshot(aggregator.flush(T0), graphite)}
+
+
+def test_non_legacy_namespace_prefixes_and_suffix():
+    lines = flush_lines(
+        [b"hits:20|c|#env:prod", b"t:5|ms", b"g:1|g", b"s:a|s"],
+        GraphiteConfig(legacy_namespace=False, global_prefix="p", prefix_counter="",
+                       prefix_gauge="gg", global_suffix="sfx"),
+    )
+    assert lines["p.hits.rate.sfx;env=prod"] == "2"
+    assert lines["p.hits.count.sfx;env=prod"] == "20"
+    assert lines["p.timers.t.upper.sfx"] == "5"
+    assert lines["p.gg.g.sfx"] == "1"
+    assert lines["p.sets.s.count.sfx"] == "1"
+    assert lines["p.statsd.numStats.sfx"] == "7"
+    assert "p.statsd.processing_time.sfx" in lines
+    assert not any(n.startswith("stats_counts") for n in lines)
+
+
+def test_percent_threshold_list_decimal_and_negative():
+    values = [float(v) for v in range(1, 11)]
+    stats = timer_stats(values, 10, 1.0, [90, 99.5, -20, 0.1])
+    assert stats["upper_90"] == 9 and stats["sum_90"] == 45
+    assert stats["count_99_5"] == 10 and stats["upper_99_5"] == 10
+    assert stats["lower_top20"] == 9 and stats["sum_top20"] == 19 and stats["mean_top20"] == 9.5
+    assert "count_0_1" not in stats  # round(0.01) == 0: etsy skips it
+    # a top threshold covering every value: etsy writes NaN, we write the true sum
+    assert timer_stats([1.0, 2.0], 2, 1.0, [-100])["sum_top100"] == 3
+
+
+def test_histogram_bins_and_calculated_timer_metrics():
+    stats = timer_stats([1.0, 5.0, 5.5, 500.0], 4, 1.0, [90], [5, 7.5, 100])
+    assert stats["histogram"] == {"bin_5": 1, "bin_7_5": 2, "bin_100": 0}  # 500: above the last bin
+    only = timer_stats([1.0, 2.0], 2, 1.0, [90], (), ["upper_percent", "count"])
+    assert set(only) == {"upper_90", "count"}
+
+
+def test_delete_idle_stats_and_gauge_ttl():
+    aggregator = Aggregator(AggregatorConfig(flush_interval=1.0, delete_idle_stats=True, gauges_max_ttl=2))
+    aggregator.ingest(b"c:1|c\nt:1|ms\ng:5|g\ns:x|s")
+    first = aggregator.flush(T0)
+    assert {k.name for k in first.counters} >= {"c"}
+    second = aggregator.flush(T0 + 1)
+    assert set(second.counters) == {SeriesKey("statsd.bad_lines_seen"), SeriesKey("statsd.packets_received"),
+                                     SeriesKey("statsd.metrics_received")}
+    assert not second.timers and not second.sets
+    assert SeriesKey("g") in second.gauges  # ttl 2: one idle flush still reports it
+    third = aggregator.flush(T0 + 2)
+    assert SeriesKey("g") not in third.gauges
+    assert third.gauges[SeriesKey("statsd.timestamp_lag")] == 0
+
+
+def test_without_delete_idle_stats_counters_reset_and_gauges_persist():
+    aggregator = Aggregator(AggregatorConfig(flush_interval=1.0))
+    aggregator.ingest(b"c:3|c\ng:5|g\ng:-1|g")
+    assert aggregator.flush(T0).counters[SeriesKey("c")] == 3
+    idle = aggregator.flush(T0 + 1)
+    assert idle.counters[SeriesKey("c")] == 0 and idle.gauges[SeriesKey("g")] == 4
+
+
+@pytest.mark.parametrize("value,text", [(150.0, "150"), (54.111111111111114, "54.111111111111114"),
+                                        (1e21, "1e+21"), (1e16, "10000000000000000"), (1e-7, "1e-7"),
+                                        (0.00001, "0.00001"), (-0.5, "-0.5"), (float("nan"), "NaN")])
+def test_numbers_are_written_as_javascript_does(value, text):
+    assert js_str(value) == text
+
+
+@pytest.mark.parametrize("name", ["a/b", "a\x00b", "a b", "..", "a..b", "x" * 300, "a." + "b" * 201, "a\\b"])
+def test_unsafe_names_are_refused(name):
+    assert not is_safe(name)
+
+
+def test_rejected_names_are_counted_not_written():
+    aggregator = Aggregator(AggregatorConfig(flush_interval=1.0))
+    aggregator.ingest(b"ok:1|c\n" + b"a..b:1|c\n" + b"v:1|c|#k:a/b")
+    collect = Collect()
+    sink = GraphiteSink(collect, GraphiteConfig(key_name_sanitize=False), aggregator.count)
+    sink.flush(aggregator.flush(T0))
+    names = {n for n, _, _ in collect.batches[0]}
+    assert "stats.ok" in names
+    assert not any("a..b" in n or "a/b" in n for n in names)
+    nxt = aggregator.flush(T0 + 1)
+    assert nxt.counters[SeriesKey("statsd.names_rejected")] == 4  # rate + count line of each
