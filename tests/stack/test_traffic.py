@@ -26,6 +26,7 @@ class Recorder(http.server.ThreadingHTTPServer):
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else each keep-alive response waits on a delayed ACK
 
     def do_GET(self) -> None:
         with self.server.lock:

@@ -4,39 +4,6 @@
 // data-points-total, which the headless-Chromium test reads from the dumped DOM.
 "use strict";
 
-// Metric names are the statsd daemon's Carbon output (etsy legacy namespace):
-// timers under stats.timers.<name>.<stat>, counters as stats.<name> (per second)
-// and stats_counts.<name> (per flush). Only functions the render API implements.
-const PANELS = [
-  {
-    id: "request-rate", title: "Request rate by view", unit: "req/s",
-    targets: ["aliasByNode(stats.timers.request.*.*.count_ps, 3, 4)"],
-  },
-  {
-    id: "latency-p90", title: "Latency p90 by view", unit: "ms",
-    targets: ["aliasByNode(stats.timers.request.*.*.upper_90, 3, 4)"],
-  },
-  {
-    id: "latency-median", title: "Latency median by view", unit: "ms",
-    targets: ["aliasByNode(stats.timers.request.*.*.median, 3, 4)"],
-  },
-  {
-    id: "status-codes", title: "Responses by status class", unit: "resp/s",
-    targets: ["aliasByNode(stats.response.*xx, 2)"],
-  },
-  {
-    id: "db-queries", title: "DB queries per request (mean)", unit: "queries",
-    targets: ["aliasByNode(stats.timers.request.*.*.db_queries.mean, 3, 4)"],
-  },
-  {
-    id: "cache-hit-ratio", title: "Cache hit ratio", unit: "%", max: 100,
-    targets: [
-      "alias(asPercent(sumSeries(stats_counts.cache.*.get.hit), " +
-        "sumSeries(stats_counts.cache.*.get.{hit,miss})), 'hit %')",
-    ],
-  },
-];
-
 const RANGES = ["-5min", "-15min", "-1h", "-6h", "-24h"];
 const COLORS = ["#7eb26d", "#eab839", "#6ed0e0", "#ef843c", "#e24d42", "#1f78c1",
                 "#ba43a9", "#705da0", "#508642", "#cca300", "#447ebc", "#c15c17"];
@@ -175,8 +142,8 @@ async function refreshPanel(panel, section) {
   }
 }
 
-async function refreshAll(sections) {
-  const counts = await Promise.all(PANELS.map((p, i) => refreshPanel(p, sections[i])));
+async function refreshAll(panels, sections) {
+  const counts = await Promise.all(panels.map((p, i) => refreshPanel(p, sections[i])));
   document.body.setAttribute("data-points-total", String(counts.reduce((a, b) => a + b, 0)));
   document.body.setAttribute("data-state", "loaded");
   document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
@@ -193,11 +160,21 @@ function buildRanges() {
   }
 }
 
-function main() {
+// panels.json: one record per panel (title, unit, render targets). Metric names are the
+// statsd daemon's Carbon output (etsy legacy namespace): timers as
+// stats.timers.<name>.<stat>, counters as stats.<name> (per second) and
+// stats_counts.<name> (per flush). The tests query every target on the real render API.
+async function main() {
   buildRanges();
-  const sections = PANELS.map(buildPanel);
-  refreshAll(sections);
-  if (state.refresh > 0) setInterval(() => refreshAll(sections), state.refresh * 1000);
+  const response = await fetch("/static/panels.json", { cache: "no-store" });
+  const panels = await response.json();
+  const sections = panels.map(buildPanel);
+  const refresh = () => refreshAll(panels, sections);
+  await refresh();
+  if (state.refresh > 0) setInterval(refresh, state.refresh * 1000);
 }
 
-main();
+main().catch((err) => {
+  document.body.setAttribute("data-state", "error");
+  document.getElementById("updated").textContent = "dashboard failed to load: " + err;
+});
