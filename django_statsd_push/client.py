@@ -1,0 +1,605 @@
+"""The ``statsd`` object: pystatsd's API, configured from settings on first use.
+
+``statsd`` is a :class:`StatsdClient`, a subclass of pystatsd's ``StatsClientBase``:
+pystatsd formats every line (``name:value|type[|@rate]``); this module only decides
+the name (via :mod:`django_statsd_push.names`), where the line goes, and when.
+
+Fire-and-forget: no method of ``statsd`` raises or blocks on the network. A host that
+does not resolve, a refused port, a full socket buffer or a bad setting drop the
+metric and count it in ``statsd.transport.dropped``; nothing reaches the caller.
+
+Internal API used by the middleware and the hooks (``django_statsd_push.hooks``):
+
+``statsd.timing(names.db_query(alias, vendor, verb), ms)``
+    Every ``statsd`` method accepts a :class:`~django_statsd_push.names.Metric` as
+    well as a plain string. Hooks build names with :mod:`names`, never by hand.
+
+``current_batch() -> Batch | None``
+    The batch of the request being served in this context (thread or asyncio task;
+    contextvars, so ``sync_to_async`` views share their request's batch), or None
+    outside a request. While a batch is current, every metric emitted in that
+    context is buffered in it instead of being sent.
+
+``Batch.add_query(ms)``
+    The DB hook's per-request counters (``db_queries``, ``db_time``), emitted by the
+    middleware as ``request.<view>.<METHOD>.db_queries`` / ``.db_time``.
+
+``batching()``
+    Context manager that makes a new batch current and sends it, packed into as few
+    datagrams as ``STATSD_MAXUDPSIZE`` allows, when the block ends (Celery tasks,
+    management commands). ``statsd.send_batch(batch)`` sends one explicitly.
+
+Settings are read on first use and again after any ``STATSD_*`` setting changes
+(Django's ``setting_changed`` signal, sent by ``override_settings``) and after
+``os.fork()`` (the child gets its own socket and DNS refresher).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import os
+import socket
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, NamedTuple
+
+from statsd.client.base import StatsClientBase
+from statsd.client.udp import Pipeline as _PackingPipeline
+
+from django_statsd_push import names
+from django_statsd_push.conf import TAG_FORMATS
+from django_statsd_push.conf import settings as conf
+
+logger = logging.getLogger("django_statsd_push")
+
+# How long the first use waits for the first DNS answer before carrying on without
+# an address (metrics are then dropped until the background lookup succeeds).
+FIRST_LOOKUP_WAIT = 0.5
+# Stream transports: connect timeout, and how long to drop metrics after a failed
+# connect instead of trying again on every request.
+STREAM_TIMEOUT = 1.0
+STREAM_RETRY_AFTER = 5.0
+STREAM_PACKET_SIZE = 8192
+CAPTURE_MAXLEN = 10_000
+
+
+# --- per-request batching ------------------------------------------------------------
+
+
+class Batch:
+    """Metrics buffered for one request (or one ``batching()`` block)."""
+
+    __slots__ = ("lines", "db_queries", "db_time")
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.db_queries = 0
+        self.db_time = 0.0  # milliseconds
+
+    def add_query(self, ms: float) -> None:
+        self.db_queries += 1
+        self.db_time += ms
+
+
+_current_batch: contextvars.ContextVar[Batch | None] = contextvars.ContextVar(
+    "django_statsd_push_batch", default=None
+)
+
+
+def current_batch() -> Batch | None:
+    return _current_batch.get()
+
+
+def activate_batch(batch: Batch) -> contextvars.Token:
+    """Make ``batch`` current; pass the token to :func:`deactivate_batch`."""
+    return _current_batch.set(batch)
+
+
+def deactivate_batch(token: contextvars.Token) -> None:
+    _current_batch.reset(token)
+
+
+@contextmanager
+def batching(batch: Batch | None = None) -> Iterator[Batch]:
+    batch = Batch() if batch is None else batch
+    token = _current_batch.set(batch)
+    try:
+        yield batch
+    finally:
+        _current_batch.reset(token)
+        statsd.send_batch(batch)
+
+
+# --- transports: where a formatted datagram goes ---------------------------------------
+
+
+class Transport:
+    """Sends already formatted datagrams; never raises."""
+
+    packet_size = 512
+    dropped = 0  # datagrams that could not be sent
+
+    def send(self, data: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class NullTransport(Transport):
+    pass
+
+
+class LogTransport(Transport):
+    """Logs each datagram (logger ``django_statsd_push``, INFO): development aid."""
+
+    def send(self, data: str) -> None:
+        logger.info("statsd: %s", data)
+
+
+class CaptureTransport(Transport):
+    """Keeps the last datagrams in memory (``STATSD_CLIENT = "capture"``, for tests)."""
+
+    def __init__(self, packet_size: int = 512) -> None:
+        self.packet_size = packet_size
+        self.datagrams: deque[str] = deque(maxlen=CAPTURE_MAXLEN)
+
+    def send(self, data: str) -> None:
+        self.datagrams.append(data)
+
+
+class Resolver:
+    """Knows the daemon's address; looks it up again every ``refresh`` seconds.
+
+    Why a thread: a request must never wait for DNS, and a statsd host behind a
+    changing record (Kubernetes service, failover) must be followed without a
+    restart. A failed lookup keeps the last good address. ``on_change(family,
+    address)`` is called from the lookup thread when the answer changes.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        family: socket.AddressFamily,
+        socktype: socket.SocketKind,
+        refresh: float,
+        on_change: Callable[[int, Any], None],
+        lookup: Callable[..., list] = socket.getaddrinfo,
+    ) -> None:
+        self.host, self.port, self.family, self.socktype = host, port, family, socktype
+        self.refresh = refresh
+        self.address: Any = None
+        self.failures = 0
+        self._on_change = on_change
+        self._lookup = lookup
+        self._stop = threading.Event()
+        self._first = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, wait: float = FIRST_LOOKUP_WAIT) -> None:
+        self._thread = threading.Thread(
+            target=self._run, name="django-statsd-push-dns", daemon=True
+        )
+        self._thread.start()
+        self._first.wait(wait)
+
+    def _run(self) -> None:
+        try:
+            self.resolve()
+        finally:
+            self._first.set()
+        while self.refresh > 0 and not self._stop.wait(self.refresh):
+            self.resolve()
+
+    def resolve(self) -> bool:
+        """One lookup now; True when it answered. Called by the thread (and tests)."""
+        try:
+            family, _, _, _, address = self._lookup(
+                self.host, self.port, self.family, self.socktype
+            )[0]
+        except (OSError, UnicodeError, IndexError) as exc:
+            self.failures += 1
+            logger.warning(
+                "statsd: cannot resolve %s:%s (%s); keeping %s",
+                self.host, self.port, exc, self.address,
+            )
+            return False
+        if address != self.address:
+            try:
+                self._on_change(family, address)
+            except OSError as exc:
+                self.failures += 1
+                logger.warning("statsd: cannot use %s (%s)", address, exc)
+                return False
+            self.address = address
+        return True
+
+    def close(self) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            # A lookup in progress cannot be interrupted; the thread is a daemon.
+            thread.join(timeout=0.2)
+
+
+class UDPTransport(Transport):
+    """A connected, non-blocking UDP socket (one ``send`` per datagram, no lookup)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        ipv6: bool = False,
+        packet_size: int = 512,
+        refresh: float = 60.0,
+        lookup: Callable[..., list] = socket.getaddrinfo,
+    ) -> None:
+        self.packet_size = packet_size
+        self._sock: socket.socket | None = None
+        family = socket.AF_INET6 if ipv6 else socket.AF_INET
+        self.resolver = Resolver(
+            host, port, family, socket.SOCK_DGRAM, refresh, self._connect, lookup
+        )
+        self.resolver.start()
+
+    def _connect(self, family: int, address: Any) -> None:
+        sock = self._sock
+        if sock is not None and sock.family == family:
+            # Re-pointing the same socket: concurrent senders never see it closed.
+            sock.connect(address)
+            return
+        new = socket.socket(family, socket.SOCK_DGRAM)
+        new.setblocking(False)
+        new.connect(address)
+        self._sock = new
+        if sock is not None:
+            sock.close()
+
+    def send(self, data: str) -> None:
+        sock = self._sock
+        if sock is None:
+            self.dropped += 1
+            return
+        try:
+            sock.send(data.encode("ascii"))
+        except (OSError, UnicodeError):
+            # ECONNREFUSED after an ICMP port unreachable, EAGAIN on a full buffer,
+            # EBADF after close: a metric is not worth an exception.
+            self.dropped += 1
+
+    def close(self) -> None:
+        self.resolver.close()
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+
+
+class StreamTransport(Transport):
+    """TCP or Unix stream socket, one newline-terminated chunk per send.
+
+    Connects on first send (at most ``STREAM_TIMEOUT`` seconds, then no new attempt
+    for ``STREAM_RETRY_AFTER`` seconds): use UDP where even that is too much.
+    """
+
+    packet_size = STREAM_PACKET_SIZE
+
+    def __init__(self, connect: Callable[[], socket.socket]) -> None:
+        self._connect = connect
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._retry_at = 0.0
+
+    def send(self, data: str) -> None:
+        with self._lock:
+            try:
+                if self._sock is None:
+                    if time.monotonic() < self._retry_at:
+                        self.dropped += 1
+                        return
+                    self._sock = self._connect()
+                self._sock.sendall(data.encode("ascii") + b"\n")
+            except (OSError, UnicodeError):
+                self.dropped += 1
+                self._retry_at = time.monotonic() + STREAM_RETRY_AFTER
+                self._drop_socket()
+
+    def _drop_socket(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+
+    def reconnect(self, *_: Any) -> None:
+        with self._lock:
+            self._drop_socket()
+            self._retry_at = 0.0
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop_socket()
+
+
+class TCPTransport(StreamTransport):
+    def __init__(self, host: str, port: int, ipv6: bool = False, refresh: float = 60.0) -> None:
+        family = socket.AF_INET6 if ipv6 else socket.AF_INET
+        super().__init__(self._open)
+        self.resolver = Resolver(
+            host, port, family, socket.SOCK_STREAM, refresh, self.reconnect
+        )
+        self.resolver.start()
+
+    def _open(self) -> socket.socket:
+        if self.resolver.address is None:
+            raise OSError("statsd host not resolved")
+        sock = socket.socket(self.resolver.family, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(STREAM_TIMEOUT)
+            sock.connect(self.resolver.address)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def close(self) -> None:
+        self.resolver.close()
+        super().close()
+
+
+class UnixTransport(StreamTransport):
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(self._open)
+
+    def _open(self) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(STREAM_TIMEOUT)
+            sock.connect(self.path)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+
+def build_transport() -> Transport:
+    """The transport the current settings ask for."""
+    kind = conf.client
+    if kind == "udp":
+        return UDPTransport(
+            conf.host, int(conf.port), bool(conf.ipv6), int(conf.maxudpsize),
+            float(conf.dns_refresh),
+        )
+    if kind == "tcp":
+        return TCPTransport(conf.host, int(conf.port), bool(conf.ipv6), float(conf.dns_refresh))
+    if kind == "unix":
+        if not conf.unix_socket:
+            raise ValueError("STATSD_CLIENT='unix' needs STATSD_UNIX_SOCKET")
+        return UnixTransport(conf.unix_socket)
+    if kind == "log":
+        return LogTransport()
+    if kind == "capture":
+        return CaptureTransport(int(conf.maxudpsize))
+    if kind == "null":
+        return NullTransport()
+    raise ValueError(f"unknown STATSD_CLIENT {kind!r}")
+
+
+# --- the client ------------------------------------------------------------------------
+
+
+class State(NamedTuple):
+    """Everything read from settings, swapped as one object when settings change."""
+
+    transport: Transport
+    enabled: bool
+    prefix: str | None
+    tag_format: str | None
+    sample_rate: float
+    hooks: frozenset[str]
+
+
+def load_state() -> State:
+    try:
+        enabled = conf.enabled is not False
+        prefix, tag_format = conf.prefix or None, conf.tag_format or None
+        if not isinstance(prefix, (str, type(None))):
+            raise TypeError("STATSD_PREFIX must be a string")
+        if tag_format not in TAG_FORMATS:
+            raise ValueError(f"unknown STATSD_TAG_FORMAT {tag_format!r}")
+        hooks = frozenset(conf.hooks)
+        sample_rate = float(conf.sample_rate)
+        return State(
+            build_transport() if enabled else NullTransport(),
+            enabled, prefix, tag_format, sample_rate, hooks,
+        )
+    except Exception:
+        # The system checks name the bad setting; at run time it only costs metrics.
+        logger.exception("statsd: bad STATSD_* settings, metrics are disabled")
+        return State(NullTransport(), False, None, None, 1.0, frozenset())
+
+
+class Captured(NamedTuple):
+    """One metric as sent (see :mod:`django_statsd_push.testing`)."""
+
+    name: str  # as sent, prefix included (tags excluded)
+    stat: str  # as sent, without the prefix
+    type: str  # c, ms, g, s
+    value: str  # pystatsd's text: "1", "12.500000", "+3", "user-42"
+    rate: float
+    tags: dict[str, str]
+    line: str
+
+
+class _NamedPrepare:
+    """Shared by the client and its pipelines: names, tags, sample rate, capture."""
+
+    _prefix = None  # pystatsd must not prefix: names.render does
+    _root: StatsdClient
+
+    def _prepare(self, stat: Any, value: str, rate: float) -> str | None:
+        # Every line, from the client or a pipeline, passes here: the one place that
+        # guarantees a bad name or value never raises to the caller.
+        try:
+            root = self._root
+            state = root.state
+            if not state.enabled:
+                return None
+            if not isinstance(stat, (str, names.Metric)):
+                stat = str(stat)
+            rate = rate * state.sample_rate
+            rendered = names.render(stat, state.prefix, state.tag_format)
+            line = StatsClientBase._prepare(self, rendered.name, value, rate)  # type: ignore[arg-type]
+            if line is None:  # sampled out
+                return None
+            if rendered.tail:
+                line += rendered.tail
+            if root._captures:
+                root._capture(stat, state, rendered, value, rate, line)
+            return line
+        except Exception:
+            logger.debug("statsd: metric %r dropped", stat, exc_info=True)
+            return None
+
+
+class Pipeline(_NamedPrepare, _PackingPipeline):
+    """pystatsd's pipeline (packing lines up to the packet size), with our naming."""
+
+    def __init__(self, client: StatsdClient | Pipeline) -> None:
+        self._root = client._root
+        super().__init__(client)
+
+
+class StatsdClient(_NamedPrepare, StatsClientBase):
+    """pystatsd's API, lazily configured, batching inside requests, never raising."""
+
+    def __init__(self) -> None:
+        self._root = self
+        self._state: State | None = None
+        self._lock = threading.Lock()
+        self._captures: list[list[Captured]] = []
+        _clients.add(self)
+
+    # configuration
+
+    @property
+    def state(self) -> State:
+        state = self._state
+        if state is None:
+            with self._lock:
+                if self._state is None:
+                    _watch_settings_and_forks()
+                    self._state = load_state()
+                state = self._state
+        return state
+
+    @property
+    def transport(self) -> Transport:
+        return self.state.transport
+
+    @property
+    def _maxudpsize(self) -> int:  # read by pystatsd's packing pipeline
+        return self.state.transport.packet_size
+
+    def reset(self) -> None:
+        """Forget the configuration (and close the socket); the next metric re-reads it."""
+        with self._lock:
+            state, self._state = self._state, None
+        if state is not None:
+            state.transport.close()
+
+    close = reset
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+        state, self._state = self._state, None
+        if state is not None:
+            state.transport.close()
+
+    # sending
+
+    def _send_stat(self, stat: Any, value: str, rate: float) -> None:
+        line = self._prepare(stat, value, rate)
+        if line is not None:
+            self._after(line)
+
+    def _after(self, data: str) -> None:
+        batch = _current_batch.get()
+        if batch is not None:
+            batch.lines.append(data)
+        else:
+            self._send(data)
+
+    def _send(self, data: str) -> None:
+        self.state.transport.send(data)
+
+    def pipeline(self) -> Pipeline:
+        return Pipeline(self)
+
+    def send_batch(self, batch: Batch) -> None:
+        """Send a batch's lines packed into as few datagrams as the packet size allows."""
+        lines = batch.lines
+        if not lines:
+            return
+        batch.lines = []
+        try:
+            pipe = Pipeline(self)
+            pipe._stats.extend(lines)
+            pipe.send()
+        except Exception:
+            logger.debug("statsd: batch dropped", exc_info=True)
+
+    # capture (django_statsd_push.testing)
+
+    @contextmanager
+    def capture(self) -> Iterator[list[Captured]]:
+        records: list[Captured] = []
+        self._captures.append(records)
+        try:
+            yield records
+        finally:
+            self._captures.remove(records)
+
+    def _capture(
+        self, stat: Any, state: State, rendered: names.Rendered, value: str, rate: float, line: str
+    ) -> None:
+        number, _, kind = value.partition("|")
+        name = rendered.name.split(";", 1)[0]
+        stat_name = names.render(stat, None, state.tag_format).name.split(";", 1)[0]
+        record = Captured(name, stat_name, kind, number, rate, dict(rendered.tags), line)
+        for records in self._captures:
+            records.append(record)
+
+
+_clients: weakref.WeakSet[StatsdClient] = weakref.WeakSet()
+_watching = False
+
+
+def _on_setting_changed(*, setting: str, **_: Any) -> None:
+    if setting.startswith("STATSD_"):
+        for client in list(_clients):
+            client.reset()
+
+
+def _after_fork_in_child() -> None:
+    for client in list(_clients):
+        client._after_fork_in_child()
+
+
+def _watch_settings_and_forks() -> None:
+    """Connect once, on first use (not at import): settings changes and forks."""
+    global _watching
+    if _watching:
+        return
+    _watching = True
+    from django.core.signals import setting_changed
+
+    setting_changed.connect(_on_setting_changed, dispatch_uid="django_statsd_push.client")
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+statsd = StatsdClient()

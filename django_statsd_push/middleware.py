@@ -1,0 +1,125 @@
+"""Request metrics, sent in one packed datagram per request.
+
+Put ``django_statsd_push.middleware.StatsdMiddleware`` FIRST in ``MIDDLEWARE``: it makes
+a batch current for the whole request, so metrics from the other middleware, the view
+and the hooks are buffered and leave together, with the request's own metrics, when
+the response is finished (for streaming responses: when the server closes it).
+
+Works under WSGI and ASGI without a thread hop: Django calls ``__call__`` directly
+for a sync chain and awaits ``__acall__`` for an async one.
+"""
+
+from __future__ import annotations
+
+import logging
+from time import perf_counter
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponseBase
+
+from django_statsd_push import names
+from django_statsd_push.client import Batch, _current_batch, statsd
+
+logger = logging.getLogger("django_statsd_push")
+
+# Raised on purpose to produce a 404/403 response: not errors of the application.
+NOT_EXCEPTIONS = (Http404, PermissionDenied)
+
+
+def view_name(request: HttpRequest) -> str:
+    """URL route name (with namespaces), else ``module.func``; ``unresolved`` if none."""
+    match = getattr(request, "resolver_match", None)
+    # ResolverMatch.view_name is already "ns:route" or the dotted view path.
+    return match.view_name if match is not None else "unresolved"
+
+
+class StatsdMiddleware:
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.async_mode:
+            return self.__acall__(request)
+        batch = Batch()
+        token = _current_batch.set(batch)
+        start = perf_counter()
+        try:
+            response = self.get_response(request)
+        except BaseException:
+            _current_batch.reset(token)
+            statsd.send_batch(batch)
+            raise
+        _current_batch.reset(token)
+        self.finish(request, response, start, batch)
+        return response
+
+    async def __acall__(self, request: HttpRequest) -> Any:
+        batch = Batch()
+        token = _current_batch.set(batch)
+        start = perf_counter()
+        try:
+            response = await self.get_response(request)
+        except BaseException:
+            _current_batch.reset(token)
+            statsd.send_batch(batch)
+            raise
+        _current_batch.reset(token)
+        self.finish(request, response, start, batch)
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
+        # Called by Django inside the request (so into the current batch); returning
+        # None lets Django's own handling produce the 500.
+        if not isinstance(exception, NOT_EXCEPTIONS):
+            statsd.incr(names.request_exception(type(exception).__name__))
+
+    def finish(
+        self, request: HttpRequest, response: HttpResponseBase, start: float, batch: Batch
+    ) -> None:
+        """Emit the request's metrics and send the batch now, or when a stream closes."""
+        try:
+            if not response.streaming:
+                self.emit(request, response, start, batch)
+                return
+            close = response.close
+
+            def close_and_emit() -> None:
+                try:
+                    close()
+                finally:
+                    self.emit(request, response, start, batch)
+
+            # Servers must close a response (PEP 3333; Django's ASGI handler does too),
+            # and FileResponse under wsgi.file_wrapper never iterates
+            # streaming_content, so closing is the one moment every stream reaches.
+            response.close = close_and_emit  # type: ignore[method-assign]
+        except Exception:
+            logger.debug("statsd: request metrics dropped", exc_info=True)
+
+    def emit(
+        self, request: HttpRequest, response: HttpResponseBase, start: float, batch: Batch
+    ) -> None:
+        elapsed_ms = (perf_counter() - start) * 1000.0
+        token = _current_batch.set(batch)
+        try:
+            state = statsd.state
+            view, method = view_name(request), request.method or "OTHER"
+            statsd.timing(names.request(view, method), elapsed_ms)
+            for metric in names.responses(response.status_code, state.tag_format is not None):
+                statsd.incr(metric)
+            if "db" in state.hooks:
+                statsd.timing(names.request(view, method, "db_queries"), batch.db_queries)
+                statsd.timing(names.request(view, method, "db_time"), batch.db_time)
+        except Exception:
+            logger.debug("statsd: request metrics dropped", exc_info=True)
+        finally:
+            _current_batch.reset(token)
+            statsd.send_batch(batch)
