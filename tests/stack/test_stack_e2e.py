@@ -1,0 +1,202 @@
+"""``statsd-push stack`` end to end: real carbon-cache, daemon, bridge, render API, gunicorn.
+
+Requests to the example app must show up as the request timer's count through the
+render API and through the bridge's /metrics; requests sent just before SIGTERM must
+still reach the Whisper files (the daemon's last flush, carbon writing its cache out);
+and afterwards no child may be left running or holding a port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from django_statsd_push.stack import health
+from django_statsd_push.stack.cli import PORT_FLAGS, flag
+
+ROOT = Path(__file__).resolve().parents[2]
+HOST = "127.0.0.1"
+FLUSH_MS = 1000
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def processes_with(marker: str) -> list[int]:
+    """Pids whose environment carries the test's marker: every child inherits it."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker.encode() in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+class Stack:
+    """The launcher as a child of the test, its output read line by line on a thread."""
+
+    def __init__(self, stack_dir: Path, ports: dict[str, int], marker: str) -> None:
+        argv = [sys.executable, "-m", "django_statsd_push.cli", "stack", "--dir", str(stack_dir),
+                "--flush-interval", str(FLUSH_MS), "--workers", "1", "--ready-timeout", "60"]
+        for dest, port in ports.items():
+            argv += [flag(dest), str(port)]
+        env = dict(os.environ, STACK_TEST_MARKER=marker, PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.output: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for raw in self.proc.stdout:
+            self.lines.put(raw.decode("utf-8", "replace").rstrip("\n"))
+        self.lines.put(None)
+
+    def wait_for_line(self, text: str, deadline: float) -> None:
+        end = time.monotonic() + deadline
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.01, end - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no {text!r} within {deadline}s:\n" + "\n".join(self.output)) from None
+            if line is None:
+                raise AssertionError(f"launcher exited ({self.proc.wait()}) before {text!r}:\n" + "\n".join(self.output))
+            self.output.append(line)
+            if text in line:
+                return
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout)
+        self.reader.join(5)
+        while not self.lines.empty():
+            line = self.lines.get()
+            if line is not None:
+                self.output.append(line)
+        self.proc.stdout.close()
+        return code
+
+
+def render_sum(port: int, target: str) -> float:
+    query = urllib.parse.urlencode({"target": target, "from": "-10min", "format": "json"})
+    status, body = get(f"http://{HOST}:{port}/render?{query}")
+    assert status == 200, body
+    return sum(v for s in json.loads(body) for v, _ in s["datapoints"] if v is not None)
+
+
+def prometheus_count(port: int, view: str) -> float:
+    """The request timer's _count for one view, whatever the mapping names the metric."""
+    status, body = get(f"http://{HOST}:{port}/metrics")
+    assert status == 200
+    total = 0.0
+    for line in body.decode().splitlines():
+        if line.startswith("#"):
+            continue
+        m = re.match(r'(\w+)_count\{([^}]*)\} (\S+)$', line)
+        if m and f'view="{view}"' in m.group(2) and "request" in m.group(1):
+            total += float(m.group(3))
+    return total
+
+
+def poll(check, what: str, deadline: float, stack: Stack) -> None:
+    end = time.monotonic() + deadline
+    while not check():
+        assert stack.proc.poll() is None, "launcher died:\n" + "\n".join(stack.output)
+        assert time.monotonic() < end, f"{what} not seen within {deadline}s"
+        time.sleep(0.5)
+
+
+@pytest.mark.slow
+def test_requests_flow_to_render_api_and_prometheus_and_survive_shutdown(tmp_path: Path) -> None:
+    ports: dict[str, int] = {}
+    for dest, _what, _default, udp in PORT_FLAGS:
+        ports[dest] = health.free_port(HOST, udp=udp, avoid=set(ports.values()))
+    marker = uuid.uuid4().hex
+    stack_dir = tmp_path / "stack"
+    stack = Stack(stack_dir, ports, marker)
+    try:
+        stack.wait_for_line("Ctrl-C stops the stack", 120)
+        assert f"http://{HOST}:{ports['render_port']}/" in "\n".join(stack.output)
+        app = f"http://{HOST}:{ports['app_port']}"
+
+        # Phase 1: the index view's timer count, via the render API and via /metrics.
+        sent = 6
+        for _ in range(sent):
+            assert get(app + "/")[0] == 200
+        target = "sumSeries(stats.timers.request.*.GET.count)"
+        index_views = lambda: [p.parent.name for p in  # noqa: E731
+                               (stack_dir / "carbon" / "whisper" / "stats" / "timers" / "request").glob("*/GET/count.wsp")]
+        poll(lambda: render_sum(ports["render_port"], target) >= sent, "request count in the render API", 30, stack)
+        poll(lambda: any(prometheus_count(ports["prometheus_port"], v) >= sent for v in index_views()),
+             "request count in the bridge's /metrics", 30, stack)
+        before = set(index_views())
+
+        # Phase 2: requests right before SIGTERM still reach Whisper (last flush, carbon drain).
+        late = 4
+        for _ in range(late):
+            assert get(app + "/cached/")[0] == 200
+        code = stack.stop()
+    finally:
+        if stack.proc.poll() is None:
+            stack.proc.kill()
+            stack.proc.wait(10)
+    output = "\n".join(stack.output)
+    assert code == 0, output
+    assert "stopped app" in output and output.index("stopped app") < output.index("stopped daemon") \
+        < output.index("stopped carbon-cache"), output
+
+    import whisper
+
+    after = {}
+    for path in (stack_dir / "carbon" / "whisper" / "stats" / "timers" / "request").glob("*/GET/count.wsp"):
+        (_start, _end, _step), values = whisper.fetch(str(path), int(time.time()) - 600)
+        after[path.parent.parent.name] = sum(v for v in values if v is not None)
+    assert [after[v] for v in set(after) - before] == [late], (before, after)
+
+    # Nothing left behind: no process with the marker, no port still bound.
+    leaked = processes_with(marker)
+    assert leaked == [], f"leaked processes: {leaked}"
+    busy = [p for dest, p in ports.items() if health.port_in_use(HOST, p)]
+    assert busy == []
+
+
+def test_taken_port_is_a_clear_error_and_starts_nothing(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        s.listen()
+        taken = s.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "django_statsd_push.cli", "stack", "--dir", str(tmp_path / "s"),
+             "--render-port", str(taken)] + [a for dest, *_ in PORT_FLAGS if dest != "render_port"
+                                             for a in (flag(dest), "0")],
+            capture_output=True, text=True, timeout=60, cwd=ROOT,
+        )
+    assert result.returncode == 2
+    assert f"port {taken} (render API and dashboard, TCP) is already in use" in result.stderr
+    assert "--render-port PORT" in result.stderr
+    assert not (tmp_path / "s").exists()
