@@ -87,6 +87,13 @@ def python_child(name: str, args: list[str], stack_dir: Path, **kw) -> ChildProc
     return ChildProcess(name, [sys.executable, *args], stack_dir / "logs" / f"{name}.log", **kw)
 
 
+# The dashboard's latency panels show p90 and p99 (etsy's default is 90 alone).
+DAEMON_CONFIG = """\
+# Written by `statsd-push stack` on every start; flags given by the launcher override it.
+percentThreshold = [90, 99]
+"""
+
+
 def app_env(args: argparse.Namespace, stack_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -148,8 +155,10 @@ def start_stack(args: argparse.Namespace, sup: Supervisor, say) -> dict[str, str
     sup.start(carbon)
     say(f"  carbon-cache ready (line port {args.carbon_port})")
 
+    config = stack_dir / "statsd.toml"
+    config.write_text(DAEMON_CONFIG)
     daemon = python_child("daemon", [
-        "-m", "django_statsd_push.cli", "serve",
+        "-m", "django_statsd_push.cli", "serve", "--config", str(config),
         "--host", HOST, "--port", str(args.statsd_port), "--mgmt-port", str(args.mgmt_port),
         "--graphite-host", HOST, "--graphite-port", str(args.carbon_port),
         "--flush-interval", str(args.flush_interval),

@@ -28,7 +28,7 @@ GRAFANA = ROOT / "graphite" / "grafana" / "django-statsd-push.json"
 METRICS = [
     f"stats.timers.request.{view}.GET.{stat}"
     for view in ("index", "polls_list")
-    for stat in ("count_ps", "upper_90", "median", "db_queries.mean", "db_time.mean")
+    for stat in ("count_ps", "upper_90", "upper_99", "median", "db_queries.mean", "db_time.mean")
 ] + [
     "stats.response.2xx", "stats.response.4xx", "stats.response.5xx",
     "stats_counts.cache.default.get.hit", "stats_counts.cache.default.get.miss",
