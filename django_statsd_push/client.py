@@ -441,6 +441,19 @@ class _NamedPrepare:
     _prefix = None  # pystatsd must not prefix: names.render does
     _root: StatsdClient
 
+    # pystatsd formats (timing) or compares (gauge) the value before _prepare runs.
+    def timing(self, stat: Any, delta: Any, rate: float = 1) -> None:
+        try:
+            super().timing(stat, delta, rate)  # type: ignore[misc]
+        except (TypeError, ValueError):
+            logger.debug("statsd: bad timing %r for %r dropped", delta, stat)
+
+    def gauge(self, stat: Any, value: Any, rate: float = 1, delta: bool = False) -> None:
+        try:
+            super().gauge(stat, value, rate, delta)  # type: ignore[misc]
+        except (TypeError, ValueError):
+            logger.debug("statsd: bad gauge %r for %r dropped", value, stat)
+
     def _prepare(self, stat: Any, value: str, rate: float) -> str | None:
         # Every line, from the client or a pipeline, passes here: the one place that
         # guarantees a bad name or value never raises to the caller.

@@ -11,5 +11,7 @@ INSTALLED_APPS = [
 ]
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 ROOT_URLCONF = "tests.client.urls"
+MIDDLEWARE = ["django_statsd_push.middleware.StatsdMiddleware"]
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+# Nothing leaves the process unless a test asks for a real transport (tests/client).
 STATSD_CLIENT = "capture"

@@ -1,0 +1,166 @@
+"""The ``statsd`` object, asserted on real datagrams read from a UDP socket."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+
+import pytest
+from django.test import override_settings
+
+from django_statsd_push import names, statsd
+from django_statsd_push.client import batching, current_batch
+
+
+def test_import_reads_no_settings_and_opens_no_socket():
+    statsd.reset()
+    assert statsd._state is None  # configured on first use only
+
+
+def test_pystatsd_api_on_the_wire(udp):
+    statsd.incr("a")
+    statsd.incr("a", 5)
+    statsd.decr("b")
+    statsd.timing("t", 12.5)
+    statsd.timing("td", datetime.timedelta(milliseconds=3))
+    statsd.gauge("g", 7)
+    statsd.gauge("g", 2, delta=True)
+    statsd.gauge("g", -2, delta=True)
+    statsd.set("users", "u-1")
+    assert udp.lines() == [
+        "a:1|c", "a:5|c", "b:-1|c", "t:12.500000|ms", "td:3.000000|ms",
+        "g:7|g", "g:+2|g", "g:-2|g", "users:u-1|s",
+    ]
+
+
+def test_negative_gauge_is_reset_then_set_in_one_datagram(udp):
+    statsd.gauge("g", -5)
+    assert udp.datagrams() == ["g:0|g\ng:-5|g"]
+
+
+def test_timer_context_manager_and_decorators(udp):
+    with statsd.timer("ctx"):
+        pass
+
+    @statsd.timer("sync")
+    def work():
+        return 41 + 1
+
+    @statsd.timer("async")
+    async def awork():
+        await asyncio.sleep(0)
+        return "done"
+
+    assert work() == 42
+    assert asyncio.run(awork()) == "done"
+    lines = udp.lines()
+    assert [line.split(":")[0] for line in lines] == ["ctx", "sync", "async"]
+    assert all(line.endswith("|ms") for line in lines)
+
+
+def test_pipeline_packs_lines(udp):
+    with statsd.pipeline() as pipe:
+        pipe.incr("p1")
+        pipe.timing("p2", 1)
+        pipe.incr(names.metric("p3", ("k", "v")))
+    assert udp.datagrams() == ["p1:1|c\np2:1.000000|ms\np3.v:1|c"]
+
+
+def test_prefix(udp, settings):
+    settings.STATSD_PREFIX = "myapp."
+    statsd.incr("x")
+    statsd.incr(names.request("home", "get"))
+    assert udp.lines() == ["myapp.x:1|c", "myapp.request.home.GET:1|c"]
+
+
+@pytest.mark.parametrize(
+    "tag_format, expected",
+    [
+        (None, "db.default.postgresql.select:1.000000|ms|@0.5"),
+        ("dogstatsd", "db:1.000000|ms|@0.5|#alias:default,vendor:postgresql,verb:select"),
+        ("graphite", "db;alias=default;vendor=postgresql;verb=select:1.000000|ms|@0.5"),
+    ],
+)
+def test_tag_formats_on_the_wire(udp, settings, tag_format, expected, monkeypatch):
+    settings.STATSD_TAG_FORMAT = tag_format
+    monkeypatch.setattr("random.random", lambda: 0.0)  # always inside the sample
+    statsd.timing(names.db_query("default", "postgresql", "select"), 1, rate=0.5)
+    assert udp.lines() == [expected]
+
+
+def test_sample_rate_setting_multiplies_and_zero_sends_nothing(udp, settings):
+    settings.STATSD_SAMPLE_RATE = 0.0
+    for _ in range(50):
+        statsd.incr("sampled")
+    statsd.gauge("sampled", 1)
+    assert udp.lines(timeout=0.1) == []
+
+
+def test_disabled_sends_nothing(udp, settings):
+    settings.STATSD_ENABLED = False
+    statsd.incr("off")
+    assert udp.lines(timeout=0.1) == []
+
+
+def test_override_settings_moves_the_client(udp, receiver):
+    from tests.client.conftest import Receiver
+
+    other = Receiver()
+    try:
+        statsd.incr("first")
+        with override_settings(STATSD_PORT=other.port):
+            statsd.incr("second")
+        statsd.incr("third")
+        assert udp.lines() == ["first:1|c", "third:1|c"]
+        assert other.lines() == ["second:1|c"]
+    finally:
+        other.close()
+
+
+def test_batch_is_one_datagram_until_the_packet_size(udp, settings):
+    settings.STATSD_MAXUDPSIZE = 100
+    with batching() as batch:
+        assert current_batch() is batch
+        for i in range(12):
+            statsd.incr(f"metric.number{i:02d}")  # 19 bytes per line
+        assert udp.datagrams(timeout=0.05) == []  # buffered, nothing sent yet
+    assert current_batch() is None
+    datagrams = udp.datagrams()
+    assert all(len(d) < 100 for d in datagrams)
+    assert len(datagrams) == 3  # 5 + 5 + 2 lines
+    assert [line for d in datagrams for line in d.split("\n")] == [
+        f"metric.number{i:02d}:1|c" for i in range(12)
+    ]
+
+
+def test_names_are_sanitised_on_the_wire(udp):
+    statsd.incr("bad name:with|pipes\nand newline")
+    statsd.incr(names.metric("request", ("view", "a.b/c d"), "x"))
+    assert udp.lines() == ["bad_name_with_pipes_and_newline:1|c", "request.a_b_c_d.x:1|c"]
+
+
+def test_bad_values_never_raise(udp):
+    statsd.timing("t", "not a number")
+    statsd.gauge("g", "x")
+    statsd.incr(object())  # odd stat types are stringified, not fatal
+    assert udp.lines()[-1].endswith(":1|c")
+
+
+def test_log_client(settings, caplog):
+    settings.STATSD_CLIENT = "log"
+    with caplog.at_level("INFO", logger="django_statsd_push"):
+        statsd.incr("logged")
+    assert "logged:1|c" in caplog.text
+
+
+def test_capture_client_keeps_datagrams(settings):
+    settings.STATSD_CLIENT = "capture"
+    statsd.incr("kept")
+    assert list(statsd.transport.datagrams) == ["kept:1|c"]
+
+
+def test_bad_setting_disables_instead_of_raising(settings, receiver, caplog):
+    settings.STATSD_CLIENT = "carrier-pigeon"
+    statsd.incr("x")
+    assert not statsd.state.enabled
+    assert "bad STATSD_* settings" in caplog.text
