@@ -1,0 +1,198 @@
+"""Daemon settings: a TOML file using etsy statsd's own key names, then command-line flags.
+
+etsy's names are kept (``flushInterval``, ``percentThreshold``, ``deleteIdleStats``,
+``[graphite] legacyNamespace`` ...), so an etsy ``config.js`` translates line by line;
+keys etsy does not have are snake_case. Unknown keys are an error that names them,
+because a misspelt ``deleteIdleStats`` would otherwise silently do nothing.
+
+Example::
+
+    port = 8125
+    flushInterval = 10000
+    percentThreshold = [90, 99.5]
+    histogram = [{metric = "request.", bins = [50, 100, 500, "inf"]}]
+    graphiteHost = "127.0.0.1"
+
+    [graphite]
+    legacyNamespace = false
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from django_statsd_push.server.aggregate import AggregatorConfig
+from django_statsd_push.server.graphite import GraphiteConfig
+
+
+class ConfigError(ValueError):
+    pass
+
+
+# etsy top-level key -> (our attribute, type)
+_TOP: dict[str, tuple[str, type | tuple[type, ...]]] = {
+    "address": ("host", str),
+    "port": ("port", int),
+    "mgmt_address": ("mgmt_host", str),
+    "mgmt_port": ("mgmt_port", int),
+    "flushInterval": ("flush_interval_ms", (int, float)),
+    "graphiteHost": ("graphite_host", str),
+    "graphitePort": ("graphite_port", int),
+    "graphitePicklePort": ("graphite_pickle_port", int),
+    "graphiteProtocol": ("graphite_protocol", str),
+    "percentThreshold": ("percent_threshold", (list, int, float)),
+    "histogram": ("histogram", list),
+    "deleteIdleStats": ("delete_idle_stats", bool),
+    "deleteCounters": ("delete_counters", bool),
+    "deleteTimers": ("delete_timers", bool),
+    "deleteSets": ("delete_sets", bool),
+    "deleteGauges": ("delete_gauges", bool),
+    "gaugesMaxTTL": ("gauges_max_ttl", int),
+    "prefixStats": ("prefix_stats", str),
+    "keyNameSanitize": ("key_name_sanitize", bool),
+    "flush_counts": ("flush_counts", bool),
+    "calculatedTimerMetrics": ("calculated_timer_metrics", list),
+    "healthStatus": ("health_status", str),
+    # ours
+    "graphite_enabled": ("graphite_enabled", bool),
+    "udp_receive_buffer": ("udp_receive_buffer", int),
+    "max_packet_size": ("max_packet_size", int),
+    "max_series": ("max_series", int),
+    "max_name_length": ("max_name_length", int),
+    "carbon_buffer_lines": ("carbon_buffer_lines", int),
+    "carbon_reconnect_max": ("carbon_reconnect_max", (int, float)),
+    "prometheus_listen": ("prometheus_listen", str),
+    "mapping": ("mapping", str),
+    "log_level": ("log_level", str),
+}
+_GRAPHITE: dict[str, str] = {
+    "legacyNamespace": "legacy_namespace",
+    "globalPrefix": "global_prefix",
+    "prefixCounter": "prefix_counter",
+    "prefixTimer": "prefix_timer",
+    "prefixGauge": "prefix_gauge",
+    "prefixSet": "prefix_set",
+    "globalSuffix": "global_suffix",
+}
+
+
+@dataclass
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8125
+    mgmt_host: str = "127.0.0.1"
+    mgmt_port: int = 8126
+    flush_interval_ms: float = 10000
+    graphite_enabled: bool = True
+    graphite_host: str = "127.0.0.1"
+    graphite_port: int = 2003
+    graphite_pickle_port: int = 2004
+    graphite_protocol: str = "text"  # or "pickle"
+    percent_threshold: list[float] = field(default_factory=lambda: [90])
+    histogram: list[dict] = field(default_factory=list)
+    delete_idle_stats: bool = False
+    delete_counters: bool | None = None
+    delete_timers: bool | None = None
+    delete_sets: bool | None = None
+    delete_gauges: bool | None = None
+    gauges_max_ttl: int = 1
+    prefix_stats: str = "statsd"
+    key_name_sanitize: bool = True
+    flush_counts: bool = True
+    calculated_timer_metrics: list[str] | None = None
+    health_status: str = "up"
+    graphite: dict[str, Any] = field(default_factory=dict)  # etsy's [graphite] table
+    udp_receive_buffer: int = 8 * 1024 * 1024
+    max_packet_size: int = 65535
+    max_series: int = 1_000_000
+    max_name_length: int = 1024
+    carbon_buffer_lines: int = 1_000_000
+    carbon_reconnect_max: float = 30.0
+    prometheus_listen: str | None = None
+    mapping: str | None = None
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any], base: Settings | None = None) -> Settings:
+        """Settings from etsy-named keys (a parsed TOML file or an etsy config dict)."""
+        settings = cls(**{f.name: getattr(base, f.name) for f in fields(cls)}) if base else cls()
+        unknown = []
+        for key, value in data.items():
+            if key == "graphite":
+                if not isinstance(value, dict):
+                    raise ConfigError("[graphite] must be a table")
+                bad = sorted(set(value) - set(_GRAPHITE))
+                unknown += [f"graphite.{k}" for k in bad]
+                settings.graphite = {**settings.graphite, **value}
+                continue
+            if key not in _TOP:
+                unknown.append(key)
+                continue
+            attr, types = _TOP[key]
+            allowed = types if isinstance(types, tuple) else (types,)
+            if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+                names = " or ".join(t.__name__ for t in allowed)
+                raise ConfigError(f"{key} must be {names}, got {type(value).__name__} {value!r}")
+            setattr(settings, attr, value)
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        settings.validate()
+        return settings
+
+    @classmethod
+    def from_file(cls, path: str | Path, base: Settings | None = None) -> Settings:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config {path}: {exc}") from exc
+        return cls.from_mapping(data, base)
+
+    def validate(self) -> None:
+        if isinstance(self.percent_threshold, (int, float)):
+            self.percent_threshold = [self.percent_threshold]
+        for pct in self.percent_threshold:
+            if isinstance(pct, bool) or not isinstance(pct, (int, float)) or not -100 <= pct <= 100 or pct == 0:
+                raise ConfigError(f"percentThreshold: {pct!r} is not a number in [-100, 100] other than 0")
+        for entry in self.histogram:
+            if not isinstance(entry, dict) or set(entry) != {"metric", "bins"} or not isinstance(entry["bins"], list):
+                raise ConfigError("histogram entries look like {metric = \"name part\", bins = [10, 100, \"inf\"]}")
+            for b in entry["bins"]:
+                if b != "inf" and (isinstance(b, bool) or not isinstance(b, (int, float))):
+                    raise ConfigError(f"histogram bins must be numbers or \"inf\", got {b!r}")
+        if self.flush_interval_ms <= 0:
+            raise ConfigError("flushInterval must be > 0 (milliseconds)")
+        if self.graphite_protocol not in ("text", "pickle"):
+            raise ConfigError('graphiteProtocol must be "text" or "pickle"')
+        if not 0 < self.max_packet_size <= 65535:
+            raise ConfigError("max_packet_size must be between 1 and 65535")
+        if self.gauges_max_ttl < 1:
+            self.gauges_max_ttl = 1  # etsy forces it to 1 when it is not a positive integer
+
+    # --- the parts' configs ------------------------------------------------------
+    def aggregator_config(self) -> AggregatorConfig:
+        return AggregatorConfig(
+            flush_interval=self.flush_interval_ms / 1000,
+            prefix_stats=self.prefix_stats,
+            delete_idle_stats=self.delete_idle_stats,
+            delete_counters=self.delete_counters,
+            delete_timers=self.delete_timers,
+            delete_sets=self.delete_sets,
+            delete_gauges=self.delete_gauges,
+            gauges_max_ttl=self.gauges_max_ttl,
+            max_series=self.max_series,
+            max_name_length=self.max_name_length,
+        )
+
+    def graphite_config(self) -> GraphiteConfig:
+        options = {_GRAPHITE[k]: v for k, v in self.graphite.items()}
+        return GraphiteConfig(
+            **options,
+            flush_counts=self.flush_counts,
+            key_name_sanitize=self.key_name_sanitize,
+            percent_threshold=list(self.percent_threshold),
+            histogram=[(h["metric"], list(h["bins"])) for h in self.histogram],
+            calculated_timer_metrics=self.calculated_timer_metrics,
+        )

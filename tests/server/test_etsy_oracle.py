@@ -1,0 +1,107 @@
+"""Same packets to the real etsy statsd 0.9 (node) and to ours: the Carbon line sets match.
+
+etsy is installed with npm into a cache dir outside the repo (see ``etsy.py``).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from django_statsd_push.server.aggregate import Aggregator
+from django_statsd_push.server.config import Settings
+from django_statsd_push.server.graphite import GraphiteSink
+from tests.conftest import require, require_program
+
+from .etsy import CarbonCapture, EtsyStatsd, install
+from .etsy_lines import masked
+
+pytestmark = pytest.mark.slow
+
+PACKETS = [
+    b"a.b:1|c",
+    b"a.b:3|c|@0.25",
+    b"weird name/x#y:2|c",
+    b"t.tagged:1|c|#env:prod,role:web",
+    b"h.type:4|h",
+    b"lat:" + b"|ms\nlat:".join(str(v).encode() for v in
+                                 [3, 1.5, 7, 12.25, 99, 100, 0, 45, 2, 8, 13, 21, 34, 55, 89, 144, 6.5, 7, 7]) + b"|ms",
+    b"lat.single:42|ms",
+    b"lat.sampled:10|ms|@0.5\nlat.sampled:20|ms|@0.5\nlat.sampled:5|ms|@0.5",
+    b"api.lat:12|ms|#k:v",
+    b"g1:10|g\ng1:+2.5|g\ng2:-3|g\ng3:0|g\ng3:-1|g",
+    b"s1:a|s\ns1:b|s\ns1:a|s\ns2:1|s",
+    b"bad:1|c|@x\nbad2:x|ms\nnocolon",
+    b"multi:1|c:2|c:5|ms",
+]
+
+CONFIGS = {
+    "non-legacy, prefixes, suffix, percentile list, histogram": {
+        "graphite": {"legacyNamespace": False, "globalPrefix": "pfx", "prefixCounter": "cnt",
+                     "prefixSet": "", "globalSuffix": "sfx"},
+        "percentThreshold": [90, 99.5, -25, 50],
+        "histogram": [{"metric": "api.lat", "bins": [10, 12, "inf"]},
+                      {"metric": "lat", "bins": [1, 2.5, 10, 50]}],
+    },
+    "legacy, deleteIdleStats, gaugesMaxTTL, no counts, prefixStats": {
+        "deleteIdleStats": True, "gaugesMaxTTL": 2, "flush_counts": False, "prefixStats": "mine",
+        "percentThreshold": 95,
+    },
+    "non-legacy defaults, calculatedTimerMetrics, keyNameSanitize off": {
+        "graphite": {"legacyNamespace": False}, "keyNameSanitize": False,
+        "calculatedTimerMetrics": ["count", "upper_percent", "mean", "histogram"],
+        "histogram": [{"metric": "lat", "bins": [5, "inf"]}],
+    },
+}
+
+
+@pytest.fixture(scope="session")
+def etsy_js():
+    require_program("node")
+    js = install()
+    require(js is not None, "etsy statsd could not be installed with npm")
+    return js
+
+
+def ours(config: dict, flushes: int) -> list[set]:
+    settings = Settings.from_mapping(config)
+    aggregator = Aggregator(settings.aggregator_config())
+
+    class Keep:
+        batches: list = []
+
+        def send(self, lines):
+            self.batches.append(lines)
+
+        def close(self):
+            pass
+
+    keep = Keep()
+    sink = GraphiteSink(keep, settings.graphite_config(), aggregator.count)
+    t0 = 1_800_000_000.0
+    sink.flush(aggregator.flush(t0))
+    for packet in PACKETS:
+        aggregator.ingest(packet)
+    for i in range(1, flushes):
+        sink.flush(aggregator.flush(t0 + i))
+    return [masked(b) for b in keep.batches]
+
+
+def mask_lag(lines: set) -> set:
+    # etsy computes the lag from whole seconds of its own timer: +-1 either way.
+    return {(n, "*" if "timestamp_lag" in n else v) for n, v in lines}
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_same_lines_as_etsy(etsy_js, name):
+    config = {"flushInterval": 1000, **CONFIGS[name]}
+    with CarbonCapture() as carbon:
+        etsy_config = {**config, "graphiteHost": "127.0.0.1", "graphitePort": carbon.port}
+        with EtsyStatsd(etsy_js, etsy_config) as etsy:
+            theirs = [carbon.flush()]
+            etsy.send(PACKETS)
+            theirs += [carbon.flush(), carbon.flush()]
+    expected = [mask_lag(masked(b)) for b in theirs]
+    got = [mask_lag(b) for b in ours(config, 3)]
+    assert got[1] == expected[1]
+    assert got[2] == expected[2]
+    assert got[0] == expected[0]
