@@ -1,0 +1,73 @@
+"""System checks: each bad setting gives its own stable id, a message naming it, a hint."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from django_statsd_push.checks import check_settings
+
+
+def test_defaults_and_test_settings_are_valid():
+    assert check_settings() == []
+
+
+@pytest.mark.parametrize(
+    "setting, value, check_id",
+    [
+        ("STATSD_HOST", "", "E001"),
+        ("STATSD_HOST", 127, "E001"),
+        ("STATSD_PORT", "8125", "E002"),
+        ("STATSD_PORT", 0, "E002"),
+        ("STATSD_PORT", 70000, "E002"),
+        ("STATSD_PORT", True, "E002"),
+        ("STATSD_PREFIX", ["app"], "E003"),
+        ("STATSD_MAXUDPSIZE", 10, "E004"),
+        ("STATSD_MAXUDPSIZE", 65508, "E004"),
+        ("STATSD_IPV6", "yes", "E005"),
+        ("STATSD_CLIENT", "carrier-pigeon", "E006"),
+        ("STATSD_ENABLED", 1, "E007"),
+        ("STATSD_SAMPLE_RATE", 1.5, "E008"),
+        ("STATSD_SAMPLE_RATE", "0.5", "E008"),
+        ("STATSD_HOOKS", "db", "E009"),
+        ("STATSD_HOOKS", ["db", "orm"], "E009"),
+        ("STATSD_TAG_FORMAT", "influx", "E010"),
+        ("STATSD_DNS_REFRESH", -1, "E011"),
+        ("STATSD_UNIX_SOCKET", 3, "E012"),
+        ("STATSD_EXPORT_MIGRATIONS", "on", "E013"),
+    ],
+)
+def test_bad_setting(settings, setting, value, check_id):
+    setattr(settings, setting, value)
+    errors = check_settings()
+    assert [e.id for e in errors] == [f"django_statsd_push.{check_id}"]
+    assert setting in errors[0].msg
+    assert errors[0].hint and setting in errors[0].hint
+
+
+def test_unix_client_needs_a_socket_path(settings):
+    settings.STATSD_CLIENT = "unix"
+    assert [e.id for e in check_settings()] == ["django_statsd_push.E014"]
+
+
+@pytest.mark.parametrize(
+    "setting, value",
+    [
+        ("STATSD_HOOKS", ("db", "cache", "models", "migrations", "celery")),
+        ("STATSD_TAG_FORMAT", "dogstatsd"),
+        ("STATSD_TAG_FORMAT", "graphite"),
+        ("STATSD_SAMPLE_RATE", 1),
+        ("STATSD_DNS_REFRESH", 0),
+        ("STATSD_PREFIX", "myapp"),
+    ],
+)
+def test_good_values_pass(settings, setting, value):
+    setattr(settings, setting, value)
+    assert check_settings() == []
+
+
+def test_registered_with_manage_py_check(settings):
+    settings.STATSD_PORT = -1
+    with pytest.raises(SystemCheckError, match=r"django_statsd_push\.E002"):
+        call_command("check")

@@ -1,0 +1,67 @@
+"""django_statsd_push.testing: capture context manager, fixture and assertion helpers."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from django_statsd_push import names, statsd
+from django_statsd_push.testing import capture_metrics
+
+
+def test_capture_records_what_is_sent_and_it_is_really_sent(udp, settings):
+    settings.STATSD_PREFIX = "app"
+    with capture_metrics() as metrics:
+        statsd.incr("orders", 2)
+        statsd.gauge("queue", 5)
+        statsd.set("users", "u1")
+        statsd.timing(names.cache_op("default", "get"), 1.5)
+    assert metrics.names() == ["app.orders", "app.queue", "app.users", "app.cache.default.get"]
+    metrics.assert_incr("orders", value=2, count=1)
+    metrics.assert_incr("app.orders")  # full name matches too
+    metrics.assert_gauge("queue", 5)
+    metrics.assert_set("users", "u1")
+    metrics.assert_timing("cache.default.get", count=1)
+    metrics.assert_not_sent("orders", type="ms")
+    assert udp.lines() == [r.line for r in metrics.records]
+
+
+def test_assertion_messages_list_what_was_sent():
+    with capture_metrics() as metrics:
+        statsd.incr("a")
+    with pytest.raises(AssertionError, match=r"no metric 'b'.*\n  a:1\|c"):
+        metrics.assert_incr("b")
+    with pytest.raises(AssertionError, match="sent 1 times, expected 2"):
+        metrics.assert_incr("a", count=2)
+    with pytest.raises(AssertionError, match="was sent"):
+        metrics.assert_not_sent("a")
+
+
+def test_tags_are_recorded(settings):
+    settings.STATSD_TAG_FORMAT = "graphite"
+    with capture_metrics() as metrics:
+        statsd.incr(names.model_event("polls", "question", "insert"))
+    (record,) = metrics.assert_incr("model.insert", tags={"app": "polls", "model": "question"})
+    assert record.line == "model.insert;app=polls;model=question:1|c"
+    assert metrics.filter(tags={"app": "other"}) == []
+
+
+def test_nothing_recorded_when_disabled(settings):
+    settings.STATSD_ENABLED = False
+    with capture_metrics() as metrics:
+        statsd.incr("x")
+    assert metrics.records == []
+
+
+def test_fixture_sees_request_metrics(statsd_metrics):
+    Client().get("/ten/")
+    statsd_metrics.assert_timing("request.ten.GET", count=1)
+    statsd_metrics.assert_incr("response.200", count=1)
+    assert len(statsd_metrics.filter(type="c")) == 12
+
+
+def test_capture_stops_at_the_end_of_the_block():
+    with capture_metrics() as metrics:
+        pass
+    statsd.incr("later")
+    assert metrics.records == []
