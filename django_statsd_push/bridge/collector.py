@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import time
 from collections.abc import Iterator
 
 from prometheus_client.core import (
@@ -66,7 +65,7 @@ class BridgeCollector:
 
     def collect(self) -> Iterator[Metric]:
         store = self.store
-        now = time.time()
+        now = store.clock()
         with store.lock:
             families = []
             for family in list(store.families.values()):

@@ -469,7 +469,7 @@ class _GlobTable:
             branches.append(f"(?P<r{index}>" + r"\.".join(parts) + ")")
             self.offsets.append(group)  # the rule's own group; its captures follow it
             group += 1 + rule.match.split(".").count("*")
-        self.pattern = re.compile("|".join(branches) + r"\Z") if branches else None
+        self.pattern = re.compile("(?:" + "|".join(branches) + r")\Z") if branches else None
 
     def match(self, name: str) -> tuple[Rule, re.Match[str], int] | None:
         if self.pattern is None:

@@ -103,8 +103,10 @@ class SeriesStore:
         mapper: Mapper,
         max_series: int = DEFAULT_MAX_SERIES,
         clock: Callable[[], float] = time.time,
+        idle_repeats: bool = True,
     ) -> None:
         self.mapper = mapper
+        self.idle_repeats = idle_repeats
         self.max_series = max_series
         self.clock = clock
         self.lock = threading.Lock()
@@ -150,8 +152,11 @@ class SeriesStore:
                 if route is None or not values:
                     continue
                 self._observe(route, values, timer_counts.get(key, float(len(values))), now)
+            idle_repeats = self.idle_repeats
             for key, value in snapshot.gauges.items():
-                cached = self._routes.get((key, "g"))
+                if key.name.startswith(own_prefix):
+                    continue  # the daemon's timestamp_lag: the bridge exports its own health
+                cached = self._routes.get((key, "g")) if idle_repeats else None
                 changed = cached is None or cached.last != value
                 route = self._route(key, "g", now, changed)
                 if route is None:

@@ -1,0 +1,61 @@
+"""``PrometheusSink``: the bridge as a sink of the daemon, fed the same snapshots as Carbon.
+
+``statsd-push serve --prometheus-listen HOST:PORT --mapping FILE`` builds one of these
+beside the Carbon sink, so one daemon feeds Graphite and Prometheus during a migration.
+``statsd-push bridge`` uses the very same object with a short flush interval.
+
+Constructing it loads the mapping (a bad file raises ``MappingError`` naming the line,
+before anything listens) and binds the HTTP port (a port in use fails at startup, not
+at the first scrape).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django_statsd_push.bridge.collector import BridgeCollector
+from django_statsd_push.bridge.http import DEFAULT_LISTEN, MetricsServer, parse_listen
+from django_statsd_push.bridge.mapping import MappingError, load_mapping
+from django_statsd_push.bridge.registry import DEFAULT_MAX_SERIES, SeriesStore
+from django_statsd_push.server.snapshot import Snapshot
+
+__all__ = ["MappingError", "PrometheusSink"]
+
+
+class PrometheusSink:
+    """Implements the daemon's ``Sink`` protocol (``flush(snapshot)``, ``close()``).
+
+    ``idle_repeats``: whether the producer re-sends idle series (etsy's default: zero
+    counters, unchanged gauges). The store then tells idle from updated by value, for
+    TTL expiry; a producer with ``delete_idle_stats`` passes False.
+    """
+
+    def __init__(
+        self,
+        mapping_path: str | Path | None = None,
+        listen: str = DEFAULT_LISTEN,
+        *,
+        max_series: int = DEFAULT_MAX_SERIES,
+        idle_repeats: bool = True,
+    ) -> None:
+        self.store = SeriesStore(load_mapping(mapping_path), max_series=max_series, idle_repeats=idle_repeats)
+        self.collector = BridgeCollector(self.store)
+        host, port = parse_listen(listen)
+        self.server = MetricsServer(self.collector, host, port, ready=self.ready).start()
+        self._closed = False
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """Where /metrics really listens (useful with port 0)."""
+        return self.server.address
+
+    def ready(self) -> bool:
+        return not self._closed
+
+    def flush(self, snapshot: Snapshot) -> None:
+        self.store.apply(snapshot)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.server.close()
