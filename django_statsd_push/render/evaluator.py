@@ -1,0 +1,107 @@
+"""Evaluating parsed targets against a Whisper store, within per-request limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone, tzinfo
+
+from . import functions  # noqa: F401  (registers every render function)
+from . import grammar, reader
+from .errors import InputError
+from .finder import Finder
+from .registry import lookup
+from .series import EmptyNormalize, Series
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_series: int = 10000  # series read by one request
+    max_points: int = 10_000_000  # points read by one request, and points in one response
+
+
+@dataclass
+class Budget:
+    """What one request has read so far, shared by every context copy of that request."""
+
+    series: int = 0
+    points: int = 0
+
+
+@dataclass
+class Context:
+    """One request's time range and store; copied (``shifted``) for timeShift and friends."""
+
+    finder: Finder
+    start: int
+    end: int
+    now: int
+    tz: tzinfo = timezone.utc
+    xff: float = 0.0
+    limits: Limits = field(default_factory=Limits)
+    budget: Budget = field(default_factory=Budget)
+    call: grammar.Call | None = None  # the call being evaluated, for functions that re-fetch
+    cache: dict = field(default_factory=dict)
+    state: dict = field(default_factory=dict)  # per-request state such as stacked()'s totals
+
+    def shifted(self, start: int | None = None, end: int | None = None) -> "Context":
+        return replace(self, start=self.start if start is None else start, end=self.end if end is None else end)
+
+    def datetime(self, epoch: int) -> datetime:
+        return datetime.fromtimestamp(epoch, self.tz)
+
+    def fetch(self, pattern: str) -> list[Series]:
+        """Series for a path expression over this context's range, sorted by name."""
+        key = (pattern, self.start, self.end)
+        cached = self.cache.get(key)
+        if cached is None:
+            cached = self.cache[key] = self._read(pattern)
+        return [s.copy() for s in cached]
+
+    def _read(self, pattern: str) -> list[Series]:
+        finder = self.finder
+        nodes = [n for n in finder.find(pattern, leaves_only=True)]
+        self.budget.series += len(nodes)
+        if self.budget.series > self.limits.max_series:
+            raise InputError(f"request reads more than {self.limits.max_series} series (--max-series)")
+        out: list[Series] = []
+        for node in nodes:
+            try:
+                result = reader.fetch(node.fs_path, self.start, self.end, self.now)
+            except (OSError, reader.CorruptWhisperFile, ValueError):
+                continue  # an unreadable or half-written file is skipped, as graphite-web does
+            if result is None:
+                continue
+            (start, end, step), values = result
+            self.budget.points += len(values)
+            if self.budget.points > self.limits.max_points:
+                raise InputError(f"request reads more than {self.limits.max_points} points (--max-points)")
+            values.flags.writeable = False
+            out.append(Series(node.path, start, end, step, values, path_expression=pattern, xff=self.xff))
+        return out
+
+    def evaluate(self, node: grammar.Node):
+        if isinstance(node, grammar.PathExpr):
+            return self.fetch(node.path)
+        if isinstance(node, grammar.Literal):
+            return node.value
+        info = lookup(node.name)
+        args = [self.evaluate(arg) for arg in node.args]
+        kwargs = {key: self.evaluate(value) for key, value in node.kwargs}
+        args, kwargs = info.validate(args, kwargs)
+        try:
+            return info.func(replace(self, call=node), *args, **kwargs)
+        except EmptyNormalize:
+            return []
+
+    def reevaluate_first_argument(self) -> list[Series]:
+        """The current call's first argument again, over this context's (changed) range."""
+        assert self.call is not None
+        result = replace(self, call=None).evaluate(self.call.args[0])
+        return result if isinstance(result, list) else []
+
+
+def evaluate_target(ctx: Context, target: str) -> list[Series]:
+    result = ctx.evaluate(grammar.parse(target))
+    if not isinstance(result, list):
+        raise InputError(f"target {target!r} is a constant, not a series")
+    return result

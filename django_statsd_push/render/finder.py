@@ -1,0 +1,196 @@
+"""Pattern -> nodes over a Whisper tree (``a.b.c`` is ``a/b/c.wsp``), never leaving the root.
+
+Globs work at any node: ``*``, ``?``, ``[a-z]``/``[!a]``, ``{a,b}`` (alternatives may
+themselves hold globs). Safety comes from construction rather than from checking
+strings afterwards: a node part may not be empty, ``.``-led, or hold ``/`` or NUL;
+directory entries starting with ``.`` are never listed; and every symlink met on the
+way is resolved and must stay under the resolved root.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .errors import InputError
+
+GLOB_CHARS = frozenset("*?[{")
+SUFFIX = ".wsp"
+
+
+@dataclass(frozen=True)
+class Node:
+    path: str  # dotted metric path
+    fs_path: str  # directory, or the .wsp file for a leaf
+    is_leaf: bool
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit(".", 1)[-1]
+
+
+def _translate(part: str, i: int = 0, stop: str = "") -> tuple[str, int]:
+    """Glob part -> regex source; returns (regex, index after the consumed text)."""
+    out: list[str] = []
+    n = len(part)
+    while i < n:
+        c = part[i]
+        if stop and c in stop:
+            return "".join(out), i
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "[":
+            j = part.find("]", i + 2 if part[i + 1 : i + 2] in ("!", "^") else i + 1)
+            if j < 0:
+                out.append(re.escape(c))
+            else:
+                body = part[i + 1 : j]
+                neg = body[:1] in ("!", "^")
+                body = body[1:] if neg else body
+                out.append("[" + ("^" if neg else "") + body.replace("\\", "\\\\") + "]")
+                i = j
+        elif c == "{":
+            alternatives: list[str] = []
+            j = i + 1
+            while True:
+                alt, j = _translate(part, j, stop=",}")
+                alternatives.append(alt)
+                if j >= n:  # unbalanced brace: take it literally
+                    alternatives = []
+                    break
+                if part[j] == "}":
+                    break
+                j += 1
+            if alternatives:
+                out.append("(?:" + "|".join(alternatives) + ")")
+                i = j
+            else:
+                out.append(re.escape(c))
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out), i
+
+
+@lru_cache(maxsize=1024)
+def compile_part(part: str) -> re.Pattern[str]:
+    try:
+        return re.compile(_translate(part)[0] + r"\Z", re.DOTALL)
+    except re.error as exc:
+        raise InputError(f"invalid pattern {part!r}: {exc}") from None
+
+
+def _check_part(part: str, pattern: str) -> None:
+    if not part:
+        raise InputError(f"invalid metric pattern {pattern!r}: empty node")
+    if part.startswith(".") or "/" in part or "\\" in part or "\0" in part:
+        raise InputError(f"invalid metric pattern {pattern!r}: node {part!r} not allowed")
+
+
+class Finder:
+    """Finds nodes under one Whisper root."""
+
+    def __init__(self, root: str, max_nodes: int = 10000) -> None:
+        self.root = os.path.realpath(root)
+        self.max_nodes = max_nodes
+
+    def _inside(self, path: str) -> str | None:
+        real = os.path.realpath(path)
+        if real == self.root or real.startswith(self.root + os.sep):
+            return real
+        return None
+
+    def find(self, pattern: str, leaves_only: bool = False) -> list[Node]:
+        """Matching nodes sorted by path; an InputError past ``max_nodes``."""
+        pattern = pattern.strip()
+        if len(pattern) > 2000:
+            raise InputError("metric pattern longer than 2000 characters")
+        parts = pattern.split(".")
+        for part in parts:
+            _check_part(part, pattern)
+        dirs: list[tuple[str, str]] = [("", self.root)]  # (dotted prefix, real directory)
+        found: list[Node] = []
+        last = len(parts) - 1
+        for depth, part in enumerate(parts):
+            next_dirs: list[tuple[str, str]] = []
+            for prefix, directory in dirs:
+                for name, entry_path, is_dir in self._children(directory, part, depth == last):
+                    if depth < last:
+                        next_dirs.append((prefix + name + ".", entry_path))
+                    elif is_dir:
+                        if not leaves_only:
+                            found.append(Node(prefix + name, entry_path, False))
+                    else:
+                        found.append(Node(prefix + name, entry_path, True))
+                    if len(found) > self.max_nodes or len(next_dirs) > self.max_nodes:
+                        raise InputError(f"pattern {pattern!r} matches more than {self.max_nodes} nodes")
+            dirs = next_dirs
+        found.sort(key=lambda node: (node.path, node.is_leaf))
+        return found
+
+    def _children(self, directory: str, part: str, last: bool):
+        """(metric name, fs path, is_dir) for entries matching one pattern part.
+
+        Directories are only offered, leaves only on the last part; a symlink is
+        followed only when its target stays under the root and is of the right kind.
+        """
+        if GLOB_CHARS.isdisjoint(part):
+            names = [part, part + SUFFIX] if last else [part]
+            entries = []
+            for name in names:
+                path = os.path.join(directory, name)
+                try:
+                    mode = os.lstat(path).st_mode
+                except OSError:
+                    continue
+                entries.append((name, path, stat.S_ISDIR(mode), stat.S_ISLNK(mode)))
+            regex = None
+        else:
+            regex = compile_part(part)
+            try:
+                with os.scandir(directory) as it:
+                    entries = []
+                    for entry in it:
+                        try:
+                            entries.append((entry.name, entry.path, entry.is_dir(follow_symlinks=False), entry.is_symlink()))
+                        except OSError:
+                            continue
+            except OSError:
+                return
+        for name, path, is_dir, is_link in entries:
+            if name.startswith("."):
+                continue
+            leaf = name.endswith(SUFFIX)
+            metric = name[: -len(SUFFIX)] if leaf else name
+            if leaf and not last:
+                continue
+            if regex is not None and not regex.match(metric):
+                continue
+            if is_link:
+                real = self._inside(path)
+                if real is None:
+                    continue
+                path, is_dir = real, os.path.isdir(real)
+                if not is_dir and not (leaf and os.path.isfile(real)):
+                    continue
+            if leaf == is_dir:  # "x.wsp" directories and non-.wsp files are not metrics
+                continue
+            yield metric, path, is_dir
+
+    def index(self) -> list[str]:
+        """Every leaf metric path, sorted (``/metrics/index.json``)."""
+        out: list[str] = []
+        for directory, dirnames, filenames in os.walk(self.root):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            rel = os.path.relpath(directory, self.root)
+            prefix = "" if rel == "." else rel.replace(os.sep, ".") + "."
+            out.extend(prefix + f[: -len(SUFFIX)] for f in filenames if f.endswith(SUFFIX) and not f.startswith("."))
+            if len(out) > self.max_nodes * 100:
+                raise InputError("index too large")
+        out.sort()
+        return out

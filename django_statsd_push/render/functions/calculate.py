@@ -1,0 +1,101 @@
+"""Calculate: moving windows and percentiles."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .. import aggfuncs
+from ..errors import InputError
+from ..registry import Param, render_function
+from ..series import fmt_g
+from ..timeparse import interval_seconds
+from .common import percentile
+
+SERIES = Param("seriesList", "seriesList", required=True)
+WINDOW = Param("windowSize", "intOrInterval", required=True,
+               suggestions=(5, 7, 10, "1min", "5min", "10min", "30min", "1hour"))
+
+
+def _window_values(values: np.ndarray, points: int, func: str, xff: float) -> np.ndarray:
+    """Value i is ``func`` over the ``points`` values *before* point i + points (graphite's
+    movingWindow: the current point is not in its own window)."""
+    n = len(values)
+    if points <= 0:
+        return np.full(n, np.nan)
+    if points >= n:
+        return np.empty(0)
+    valid = ~np.isnan(values)
+    counts = np.concatenate(([0], np.cumsum(valid)))
+    count = counts[points:n] - counts[: n - points]
+    ok = (count > 0) & (count / points >= xff)
+    if func in ("sum", "average", "avg_zero"):
+        sums = np.concatenate(([0.0], np.cumsum(np.where(valid, values, 0.0))))
+        total = sums[points:n] - sums[: n - points]
+        result = total if func == "sum" else total / np.maximum(count, 1)
+    elif func == "count":
+        result = count.astype(np.float64)
+    else:
+        windows = sliding_window_view(values, points)[: n - points]
+        result = np.nanprod(windows, axis=1) if func == "multiply" else aggfuncs.reduce(windows, func, 1)
+    return np.where(ok, result, np.nan)
+
+
+@render_function("Calculate", [SERIES, WINDOW, Param("func", "aggFunc", default="average"),
+                               Param("xFilesFactor", "float")])
+def movingWindow(ctx, seriesList, windowSize, func="average", xFilesFactor=None):
+    """Apply ``func`` over a moving window of points (an integer) or of time (a string such
+    as ``5min``); data from before ``from`` is read so the first points have a full window."""
+    if not seriesList:
+        return []
+    canonical = aggfuncs.canonical(func)
+    if isinstance(windowSize, str):
+        preview = interval_seconds(windowSize)
+    else:
+        if windowSize < 0:
+            raise InputError("movingWindow: windowSize must not be negative")
+        preview = max(s.step for s in seriesList) * int(windowSize)
+    tag = "moving" + func[:1].upper() + func[1:].lower()
+    out = []
+    for s in ctx.shifted(start=ctx.start - preview).reevaluate_first_argument():
+        if isinstance(windowSize, str):
+            name, points = f'{tag}({s.name},"{windowSize}")', preview // s.step
+        else:
+            name, points = f"{tag}({s.name},{windowSize})", int(windowSize)
+        xff = xFilesFactor if xFilesFactor is not None else s.xff
+        values = _window_values(s.values, points, canonical, xff)
+        out.append(s.with_tag(tag, windowSize, name=name, start=s.start + preview, values=values))
+    return out
+
+
+def _moving(func: str, name: str, doc: str):
+    def impl(ctx, seriesList, windowSize, xFilesFactor=None):
+        return movingWindow(ctx, seriesList, windowSize, func, xFilesFactor)
+
+    impl.__name__ = name
+    impl.__doc__ = doc
+    return render_function("Calculate", [SERIES, WINDOW, Param("xFilesFactor", "float")])(impl)
+
+
+movingAverage = _moving("average", "movingAverage", "Average over a moving window.")
+movingSum = _moving("sum", "movingSum", "Sum over a moving window.")
+movingMedian = _moving("median", "movingMedian", "Median over a moving window.")
+movingMax = _moving("max", "movingMax", "Maximum over a moving window.")
+movingMin = _moving("min", "movingMin", "Minimum over a moving window.")
+
+
+@render_function("Calculate", [SERIES, Param("n", "float", required=True)])
+def nPercentile(ctx, seriesList, n):
+    """A constant line at the n-th percentile of each series' values (series with no values
+    are dropped)."""
+    if not n:
+        raise InputError("nPercentile: the requested percent must be greater than 0")
+    out = []
+    for s in seriesList:
+        value = percentile(s.values.tolist(), n)
+        if value is None:
+            continue
+        count = int((s.end - s.start) / s.step)
+        out.append(s.with_tag("nPercentile", n, name="nPercentile(%s, %s)" % (s.name, fmt_g(n)),
+                              values=np.full(count, float(value))))
+    return out

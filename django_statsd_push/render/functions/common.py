@@ -1,0 +1,68 @@
+"""Helpers shared by several render functions (node keys, percentiles)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import grammar
+from ..errors import InputError
+from ..series import Series
+
+
+def node_or_tag(series: Series, n, path: str | None = None) -> str:
+    """Node ``n`` of the name (or of ``path``), else the tag called ``n``, else ''."""
+    if isinstance(n, int) and not isinstance(n, bool):
+        try:
+            return (path or series.name).split(";", 2)[0].split(".")[n]
+        except IndexError:
+            pass
+    return str(series.tags.get(str(n), ""))
+
+
+def agg_key(series: Series, nodes) -> str:
+    """graphite's aggKey: for function-wrapped names, nodes come from the first path inside."""
+    path = None
+    if series.name.endswith(")"):
+        try:
+            path = grammar.first_path_expression(grammar.parse(series.name))
+        except InputError:
+            path = None
+    return ".".join(node_or_tag(series, n, path) for n in nodes)
+
+
+def percentile(points, n: float, interpolate: bool = False):
+    """graphite's _getPercentile: nearest rank over the non-null points, optional interpolation."""
+    values = sorted(float(p) for p in points if p is not None and not math.isnan(p))
+    if not values:
+        return None
+    fractional = (n / 100.0) * (len(values) + 1)
+    rank = int(fractional)
+    fraction = fractional - rank
+    if not interpolate:
+        rank += int(math.ceil(fraction))
+    if rank == 0:
+        result = values[0]
+    elif rank - 1 == len(values):
+        result = values[-1]
+    elif rank - 1 > len(values):
+        result = values[-1]
+    else:
+        result = values[rank - 1]
+    if interpolate and rank != len(values) and rank < len(values):
+        result = result + fraction * (values[rank] - result)
+    return result
+
+
+def nan_to_none(values: np.ndarray) -> list:
+    return [None if v != v else v for v in values.tolist()]
+
+
+def compile_regex(pattern: str, func: str):
+    import re
+
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise InputError(f'invalid regular expression for function "{func}": {pattern!r}: {exc}') from None

@@ -1,0 +1,185 @@
+"""Filter Series, Filter Data and Sorting: choosing, dropping and ordering series."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from .. import aggfuncs
+from ..registry import Param, render_function
+from ..series import Series, fmt_g
+from .common import compile_regex
+
+SERIES = Param("seriesList", "seriesList", required=True)
+N_INT = Param("n", "integer", required=True)
+N_FLOAT = Param("n", "float", required=True)
+INF = float("inf")
+
+
+def _key(func: str):
+    """graphite's keyFunc: the series' aggregate, with null sorting below everything."""
+    def key(s: Series) -> float:
+        value = aggfuncs.reduce_series(s.points(), func)
+        return -INF if value is None else value
+
+    return key
+
+
+def highest_lowest(seriesList, n, func, highest: bool):
+    aggfuncs.canonical(func)
+    ordered = sorted(seriesList, key=_key(func), reverse=highest)
+    return ordered[: int(n)]
+
+
+@render_function("Filter Series", [SERIES, Param("n", "integer", default=1),
+                                   Param("func", "aggFunc", default="average")])
+def highest(ctx, seriesList, n=1, func="average"):
+    """The n series with the highest ``func`` value."""
+    return highest_lowest(seriesList, n, func, True)
+
+
+@render_function("Filter Series", [SERIES, Param("n", "integer", default=1),
+                                   Param("func", "aggFunc", default="average")])
+def lowest(ctx, seriesList, n=1, func="average"):
+    """The n series with the lowest ``func`` value."""
+    return highest_lowest(seriesList, n, func, False)
+
+
+def _top(func: str, is_highest: bool, name: str, doc: str):
+    def impl(ctx, seriesList, n):
+        return highest_lowest(seriesList, n, func, is_highest)
+
+    impl.__name__, impl.__doc__ = name, doc
+    return render_function("Filter Series", [SERIES, N_INT])(impl)
+
+
+highestCurrent = _top("current", True, "highestCurrent", "The n series with the highest last value.")
+highestMax = _top("max", True, "highestMax", "The n series with the highest maximum.")
+highestAverage = _top("average", True, "highestAverage", "The n series with the highest average.")
+lowestCurrent = _top("current", False, "lowestCurrent", "The n series with the lowest last value.")
+lowestAverage = _top("average", False, "lowestAverage", "The n series with the lowest average.")
+
+OPERATORS = {
+    "=": lambda v, t: v is not None and v == t,
+    "!=": lambda v, t: v is None or v != t,
+    ">": lambda v, t: v is not None and v > t,
+    ">=": lambda v, t: v is not None and v >= t,
+    "<": lambda v, t: v is None or v < t,
+    "<=": lambda v, t: v is None or v <= t,
+}
+
+
+def filter_series(seriesList, func: str, op: str, threshold: float):
+    aggfuncs.canonical(func)
+    test = OPERATORS[op]
+    return [s for s in seriesList if test(aggfuncs.reduce_series(s.points(), func), threshold)]
+
+
+@render_function("Filter Series", [SERIES, Param("func", "aggFunc", required=True),
+                                   Param("operator", "string", required=True, options=tuple(sorted(OPERATORS))),
+                                   Param("threshold", "float", required=True)])
+def filterSeries(ctx, seriesList, func, operator, threshold):
+    """Keep the series whose ``func`` value compares true against the threshold."""
+    return filter_series(seriesList, func, operator, threshold)
+
+
+def _above(func: str, op: str, name: str, doc: str):
+    def impl(ctx, seriesList, n):
+        return filter_series(seriesList, func, op, n)
+
+    impl.__name__, impl.__doc__ = name, doc
+    return render_function("Filter Series", [SERIES, N_FLOAT])(impl)
+
+
+currentAbove = _above("last", ">", "currentAbove", "Series whose last value is above n.")
+currentBelow = _above("last", "<=", "currentBelow", "Series whose last value is at most n.")
+averageAbove = _above("average", ">", "averageAbove", "Series whose average is above n.")
+averageBelow = _above("average", "<=", "averageBelow", "Series whose average is at most n.")
+maximumAbove = _above("max", ">", "maximumAbove", "Series whose maximum is above n.")
+maximumBelow = _above("max", "<=", "maximumBelow", "Series whose maximum is at most n.")
+minimumAbove = _above("min", ">", "minimumAbove", "Series whose minimum is above n.")
+minimumBelow = _above("min", "<=", "minimumBelow", "Series whose minimum is at most n.")
+
+
+@render_function("Filter Series", [SERIES, N_INT])
+def limit(ctx, seriesList, n):
+    """The first n series."""
+    return seriesList[0:n]
+
+
+@render_function("Filter Series", [SERIES, Param("pattern", "string", required=True)])
+def exclude(ctx, seriesList, pattern):
+    """Drop series whose name matches the regular expression."""
+    regex = compile_regex(pattern, "exclude")
+    return [s for s in seriesList if not regex.search(s.name)]
+
+
+@render_function("Filter Series", [SERIES, Param("pattern", "string", required=True)])
+def grep(ctx, seriesList, pattern):
+    """Keep series whose name matches the regular expression."""
+    regex = compile_regex(pattern, "grep")
+    return [s for s in seriesList if regex.search(s.name)]
+
+
+@render_function("Filter Series", [SERIES, Param("xFilesFactor", "float")])
+def removeEmptySeries(ctx, seriesList, xFilesFactor=None):
+    """Drop series with no values (or fewer non-null values than the xFilesFactor ratio)."""
+    xff = xFilesFactor or 0.0
+    return [s for s in seriesList if bool(aggfuncs.xff_mask(s.points().reshape(1, -1), 1, xff)[0])]
+
+
+@render_function("Filter Data", [SERIES, N_FLOAT])
+def removeBelowValue(ctx, seriesList, n):
+    """Set values below n to null."""
+    with np.errstate(invalid="ignore"):
+        return [s.copy(name="removeBelowValue(%s, %s)" % (s.name, fmt_g(n)),
+                       values=np.where(s.values < n, np.nan, s.values)) for s in seriesList]
+
+
+@render_function("Filter Data", [SERIES, N_FLOAT])
+def removeAboveValue(ctx, seriesList, n):
+    """Set values above n to null."""
+    with np.errstate(invalid="ignore"):
+        return [s.copy(name="removeAboveValue(%s, %s)" % (s.name, fmt_g(n)),
+                       values=np.where(s.values > n, np.nan, s.values)) for s in seriesList]
+
+
+@render_function("Sorting", [SERIES, Param("func", "aggFunc", default="average"),
+                             Param("reverse", "boolean", default=False)])
+def sortBy(ctx, seriesList, func="average", reverse=False):
+    """Sort by the series' ``func`` value."""
+    aggfuncs.canonical(func)
+    return sorted(seriesList, key=_key(func), reverse=reverse)
+
+
+@render_function("Sorting", [SERIES])
+def sortByMaxima(ctx, seriesList):
+    """Sort by maximum value, highest first."""
+    return sorted(seriesList, key=_key("max"), reverse=True)
+
+
+@render_function("Sorting", [SERIES])
+def sortByMinima(ctx, seriesList):
+    """Sort by minimum value, lowest first."""
+    return sorted(seriesList, key=_key("min"))
+
+
+@render_function("Sorting", [SERIES])
+def sortByTotal(ctx, seriesList):
+    """Sort by the sum of values, highest first."""
+    return sorted(seriesList, key=_key("sum"), reverse=True)
+
+
+@render_function("Sorting", [SERIES, Param("natural", "boolean", default=False),
+                             Param("reverse", "boolean", default=False)])
+def sortByName(ctx, seriesList, natural=False, reverse=False):
+    """Sort by name, optionally in natural order (``a2`` before ``a10``)."""
+    if natural:
+        def key(s: Series) -> str:
+            return re.sub(r"(\d+)", lambda m: "{0:010}".format(int(m.group(0))), s.name)
+    else:
+        def key(s: Series) -> str:
+            return s.name
+    return sorted(seriesList, key=key, reverse=reverse)
+

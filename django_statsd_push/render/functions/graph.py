@@ -1,0 +1,85 @@
+"""Graph and Special: constant lines, and the style functions (values pass through;
+names change only where graphite-web changes them, so Grafana legends match)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..registry import Param, render_function
+from ..series import Series, fmt_g
+
+SERIES = Param("seriesList", "seriesList", required=True)
+
+
+def constant_line(ctx, value) -> Series:
+    start, end = int(ctx.start), int(ctx.end)
+    step = max(int((end - start) / 2.0), 1)
+    return Series(str(value), start, end, step, np.full(3, float(value)), path_expression=f"constantLine({value})",
+                  xff=ctx.xff)
+
+
+@render_function("Special", [Param("value", "float", required=True)])
+def constantLine(ctx, value):
+    """A horizontal line at ``value`` over the requested range."""
+    return [constant_line(ctx, value)]
+
+
+@render_function("Graph", [Param("value", "float", required=True), Param("label", "string"),
+                           Param("color", "string")])
+def threshold(ctx, value, label=None, color=None):
+    """A constant line with an optional label (its name) and colour."""
+    series = constant_line(ctx, value)
+    if label:
+        series = series.copy(name=label, path_expression=series.path_expression)
+    if color:
+        series = series.copy(options=dict(series.options, color=color))
+    return [series]
+
+
+@render_function("Graph", [SERIES, Param("theColor", "string", required=True)])
+def color(ctx, seriesList, theColor):
+    """Style only: the series' colour."""
+    return [s.copy(options=dict(s.options, color=theColor)) for s in seriesList]
+
+
+@render_function("Graph", [SERIES, Param("width", "float", required=True)])
+def lineWidth(ctx, seriesList, width):
+    """Style only: the series' line width."""
+    return [s.copy(options=dict(s.options, lineWidth=width)) for s in seriesList]
+
+
+@render_function("Graph", [SERIES, Param("dashLength", "integer", default=5)])
+def dashed(ctx, seriesList, dashLength=5):
+    """Style only: draw dashed (renamed ``dashed(name, length)`` as graphite-web does)."""
+    return [s.with_tag("dashed", dashLength, name=f"dashed({s.name}, {fmt_g(dashLength)})",
+                       options=dict(s.options, dashed=dashLength)) for s in seriesList]
+
+
+@render_function("Graph", [SERIES])
+def secondYAxis(ctx, seriesList):
+    """Style only: draw on the second Y axis (renamed ``secondYAxis(name)``)."""
+    return [s.with_tag("secondYAxis", 1, name=f"secondYAxis({s.name})", path_expression=s.path_expression,
+                       options=dict(s.options, secondYAxis=True)) for s in seriesList]
+
+
+@render_function("Graph", [SERIES, Param("stack", "string")])
+def stacked(ctx, seriesList, stack=None):
+    """Stack series on top of each other: each value becomes the running total of the
+    series so far in the same stack (graphite-web's values and ``stacked(name)`` naming)."""
+    name = stack or "__DEFAULT__"
+    totals = ctx.state.setdefault("totalStack", {}).get(name, np.zeros(0))
+    out = []
+    for s in seriesList:
+        v = s.values
+        if len(totals) < len(v):
+            totals = np.concatenate((totals, np.zeros(len(v) - len(totals))))
+        running = totals[: len(v)] + np.nan_to_num(v, nan=0.0)
+        totals = np.concatenate((np.where(np.isnan(v), totals[: len(v)], running), totals[len(v):]))
+        values = np.where(np.isnan(v), np.nan, running)
+        if name == "__DEFAULT__":
+            new = s.with_tag("stacked", name, name=f"stacked({s.name})", values=values)
+        else:
+            new = s.copy(values=values)
+        out.append(new.copy(options=dict(new.options, stacked=True)))
+    ctx.state["totalStack"][name] = totals
+    return out

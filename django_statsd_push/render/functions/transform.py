@@ -1,0 +1,313 @@
+"""Transform: functions that change each series' values one series at a time."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import aggfuncs
+from ..registry import Param, render_function
+from ..series import Series, fmt_g
+from ..timeparse import interval_seconds, parse_offset
+
+SERIES = Param("seriesList", "seriesList", required=True)
+
+
+@render_function("Transform", [SERIES, Param("factor", "float", required=True)])
+def scale(ctx, seriesList, factor):
+    """Multiply each value by a constant."""
+    return [s.with_tag("scale", factor, name=f"scale({s.name},{fmt_g(factor)})", values=s.values * factor)
+            for s in seriesList]
+
+
+@render_function("Transform", [SERIES, Param("seconds", "float", required=True)])
+def scaleToSeconds(ctx, seriesList, seconds):
+    """Scale per-step values to per-``seconds`` values (value * seconds / step)."""
+    return [s.with_tag("scaleToSeconds", seconds, name="scaleToSeconds(%s,%d)" % (s.name, seconds),
+                       values=np.round(s.values * (seconds / s.step), 6)) for s in seriesList]
+
+
+@render_function("Transform", [SERIES, Param("factor", "float", required=True)])
+def offset(ctx, seriesList, factor):
+    """Add a constant to each value."""
+    return [s.with_tag("offset", factor, name=f"offset({s.name},{fmt_g(factor)})", values=s.values + factor)
+            for s in seriesList]
+
+
+@render_function("Transform", [SERIES])
+def absolute(ctx, seriesList):
+    """Absolute value of each point."""
+    return [s.with_tag("absolute", 1, name=f"absolute({s.name})", values=np.abs(s.values)) for s in seriesList]
+
+
+@render_function("Transform", [SERIES])
+def derivative(ctx, seriesList):
+    """Difference from the previous point (null after a gap)."""
+    out = []
+    for s in seriesList:
+        v = s.points()
+        values = np.concatenate(([np.nan], np.diff(v))) if len(v) else v
+        out.append(s.with_tag("derivative", 1, name=f"derivative({s.name})", values=values))
+    return out
+
+
+def non_negative_delta(v: np.ndarray, max_value=None, min_value=None) -> np.ndarray:
+    """graphite's _nonNegativeDelta applied along a series: counter resets give null,
+    or the wrapped delta when maxValue/minValue bound the counter."""
+    v = np.asarray(v, dtype=np.float64)
+    ok = ~np.isnan(v)
+    if max_value is not None:
+        ok &= ~(v > max_value)
+    if min_value is not None:
+        ok &= ~(v < min_value)
+    bounded = np.where(ok, v, np.nan)
+    prev = np.concatenate(([np.nan], bounded[:-1])) if len(v) else bounded
+    with np.errstate(invalid="ignore"):
+        delta = bounded - prev
+        grew = delta >= 0
+    if max_value is not None:
+        wrapped = max_value + 1 + bounded - prev - (min_value or 0)
+    elif min_value is not None:
+        wrapped = bounded - min_value
+    else:
+        wrapped = np.full(len(v), np.nan)
+    return np.where(np.isnan(delta), np.nan, np.where(grew, delta, wrapped))
+
+
+COUNTER_PARAMS = [SERIES, Param("maxValue", "float"), Param("minValue", "float")]
+
+
+@render_function("Transform", COUNTER_PARAMS)
+def nonNegativeDerivative(ctx, seriesList, maxValue=None, minValue=None):
+    """Derivative that treats a decrease as a counter reset (null) or wrap (with maxValue)."""
+    return [s.with_tag("nonNegativeDerivative", 1, name=f"nonNegativeDerivative({s.name})",
+                       values=non_negative_delta(s.points(), maxValue, minValue)) for s in seriesList]
+
+
+@render_function("Transform", COUNTER_PARAMS)
+def perSecond(ctx, seriesList, maxValue=None, minValue=None):
+    """nonNegativeDerivative divided by the step: a counter's rate per second."""
+    return [s.with_tag("perSecond", 1, name=f"perSecond({s.name})",
+                       values=np.round(non_negative_delta(s.points(), maxValue, minValue) / s.step, 6))
+            for s in seriesList]
+
+
+@render_function("Transform", [SERIES])
+def integral(ctx, seriesList):
+    """Running total; nulls stay null and add nothing."""
+    out = []
+    for s in seriesList:
+        v = s.points()
+        total = np.cumsum(np.nan_to_num(v, nan=0.0))
+        out.append(s.with_tag("integral", 1, name=f"integral({s.name})", values=np.where(np.isnan(v), np.nan, total)))
+    return out
+
+
+@render_function("Transform", [SERIES, Param("steps", "integer", required=True)])
+def delay(ctx, seriesList, steps):
+    """Shift values ``steps`` points later (earlier if negative), padding with nulls."""
+    out = []
+    for s in seriesList:
+        v, n = s.values, len(s.values)
+        k = min(abs(steps), n)
+        if steps >= 0:
+            values = np.concatenate((np.full(k, np.nan), v[: n - k] if steps else v))
+        else:
+            values = np.concatenate((v[k:], np.full(k, np.nan)))
+        out.append(s.with_tag("delay", steps, name="delay(%s,%d)" % (s.name, steps), values=values))
+    return out
+
+
+@render_function("Transform", [SERIES, Param("limit", "intOrInf", default=float("inf"))])
+def keepLastValue(ctx, seriesList, limit=float("inf")):
+    """Fill runs of at most ``limit`` nulls with the last value seen before them."""
+    out = []
+    for s in seriesList:
+        values = s.values.copy()
+        last = math.nan
+        run = 0
+        for i, value in enumerate(values.tolist()):
+            if value != value:
+                run += 1
+                continue
+            if 0 < run <= limit and last == last:
+                values[i - run : i] = last
+            run, last = 0, value
+        if 0 < run <= limit and last == last:
+            values[len(values) - run :] = last
+        out.append(s.copy(name=f"keepLastValue({s.name})", values=values))
+    return out
+
+
+@render_function("Transform", [SERIES, Param("default", "float", default=0),
+                               Param("referenceSeries", "seriesList")])
+def transformNull(ctx, seriesList, default=0, referenceSeries=None):
+    """Replace nulls with ``default`` (only where some reference series has a value, if given)."""
+    fill = None
+    if referenceSeries:
+        from ..series import matrix
+
+        ref = matrix([r.values for r in referenceSeries])
+        fill = np.where((~np.isnan(ref)).any(axis=0), float(default), np.nan)
+    out = []
+    for s in seriesList:
+        v = s.values
+        if fill is not None:
+            width = max(len(v), len(fill))
+            v = np.concatenate((v, np.full(width - len(v), np.nan)))
+            f = np.concatenate((fill, np.full(width - len(fill), np.nan)))
+            values = np.where(np.isnan(v), f, v)
+            name = "transformNull(%s,%s,referenceSeries)" % (s.name, fmt_g(default))
+        else:
+            values = np.where(np.isnan(v), float(default), v)
+            name = "transformNull(%s,%s)" % (s.name, fmt_g(default))
+        tags = dict(s.tags, transformNull=default)
+        if fill is not None:
+            tags["referenceSeries"] = 1
+        out.append(s.copy(name=name, values=values, tags=tags))
+    return out
+
+
+def _summarize_values(s: Series, func: str, interval: int, new_start: int, new_end: int):
+    values = s.values
+    count = min(len(values), len(range(int(s.start), int(s.end), int(s.step))))
+    times = s.start + s.step * np.arange(count)
+    points_per_interval = interval / s.step
+    out = []
+    t = new_start
+    i = 0
+    while t < new_end:
+        lo = i
+        hi = int(np.searchsorted(times, t + interval, side="left"))
+        hi = max(hi, i)
+        window = values[lo:hi]
+        in_bucket = window[times[lo:hi] >= t]
+        non_null = int(np.count_nonzero(~np.isnan(in_bucket)))
+        if non_null and non_null / points_per_interval >= s.xff:
+            out.append(aggfuncs.reduce(window.reshape(1, -1), func, 1)[0])
+        else:
+            out.append(np.nan)
+        i = hi
+        t += interval
+    return np.asarray(out, dtype=np.float64), t
+
+
+@render_function("Transform", [SERIES, Param("intervalString", "interval", required=True,
+                                             suggestions=("10min", "1h", "1d")),
+                               Param("func", "aggFunc", default="sum"), Param("alignToFrom", "boolean", default=False)])
+def summarize(ctx, seriesList, intervalString, func="sum", alignToFrom=False):
+    """Summarize into buckets of ``intervalString`` with ``func``; buckets align to the interval
+    (or to ``from`` with alignToFrom)."""
+    interval = interval_seconds(intervalString)
+    if interval <= 0:
+        from ..errors import InputError
+
+        raise InputError(f"summarize: interval {intervalString!r} must be positive")
+    out = []
+    for s in seriesList:
+        if alignToFrom:
+            start, end = s.start, s.end
+        else:
+            start = s.start - s.start % interval
+            end = s.end - s.end % interval + interval
+        values, aligned_end = _summarize_values(s, func, interval, start, end)
+        if alignToFrom:
+            end = aligned_end
+        tags = dict(s.tags, summarize=intervalString, summarizeFunction=func)
+        name = 'summarize(%s, "%s", "%s"%s)' % (s.name, intervalString, func, ", true" if alignToFrom else "")
+        out.append(s.copy(name=name, start=start, end=end, step=interval, values=values, tags=tags,
+                          values_per_point=1))
+    return out
+
+
+@render_function("Transform", [SERIES, Param("intervalString", "interval", required=True,
+                                             suggestions=("10min", "1h", "1d")),
+                               Param("alignToInterval", "boolean", default=False)])
+def hitcount(ctx, seriesList, intervalString, alignToInterval=False):
+    """Turn rates (hits per step) into hit counts per ``intervalString`` bucket, spreading
+    each point over the buckets its step overlaps."""
+    interval = interval_seconds(intervalString)
+    if interval <= 0:
+        from ..errors import InputError
+
+        raise InputError(f"hitcount: interval {intervalString!r} must be positive")
+    if alignToInterval:
+        start = ctx.datetime(ctx.start)
+        if interval >= 86400:
+            start = start.replace(hour=0, minute=0, second=0, microsecond=0)
+        elif interval >= 3600:
+            start = start.replace(minute=0, second=0, microsecond=0)
+        elif interval >= 60:
+            start = start.replace(second=0, microsecond=0)
+        seriesList = ctx.shifted(start=int(start.timestamp())).reevaluate_first_argument()
+        seriesList = [s.copy(end=s.start + int((s.end - s.start) // interval) * interval + interval)
+                      for s in seriesList]
+    out = []
+    for s in seriesList:
+        step = int(s.step)
+        buckets_n = int(math.ceil(float(s.end - s.start) / interval))
+        buckets: list[list[float]] = [[] for _ in range(buckets_n)]
+        new_start = int(s.end - buckets_n * interval)
+        for i, value in enumerate(s.values.tolist()):
+            if value != value:
+                continue
+            t0 = int(s.start + i * step)
+            b0, m0 = divmod(t0 - new_start, interval)
+            b1, m1 = divmod(t0 + step - new_start, interval)
+            if b1 >= buckets_n:
+                b1, m1 = buckets_n - 1, interval
+            if b0 == b1:
+                if b0 >= 0:
+                    buckets[b0].append(value * (m1 - m0))
+            else:
+                if b0 >= 0:
+                    buckets[b0].append(value * (interval - m0))
+                for j in range(b0 + 1, b1):
+                    buckets[j].append(value * interval)
+                if m1 > 0:
+                    buckets[b1].append(value * m1)
+        values = [sum(b) if b else np.nan for b in buckets]
+        name = 'hitcount(%s, "%s"%s)' % (s.name, intervalString, ", true" if alignToInterval else "")
+        out.append(s.with_tag("hitcount", intervalString, name=name, start=new_start, step=interval,
+                              values=np.asarray(values, dtype=np.float64)))
+    return out
+
+
+@render_function("Transform", [SERIES, Param("timeShift", "interval", required=True,
+                                             suggestions=("1h", "6h", "12h", "1d", "2d", "7d", "14d", "30d")),
+                               Param("resetEnd", "boolean", default=True), Param("alignDst", "boolean", default=False)])
+def timeShift(ctx, seriesList, timeShift, resetEnd=True, alignDst=False):
+    """The same series from ``timeShift`` ago (a bare ``1d`` means ``-1d``), drawn over the
+    requested range."""
+    if timeShift[:1].isdigit():
+        timeShift = "-" + timeShift
+    delta = parse_offset(timeShift)
+    start, end = ctx.start + delta, ctx.end + delta
+    if alignDst:
+        def dst(epoch: int) -> bool:
+            return bool(ctx.datetime(epoch).dst())
+
+        req = (dst(ctx.start), dst(ctx.end))
+        mine = (dst(start), dst(end))
+        if all(req) and not any(mine):
+            start, end = start + 3600, end + 3600
+        elif not any(req) and all(mine):
+            start, end = start - 3600, end - 3600
+    if not seriesList:
+        return []
+    ref = seriesList[0]
+    out = []
+    for s in ctx.shifted(start=start, end=end).reevaluate_first_argument():
+        new_end = ref.end if resetEnd else s.end - s.start + ref.start
+        out.append(s.with_tag("timeShift", timeShift, name=f'timeShift({s.name}, "{timeShift}")',
+                              start=ref.start, end=new_end))
+    return out
+
+
+@render_function("Special", [SERIES, Param("consolidationFunc", "string", required=True,
+                                           options=tuple(aggfuncs.CONSOLIDATION_FUNCS))])
+def consolidateBy(ctx, seriesList, consolidationFunc):
+    """How points are combined when a series is consolidated (maxDataPoints, normalize)."""
+    return [s.with_tag("consolidateBy", consolidationFunc, name=f'consolidateBy({s.name},"{consolidationFunc}")',
+                       consolidation=consolidationFunc) for s in seriesList]

@@ -1,0 +1,249 @@
+"""The function registry: one record per render function, written where it is defined.
+
+``@render_function(group=..., params=[...], aliases=[...])`` records the name, group
+and typed parameters. The ``/functions`` endpoint and the validation that turns a
+wrong argument into HTTP 400 both read that record, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from . import aggfuncs
+from .errors import InputError
+from .series import Series
+from .timeparse import parse_offset
+
+FUNCTIONS: dict[str, "FunctionInfo"] = {}
+
+
+def _boolean(value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    raise ValueError
+
+
+def _float(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError
+    return float(value)
+
+
+def _integer(value):
+    if isinstance(value, (bool, float)) or not isinstance(value, (int, str)):
+        raise ValueError
+    return int(value)
+
+
+def _int_or_inf(value):
+    if isinstance(value, float) and math.isinf(value) and value > 0:
+        return value
+    return _integer(value)
+
+
+def _interval(value):
+    if not isinstance(value, str):
+        raise ValueError
+    parse_offset(value)
+    return value
+
+
+def _int_or_interval(value):
+    if isinstance(value, str):
+        return _interval(value)
+    return _integer(value)
+
+
+def _series_list(value):
+    if not isinstance(value, list) or not all(isinstance(s, Series) for s in value):
+        raise ValueError
+    return value
+
+
+def _node_or_tag(value):
+    if isinstance(value, (bool, float)) or not isinstance(value, (int, str)):
+        raise ValueError
+    return value
+
+
+def _string(value):
+    if not isinstance(value, str):
+        raise ValueError
+    return value
+
+
+def _agg_func(value):
+    if isinstance(value, str) and (value in aggfuncs.AGG_FUNC_NAMES or value[:-6] in aggfuncs.AGG_FUNC_NAMES
+                                   and value.endswith("Series")):
+        return value
+    raise ValueError
+
+
+def _agg_or_series_func(value):
+    try:
+        return _agg_func(value)
+    except ValueError:
+        if isinstance(value, str) and value in FUNCTIONS and FUNCTIONS[value].aggregator:
+            return value
+        raise
+
+
+def _any(value):
+    return value
+
+
+VALIDATORS: dict[str, Callable] = {
+    "boolean": _boolean, "float": _float, "integer": _integer, "intOrInf": _int_or_inf,
+    "interval": _interval, "intOrInterval": _int_or_interval, "node": _integer,
+    "nodeOrTag": _node_or_tag, "seriesList": _series_list, "string": _string,
+    "aggFunc": _agg_func, "aggOrSeriesFunc": _agg_or_series_func, "any": _any,
+}
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str
+    required: bool = False
+    default: object = None
+    multiple: bool = False
+    options: tuple = ()
+    suggestions: tuple = ()
+
+    def __post_init__(self) -> None:
+        if self.type not in VALIDATORS:
+            raise TypeError(f"unknown parameter type {self.type!r}")
+
+    def to_json(self) -> dict:
+        out: dict = {"name": self.name, "type": self.type}
+        if self.required:
+            out["required"] = True
+        if self.default is not None:
+            out["default"] = self.default
+        if self.multiple:
+            out["multiple"] = True
+        options = list(self.options) or (sorted(aggfuncs.AGG_FUNC_NAMES) if self.type in ("aggFunc", "aggOrSeriesFunc") else [])
+        if options:
+            out["options"] = options
+        if self.suggestions:
+            out["suggestions"] = list(self.suggestions)
+        return out
+
+    def validate(self, value, func: str):
+        if self.options and value not in self.options:
+            raise InputError(f'invalid option for function "{func}" parameter "{self.name}": {value!r} '
+                             f"(one of {', '.join(map(str, self.options))})")
+        try:
+            return VALIDATORS[self.type](value)
+        except (ValueError, TypeError, InputError):
+            shown = _describe(value)
+            raise InputError(f'invalid "{self.type}" value for function "{func}" parameter "{self.name}": {shown}') from None
+
+
+def _describe(value) -> str:
+    if isinstance(value, list):
+        return f"a series list ({len(value)} series)"
+    return repr(value)
+
+
+@dataclass
+class FunctionInfo:
+    name: str
+    func: Callable
+    group: str
+    params: list[Param]
+    aggregator: bool = False
+    aliases: tuple[str, ...] = ()
+    description: str = field(default="")
+
+    def validate(self, args: list, kwargs: dict) -> tuple[list, dict]:
+        """Check argument count, types and options; InputError naming the parameter."""
+        params = self.params
+        if len(args) > len(params) and not (params and params[-1].multiple):
+            raise InputError(f'too many arguments for function "{self.name}" (at most {len(params)})')
+        valid_args = []
+        for i, value in enumerate(args):
+            param = params[min(i, len(params) - 1)]
+            valid_args.append(param.validate(value, self.name))
+        by_name = {p.name: p for p in params}
+        valid_kwargs = {}
+        for key, value in kwargs.items():
+            param = by_name.get(key)
+            if param is None:
+                raise InputError(f'unexpected keyword argument "{key}" for function "{self.name}"')
+            if params.index(param) < len(args):
+                raise InputError(f'argument "{key}" given twice to function "{self.name}"')
+            if value is None and not param.required:
+                continue
+            valid_kwargs[key] = param.validate(value, self.name)
+        for i, param in enumerate(params):
+            if param.required and i >= len(args) and param.name not in valid_kwargs:
+                raise InputError(f'missing required parameter "{param.name}" for function "{self.name}"')
+        return valid_args, valid_kwargs
+
+    def signature(self) -> str:
+        parts = []
+        for p in self.params:
+            if p.multiple:
+                parts.append("*" + p.name)
+            elif p.required:
+                parts.append(p.name)
+            else:
+                parts.append(f"{p.name}={p.default!r}")
+        return f"{self.name}({', '.join(parts)})"
+
+    def to_json(self, name: str | None = None) -> dict:
+        return {
+            "name": name or self.name,
+            "function": self.signature(),
+            "description": self.description,
+            "module": "graphite.render.functions",
+            "group": self.group,
+            "params": [p.to_json() for p in self.params],
+        }
+
+
+def render_function(group: str, params: list[Param], aliases: tuple[str, ...] = (), aggregator: bool = False,
+                    name: str | None = None):
+    """Register a render function; the Python parameters must follow ``params``."""
+
+    def register(func: Callable) -> Callable:
+        fname = name or func.__name__
+        info = FunctionInfo(fname, func, group, list(params), aggregator, tuple(aliases),
+                            inspect.getdoc(func) or "")
+        for key in (fname, *aliases):
+            if key in FUNCTIONS:
+                raise ValueError(f"render function {key!r} registered twice")
+            FUNCTIONS[key] = info
+        return func
+
+    return register
+
+
+def lookup(name: str) -> FunctionInfo:
+    try:
+        return FUNCTIONS[name]
+    except KeyError:
+        raise InputError(f"unknown function {name}()") from None
+
+
+def catalogue(group: str | None = None, grouped: bool = False) -> dict:
+    """The ``/functions`` document (every name, aliases included)."""
+    out: dict = {}
+    for key in sorted(FUNCTIONS):
+        info = FUNCTIONS[key]
+        if group is not None and info.group != group:
+            continue
+        doc = info.to_json(key)
+        if grouped:
+            out.setdefault(info.group, {})[key] = doc
+        else:
+            out[key] = doc
+    return out
