@@ -1,0 +1,111 @@
+"""The example project, for real: migrate, seed_polls, runserver, every URL of the
+contract, and the datagrams it sends to a UDP socket."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+MANAGE = Path(__file__).resolve().parents[2] / "examples" / "manage.py"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read()
+
+
+@pytest.fixture
+def example_env(tmp_path, receiver):
+    env = dict(os.environ)
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.update(
+        EXAMPLE_DB=str(tmp_path / "db.sqlite3"),
+        STATSD_HOST="127.0.0.1",
+        STATSD_PORT=str(receiver.port),
+        STATSD_PREFIX="example",
+    )
+    return env
+
+
+def manage(env, *args):
+    return subprocess.run(
+        [sys.executable, str(MANAGE), *args], env=env, capture_output=True, text=True,
+        timeout=60, check=True,
+    )
+
+
+def test_example_project_end_to_end(example_env, receiver):
+    manage(example_env, "migrate", "-v0")
+    assert "20 questions created" in manage(example_env, "seed_polls").stdout
+    assert "0 questions created" in manage(example_env, "seed_polls").stdout
+    receiver.datagrams(timeout=0.05)  # whatever migrate sent
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, str(MANAGE), "runserver", "--noreload", f"127.0.0.1:{port}"],
+        env=example_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if get(f"{base}/healthz") == (200, b"ok"):
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "runserver did not answer"
+            time.sleep(0.1)
+
+        assert get(f"{base}/")[0] == 200
+        status, body = get(f"{base}/polls/")
+        assert status == 200 and body.count(b"<li>") == 20
+        assert get(f"{base}/polls/1/")[0] == 200
+        assert get(f"{base}/polls/999/")[0] == 404
+        assert get(f"{base}/cached/")[0] == 200
+        assert get(f"{base}/slow/")[0] == 200
+        assert get(f"{base}/error/")[0] == 500
+        assert get(f"{base}/nowhere/")[0] == 404
+
+        lines = receiver.lines(timeout=1.0)
+        names = {line.split(":")[0] for line in lines}
+        for expected in [
+            "example.request.healthz.GET",
+            "example.request.index.GET",
+            "example.example.index.visits",
+            "example.request.polls_list.GET",
+            "example.request.polls_detail.GET",
+            "example.example.detail.render",
+            "example.request.cached.GET",
+            "example.request.slow.GET",
+            "example.request.error.GET",
+            "example.request.exception.RuntimeError",
+            "example.request.unresolved.GET",
+            "example.response.500",
+            "example.response.404",
+            "example.response.2xx",
+        ]:
+            assert expected in names, (expected, sorted(names))
+        slow = [line for line in lines if line.startswith("example.request.slow.GET:")][0]
+        assert float(slow.split(":")[1].split("|")[0]) >= 100
+    finally:
+        server.terminate()
+        server.wait(10)
