@@ -14,6 +14,7 @@ The clock is whatever ``now`` the caller passes to ``flush``.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -69,6 +70,7 @@ class Aggregator:
         # Our own counters beyond etsy's (kernel drops, rejected names ...): reported
         # from the first time they are non-zero, so an etsy-identical flush stays so.
         self.internal: dict[str, float] = {}
+        self._internal_lock = threading.Lock()  # count() is called from other threads
         self.totals: dict[str, float] = {}  # since start, for the management interface
         self.last_timestamp = 0
         self.started = time.time()
@@ -76,8 +78,9 @@ class Aggregator:
 
     # --- input -------------------------------------------------------------------
     def count(self, stat: str, amount: float = 1) -> None:
-        """Add to one of the daemon's own counters, ``<prefix_stats>.<stat>``."""
-        self.internal[stat] = self.internal.get(stat, 0) + amount
+        """Add to one of the daemon's own counters, ``<prefix_stats>.<stat>`` (any thread)."""
+        with self._internal_lock:
+            self.internal[stat] = self.internal.get(stat, 0) + amount
 
     def _new_series(self, table: dict, key: tuple[str, tuple[str, ...]]) -> SeriesKey | None:
         if len(table) >= self.config.max_series:
@@ -145,18 +148,19 @@ class Aggregator:
             self.gauges[self.key_lag] = timestamp - self.last_timestamp - config.flush_interval
         self.last_timestamp = timestamp
 
+        with self._internal_lock:
+            internal, self.internal = self.internal, {}
         counters = self.counters
         counters[self.key_bad] += self.bad
         counters[self.key_packets] += self.packets
         counters[self.key_metrics] += self.lines
         for stat, amount in (("bad_lines_seen", self.bad), ("packets_received", self.packets),
-                             ("metrics_received", self.lines), *self.internal.items()):
+                             ("metrics_received", self.lines), *internal.items()):
             self.totals[stat] = self.totals.get(stat, 0) + amount
-        for stat, amount in self.internal.items():
+        for stat, amount in internal.items():
             key = SeriesKey(f"{self.prefix}.{stat}")
             counters[key] = counters.get(key, 0.0) + amount
         self.packets = self.lines = self.bad = 0
-        self.internal = {}
 
         timers, timer_counts, sets = self.timers, self.timer_counts, self.sets
         if config.resolved("delete_counters"):

@@ -59,8 +59,8 @@ class CarbonCapture:
     one connection open, so for it ``lines()`` hands out whatever has arrived.
     """
 
-    def __init__(self) -> None:
-        self.server = socket.create_server(("127.0.0.1", 0))
+    def __init__(self, port: int = 0) -> None:
+        self.server = socket.create_server(("127.0.0.1", port))
         self.port = self.server.getsockname()[1]
         self.payloads: queue.Queue[list[str]] = queue.Queue()
         self.received: queue.Queue[str] = queue.Queue()
@@ -118,7 +118,19 @@ class CarbonCapture:
             if predicate(line):
                 return lines
 
+    def drop_connections(self) -> None:
+        """Close the accepted connections (a Carbon restart, as the client sees it)."""
+        for conn in self._conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     def close(self) -> None:
+        try:
+            self.server.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() on Linux
+        except OSError:
+            pass
         self.server.close()
         for conn in self._conns:
             try:
