@@ -55,7 +55,7 @@ class Context:
         cached = self.cache.get(key)
         if cached is None:
             cached = self.cache[key] = self._read(pattern)
-        return [s.copy() for s in cached]
+        return list(cached)  # series are never edited in place, so sharing is safe
 
     def _read(self, pattern: str) -> list[Series]:
         finder = self.finder

@@ -26,10 +26,7 @@ class Node:
     path: str  # dotted metric path
     fs_path: str  # directory, or the .wsp file for a leaf
     is_leaf: bool
-
-    @property
-    def name(self) -> str:
-        return self.path.rsplit(".", 1)[-1]
+    name: str  # last node of the path
 
 
 def _translate(part: str, i: int = 0, stop: str = "") -> tuple[str, int]:
@@ -124,9 +121,9 @@ class Finder:
                         next_dirs.append((prefix + name + ".", entry_path))
                     elif is_dir:
                         if not leaves_only:
-                            found.append(Node(prefix + name, entry_path, False))
+                            found.append(Node(prefix + name, entry_path, False, name))
                     else:
-                        found.append(Node(prefix + name, entry_path, True))
+                        found.append(Node(prefix + name, entry_path, True, name))
                     if len(found) > self.max_nodes or len(next_dirs) > self.max_nodes:
                         raise InputError(f"pattern {pattern!r} matches more than {self.max_nodes} nodes")
             dirs = next_dirs

@@ -127,22 +127,24 @@ def count_points(data: list[Series]) -> int:
 
 def strict_json(obj) -> str:
     """JSON that any parser accepts: infinities become 1e9999 (as graphite-web), NaN null."""
-    def fix(o):
-        if isinstance(o, float) and not math.isfinite(o):
-            return None if o != o else (_Inf(o))
-        if isinstance(o, dict):
-            return {k: fix(v) for k, v in o.items()}
-        if isinstance(o, (list, tuple)):
-            return [fix(v) for v in o]
-        return o
-
-    return json.dumps(fix(obj), default=_default, allow_nan=False).replace('"__inf__"', "1e9999").replace(
-        '"__-inf__"', "-1e9999")
+    try:
+        return json.dumps(obj, default=_default, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(obj), default=_default, allow_nan=False).replace(
+            f'"{_INF}"', "1e9999").replace(f'"-{_INF}"', "-1e9999")
 
 
-class _Inf(str):
-    def __new__(cls, value: float):
-        return str.__new__(cls, "__inf__" if value > 0 else "__-inf__")
+_INF = "@@render-inf-7f3a9c@@"  # a marker no real string in these documents holds
+
+
+def _finite(o):
+    if isinstance(o, float) and not math.isfinite(o):
+        return None if o != o else (_INF if o > 0 else "-" + _INF)
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite(v) for v in o]
+    return o
 
 
 def _default(o):

@@ -1,0 +1,131 @@
+"""Render API latency: sumSeries over a 1000-series glob, and /metrics/find returning 1000 nodes.
+
+Creates 1000 Whisper files (10 s resolution, 2 h of data each) with the ``whisper``
+library, starts ``statsd-push render`` as a separate process (so the client does not
+share its interpreter), and prints the median latency over HTTP of each query and the
+ratio against graphite-web 1.1.8 measured on this kind of machine (448 ms / 32 ms).
+
+    python bench/render.py [--series 1000] [--runs 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+import whisper
+
+REFERENCE_MS = {"sumSeries": 448.0, "find": 32.0}  # graphite-web 1.1.8 (Debian), same data shape
+STEP = 10
+POINTS = 720  # 2 h of 10 s data
+
+
+def make_tree(root: str, count: int, now: int) -> None:
+    directory = os.path.join(root, "bench")
+    os.makedirs(directory, exist_ok=True)
+    for i in range(count):
+        path = os.path.join(directory, f"m{i:04d}.wsp")
+        whisper.create(path, [(STEP, 6 * 360), (60, 7 * 1440)])
+        whisper.update_many(path, [(now - STEP * k, float((i + k) % 97)) for k in range(POINTS)], now=now)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url: str, proc: subprocess.Popen, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"render server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/version", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("render server did not become ready")
+
+
+def get(port: int, path: str) -> bytes:
+    """One request on a fresh connection, as curl or ab would make it."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise SystemExit(f"{path}: HTTP {response.status}: {body[:200]!r}")
+        return body
+    finally:
+        conn.close()
+
+
+def median_ms(port: int, path: str, runs: int, check) -> float:
+    times = []
+    for i in range(runs + 2):
+        t0 = time.perf_counter()
+        body = get(port, path)
+        elapsed = (time.perf_counter() - t0) * 1000
+        if i == 0:
+            check(body)
+        if i >= 2:  # two warm-up requests
+            times.append(elapsed)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--series", type=int, default=1000)
+    p.add_argument("--runs", type=int, default=30)
+    args = p.parse_args(argv)
+    import json
+
+    with tempfile.TemporaryDirectory() as root:
+        now = int(time.time())
+        t0 = time.perf_counter()
+        make_tree(root, args.series, now)
+        print(f"created {args.series} whisper files in {time.perf_counter() - t0:.1f}s")
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "django_statsd_push.cli", "render", "--whisper-root", root,
+                                 "--port", str(port), "--log-level", "WARNING"],
+                                cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_ready(base, proc, time.monotonic() + 20)
+            render = "/render?" + urllib.parse.urlencode(
+                {"target": "sumSeries(bench.*)", "from": "-2h", "until": "now", "format": "json"})
+            find = "/metrics/find?" + urllib.parse.urlencode({"query": "bench.*"})
+
+            def check_render(body: bytes) -> None:
+                doc = json.loads(body)
+                assert doc[0]["target"] == "sumSeries(bench.*)", doc[0]["target"]
+                assert sum(v is not None for v, _ in doc[0]["datapoints"]) >= POINTS - 2
+
+            def check_find(body: bytes) -> None:
+                assert len(json.loads(body)) == args.series
+
+            results = {"sumSeries": median_ms(port, render, args.runs, check_render),
+                       "find": median_ms(port, find, args.runs, check_find)}
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    for name, ms in results.items():
+        ref = REFERENCE_MS[name]
+        print(f"{name:10s} median {ms:7.2f} ms   graphite-web 1.1.8 {ref:6.1f} ms   ratio {ref / ms:5.1f}x"
+              f"   (target >= 5x: {'ok' if ref / ms >= 5 else 'MISSED'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
