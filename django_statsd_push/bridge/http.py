@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from django_statsd_push.bridge.collector import BridgeCollector
 
@@ -70,7 +70,7 @@ class _Handler(BaseHTTPRequestHandler):
             server.collector.render_errors += 1
             log.exception("rendering /metrics failed; serving the last good page")
             body = server.last_good
-        self._send(200, body, CONTENT_TYPE_LATEST)
+        self._send(200, body, CONTENT_TYPE_PLAIN_0_0_4)  # what generate_latest writes
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
@@ -116,7 +116,9 @@ class MetricsServer:
         return str(host), int(port)
 
     def start(self) -> MetricsServer:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="bridge-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="bridge-http", daemon=True
+        )
         self._thread.start()
         return self
 

@@ -1,0 +1,80 @@
+"""``statsd-push bridge``: statsd on 127.0.0.1:9125 (UDP+TCP) -> Prometheus /metrics on :9102."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from types import FrameType
+
+from django_statsd_push.bridge.http import DEFAULT_LISTEN, parse_listen
+from django_statsd_push.bridge.mapping import MappingError
+from django_statsd_push.bridge.registry import DEFAULT_MAX_SERIES
+from django_statsd_push.bridge.standalone import DEFAULT_FLUSH_INTERVAL, StandaloneBridge
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="statsd-push bridge",
+        description="Receive statsd metrics and expose them to Prometheus (statsd_exporter-compatible mapping).",
+    )
+    parser.add_argument("--listen", default=DEFAULT_LISTEN, help="HTTP HOST:PORT for /metrics (default %(default)s)")
+    parser.add_argument("--statsd-host", default="127.0.0.1", help="statsd UDP+TCP address (default %(default)s)")
+    parser.add_argument("--statsd-port", type=int, default=9125, help="statsd UDP+TCP port (default %(default)s)")
+    parser.add_argument("--mapping", metavar="FILE", help="statsd_exporter mapping YAML (e.g. graphite/statsd-mapping.yml)")
+    parser.add_argument(
+        "--flush-interval",
+        type=int,
+        default=int(DEFAULT_FLUSH_INTERVAL * 1000),
+        metavar="MS",
+        help="how often received statsd data reaches /metrics, in ms (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-series", type=int, default=DEFAULT_MAX_SERIES, help="most series held; more are dropped and counted"
+    )
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        parse_listen(args.listen)
+    except ValueError as exc:
+        parser.error(f"--listen: {exc}")
+    if args.flush_interval <= 0:
+        parser.error("--flush-interval must be > 0 ms")
+    if args.max_series <= 0:
+        parser.error("--max-series must be > 0")
+    try:
+        bridge = StandaloneBridge(
+            args.mapping,
+            args.listen,
+            args.statsd_host,
+            args.statsd_port,
+            flush_interval=args.flush_interval / 1000,
+            max_series=args.max_series,
+        )
+    except MappingError as exc:
+        print(f"statsd-push bridge: bad mapping file: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"statsd-push bridge: cannot listen: {exc}", file=sys.stderr)
+        return 1
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        bridge.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    with bridge:
+        host, port = bridge.statsd_address
+        http_host, http_port = bridge.http_address
+        logging.getLogger("statsd-push.bridge").info(
+            "statsd on %s:%d (UDP+TCP), metrics on http://%s:%d/metrics", host, port, http_host, http_port
+        )
+        bridge.wait()
+    return 0

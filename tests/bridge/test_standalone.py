@@ -1,0 +1,97 @@
+"""The standalone bridge on real loopback sockets: statsd over UDP and TCP in, /metrics out."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from django_statsd_push.bridge.standalone import StandaloneBridge
+
+REPO = Path(__file__).resolve().parents[2]
+MAPPING = REPO / "graphite" / "statsd-mapping.yml"
+
+
+def scrape(address: tuple[str, int]) -> dict[tuple[str, frozenset], float]:
+    connection = http.client.HTTPConnection(*address, timeout=5)
+    try:
+        connection.request("GET", "/metrics")
+        body = connection.getresponse().read().decode()
+    finally:
+        connection.close()
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(body)
+        for s in family.samples
+    }
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met before the deadline")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def bridge() -> Iterator[StandaloneBridge]:
+    with StandaloneBridge(MAPPING, "127.0.0.1:0", "127.0.0.1", 0, flush_interval=0.05) as running:
+        yield running
+
+
+def test_udp_and_tcp_input_reach_metrics(bridge: StandaloneBridge) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.sendto(b"request.polls_index.GET:12|ms\nresponse.200:1|c\nresponse.2xx:1|c", bridge.statsd_address)
+    with socket.create_connection(bridge.statsd_address) as tcp:
+        tcp.sendall(b"response.200:1|c\nresponse.404:1|c\nrequest:40|ms|#view:detail,method:GET\n")
+        tcp.sendall(b"cache.default.get.hit:1|c\nbroken")  # a last line without newline still counts
+
+    def seen() -> bool:
+        return scrape(bridge.http_address).get(("statsd_push_bridge_lines_total", frozenset())) == 8.0
+
+    wait_for(seen)
+    samples = scrape(bridge.http_address)
+    responses = "django_responses_total"
+    assert samples[responses, frozenset({("status", "200"), ("status_class", "2xx")})] == 2.0
+    assert samples[responses, frozenset({("status", "404"), ("status_class", "4xx")})] == 1.0
+    index = frozenset({("view", "polls_index"), ("method", "GET")})
+    assert samples["django_request_duration_seconds_count", index] == 1.0
+    assert samples["django_request_duration_seconds_sum", index] == pytest.approx(0.012)
+    detail = frozenset({("view", "detail"), ("method", "GET")})
+    assert samples["django_request_duration_seconds_count", detail] == 1.0
+    hits = frozenset({("alias", "default"), ("op", "get"), ("result", "hit")})
+    assert samples["django_cache_results_total", hits] == 1.0
+    assert samples["statsd_push_bridge_bad_lines_total", frozenset()] == 1.0
+    assert samples["statsd_push_bridge_dropped_total", frozenset({("reason", "mapping_drop")})] == 1.0
+
+
+def test_close_flushes_what_was_received() -> None:
+    bridge = StandaloneBridge(None, "127.0.0.1:0", "127.0.0.1", 0, flush_interval=3600).start()
+    try:
+        with socket.create_connection(bridge.statsd_address) as tcp:
+            tcp.sendall(b"late:5|c\n")
+        wait_for(lambda: bridge.aggregator.lines == 1)
+    finally:
+        bridge.close()
+    assert bridge.sink is not None
+    assert bridge.sink.store.families["late"].series[()].value == 5.0
+
+
+def test_cli_rejects_bad_mapping_with_its_line(tmp_path) -> None:
+    mapping = tmp_path / "m.yml"
+    mapping.write_text("mappings:\n  - match: a.*\n    name: ok\n  - match: b\n    labels: {x: y}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "django_statsd_push.cli", "bridge", "--mapping", str(mapping),
+         "--statsd-port", "0", "--listen", "127.0.0.1:0"],
+        capture_output=True, text=True, timeout=30, cwd=REPO,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert f"{mapping}:4:" in result.stderr and "sets no metric 'name'" in result.stderr
