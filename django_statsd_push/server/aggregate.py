@@ -139,6 +139,24 @@ class Aggregator:
         for sample in parsed.samples:
             add(sample)
 
+    # --- reading between flushes (management interface) ----------------------------
+    def current_counters(self) -> dict[SeriesKey, float]:
+        """The counters as etsy would show them now (its own counters included)."""
+        counters = dict(self.counters)
+        counters[self.key_bad] += self.bad
+        counters[self.key_packets] += self.packets
+        counters[self.key_metrics] += self.lines
+        return counters
+
+    def total(self, stat: str) -> float:
+        """One of the daemon's own counters summed since start, this interval included."""
+        current = {"bad_lines_seen": self.bad, "packets_received": self.packets,
+                   "metrics_received": self.lines}.get(stat)
+        if current is None:
+            with self._internal_lock:
+                current = self.internal.get(stat, 0)
+        return self.totals.get(stat, 0) + current
+
     # --- output ------------------------------------------------------------------
     def flush(self, now: float) -> Snapshot:
         started = time.perf_counter()

@@ -1,0 +1,104 @@
+"""``statsd-push serve``: flags over an optional TOML file, signals, exit codes.
+
+Flags win over the file; SIGHUP re-reads the file and applies the flags again on
+top, so a flag given at start stays in force. SIGTERM/SIGINT flush once more and exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from django_statsd_push.server.config import ConfigError, Settings
+
+log = logging.getLogger("django_statsd_push.server")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="statsd-push serve",
+                                description="etsy-compatible statsd daemon flushing to Carbon (and Prometheus)")
+    p.add_argument("--config", metavar="FILE", help="TOML file with etsy statsd's setting names")
+    p.add_argument("--host", dest="address", help="address for UDP and TCP input (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="UDP and TCP port (default 8125; 0 picks one)")
+    p.add_argument("--mgmt-host", dest="mgmt_address", help="management interface address (default 127.0.0.1)")
+    p.add_argument("--mgmt-port", dest="mgmt_port", type=int, help="management interface port (default 8126)")
+    p.add_argument("--flush-interval", dest="flushInterval", type=float, metavar="MS",
+                   help="flush interval in milliseconds (default 10000)")
+    p.add_argument("--graphite-host", dest="graphiteHost", help="Carbon host (default 127.0.0.1)")
+    p.add_argument("--graphite-port", dest="graphitePort", type=int, help="Carbon plaintext port (default 2003)")
+    p.add_argument("--graphite-pickle-port", dest="graphitePicklePort", type=int,
+                   help="Carbon pickle port (default 2004)")
+    p.add_argument("--graphite-protocol", dest="graphiteProtocol", choices=["text", "pickle"],
+                   help="protocol to Carbon (default text)")
+    p.add_argument("--no-graphite", dest="graphite_enabled", action="store_false", default=None,
+                   help="do not write to Carbon")
+    p.add_argument("--percent-threshold", dest="percentThreshold", type=float, action="append",
+                   metavar="PCT", help="timer percentile (repeatable; negative = top; default 90)")
+    p.add_argument("--legacy-namespace", dest="legacyNamespace", choices=["true", "false"],
+                   help="etsy graphite.legacyNamespace (default true)")
+    p.add_argument("--delete-idle-stats", dest="deleteIdleStats", action="store_true", default=None,
+                   help="stop reporting series idle for a flush")
+    p.add_argument("--udp-receive-buffer", dest="udp_receive_buffer", type=int, metavar="BYTES",
+                   help="SO_RCVBUF to ask for (default 8 MiB)")
+    p.add_argument("--prometheus-listen", dest="prometheus_listen", metavar="HOST:PORT",
+                   help="also serve Prometheus /metrics here (needs the bridge)")
+    p.add_argument("--mapping", metavar="FILE", help="statsd -> Prometheus mapping file for --prometheus-listen")
+    p.add_argument("--log-level", dest="log_level", default=None, help="DEBUG, INFO, WARNING (default INFO)")
+    return p
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_file(args.config) if args.config else Settings()
+    flags = {k: v for k, v in vars(args).items() if v is not None and k not in ("config", "legacyNamespace")}
+    if "percentThreshold" in flags:
+        flags["percentThreshold"] = [int(p) if p == int(p) else p for p in flags["percentThreshold"]]
+    if "flushInterval" in flags:
+        flags["flushInterval"] = int(flags["flushInterval"]) if flags["flushInterval"] == int(
+            flags["flushInterval"]) else flags["flushInterval"]
+    if args.legacyNamespace is not None:
+        flags["graphite"] = {"legacyNamespace": args.legacyNamespace == "true"}
+    return Settings.from_mapping(flags, base=settings)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = settings_from(args)
+    except ConfigError as exc:
+        print(f"statsd-push serve: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from django_statsd_push.server.daemon import Daemon  # sockets and threads only now
+
+    try:
+        daemon = Daemon(settings).start()
+    except (ConfigError, OSError) as exc:
+        print(f"statsd-push serve: {exc}", file=sys.stderr)
+        return 1
+    stop, reload = threading.Event(), threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda *_: (reload.set(), stop.set()))
+    while True:
+        stop.wait()
+        if reload.is_set():
+            reload.clear()
+            stop.clear()
+            try:
+                daemon.reload(settings_from(args))
+            except ConfigError as exc:
+                log.error("reload failed, keeping the running configuration: %s", exc)
+            continue
+        break
+    log.info("stopping: flushing once more")
+    daemon.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,230 @@
+"""The daemon: listeners -> aggregator -> sinks, flushed on a deadline by its own thread.
+
+Threads: one blocking UDP reader, one selector thread for statsd-over-TCP, one for
+the management interface, one flusher, one Carbon writer. The aggregator is guarded by
+one lock, held per datagram by the readers and for the table swap by the flusher;
+sinks run outside it, so receiving never waits for formatting or for Carbon.
+
+Flushes happen on a deadline (``next += interval``), not by counting ticks, so a slow
+flush does not shift the ones after it. ``stop()`` flushes once more (SIGTERM does
+that) and ``reload()`` applies a new ``Settings`` (SIGHUP) without dropping a point.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from django_statsd_push.server.aggregate import Aggregator
+from django_statsd_push.server.carbon_client import CarbonClient
+from django_statsd_push.server.config import ConfigError, Settings
+from django_statsd_push.server.graphite import GraphiteSink
+from django_statsd_push.server.listener import LineServer, UdpListener
+from django_statsd_push.server.mgmt import Management
+from django_statsd_push.server.snapshot import Sink
+
+log = logging.getLogger(__name__)
+
+
+def prometheus_sink(settings: Settings) -> Sink:
+    """The bridge's sink, imported only when asked for (it needs prometheus_client)."""
+    try:
+        from django_statsd_push.bridge.sink import PrometheusSink
+    except ImportError as exc:
+        raise ConfigError(
+            "--prometheus-listen needs the Prometheus bridge (django_statsd_push.bridge.sink) and "
+            f"prometheus_client: pip install 'django-statsd-push[prometheus]' ({exc})"
+        ) from exc
+    return PrometheusSink(settings.mapping, settings.prometheus_listen,
+                          idle_repeats=not settings.delete_idle_stats)
+
+
+class Daemon:
+    def __init__(self, settings: Settings, sinks: list[Sink] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.aggregator = Aggregator(settings.aggregator_config())
+        self.health = settings.health_status
+        self.started = clock()
+        self.carbon: CarbonClient | None = None
+        self.graphite: GraphiteSink | None = None
+        self.sinks: list[Sink] = list(sinks) if sinks is not None else self._default_sinks(settings)
+        self.udp: UdpListener | None = None
+        self.tcp: LineServer | None = None
+        self.mgmt: LineServer | None = None
+        self.flushes = 0
+        self.kernel_drops = 0
+        self._stop = threading.Event()
+        self._flusher = threading.Thread(target=self._flush_loop, name="statsd-flush", daemon=True)
+        self._flush_lock = threading.Lock()  # one flush at a time (timer, SIGTERM, tests)
+
+    # --- wiring ------------------------------------------------------------------
+    def _carbon_client(self, settings: Settings) -> CarbonClient:
+        pickle = settings.graphite_protocol == "pickle"
+        return CarbonClient(
+            settings.graphite_host,
+            settings.graphite_pickle_port if pickle else settings.graphite_port,
+            protocol=settings.graphite_protocol,
+            max_lines=settings.carbon_buffer_lines,
+            reconnect_max=settings.carbon_reconnect_max,
+            on_drop=self.aggregator.count,
+        )
+
+    def _default_sinks(self, settings: Settings) -> list[Sink]:
+        sinks: list[Sink] = []
+        if settings.graphite_enabled:
+            self.carbon = self._carbon_client(settings)
+            self.graphite = GraphiteSink(self.carbon, settings.graphite_config(), self.aggregator.count)
+            sinks.append(self.graphite)
+        if settings.prometheus_listen:
+            sinks.append(prometheus_sink(settings))
+        return sinks
+
+    def start(self) -> Daemon:
+        s = self.settings
+        lock, ingest = self.lock, self.aggregator.ingest
+
+        def ingest_locked(data: bytes) -> None:
+            with lock:
+                ingest(data)
+
+        def ingest_tcp(chunk: bytes, reply: Callable[[bytes], None]) -> bool:
+            ingest_locked(chunk)
+            return True
+
+        count = self.aggregator.count
+        self.udp = UdpListener(s.host, s.port, ingest_locked, receive_buffer=s.udp_receive_buffer,
+                               max_packet_size=s.max_packet_size, count=count)
+        self.tcp = LineServer(s.host, self.udp.address[1], ingest_tcp, name="statsd-tcp",
+                              max_line=s.max_packet_size, count=count)
+        self.mgmt = LineServer(s.mgmt_host, s.mgmt_port, Management(self).handle, name="statsd-mgmt")
+        self.udp.start()
+        self.tcp.start()
+        self.mgmt.start()
+        self._flusher.start()
+        log.info("statsd listening on %s:%d (UDP+TCP), management on %s:%d, flush every %g ms",
+                 *self.udp.address, *self.mgmt.address, s.flush_interval_ms)
+        return self
+
+    @property
+    def port(self) -> int:
+        assert self.udp is not None
+        return self.udp.address[1]
+
+    @property
+    def mgmt_port(self) -> int:
+        assert self.mgmt is not None
+        return self.mgmt.address[1]
+
+    # --- flushing ----------------------------------------------------------------
+    def _flush_loop(self) -> None:
+        next_at = time.monotonic() + self.settings.flush_interval_ms / 1000
+        while not self._stop.wait(max(0.0, next_at - time.monotonic())):
+            self.flush()
+            interval = self.settings.flush_interval_ms / 1000
+            next_at += interval
+            now = time.monotonic()
+            if next_at <= now:  # fell behind (suspended, overloaded): skip, do not burst
+                next_at = now + interval
+
+    def flush(self) -> None:
+        """Swap the tables and feed the snapshot to every sink."""
+        with self._flush_lock:
+            if self.udp is not None:
+                drops = self.udp.new_kernel_drops()
+                if drops:
+                    self.kernel_drops += drops
+                    log.warning("the kernel dropped %d statsd datagrams (receive buffer full)", drops)
+                    self.aggregator.count("udp_kernel_drops", drops)
+            with self.lock:
+                snapshot = self.aggregator.flush(self.clock())
+            for sink in self.sinks:
+                try:
+                    sink.flush(snapshot)
+                except Exception:
+                    log.exception("sink %r failed to flush", sink)
+            self.flushes += 1
+
+    # --- control -----------------------------------------------------------------
+    def reload(self, settings: Settings) -> None:
+        """Apply new settings; listening addresses and prefixStats need a restart."""
+        old = self.settings
+        for attr in ("host", "port", "mgmt_host", "mgmt_port", "prefix_stats", "prometheus_listen", "mapping"):
+            if getattr(old, attr) != getattr(settings, attr):
+                log.warning("reload: %s changed; it takes effect after a restart", attr)
+                setattr(settings, attr, getattr(old, attr))
+        with self.lock:
+            self.aggregator.config = settings.aggregator_config()
+            self.aggregator._delete_gauges = self.aggregator.config.resolved("delete_gauges")
+        if self.graphite is not None:
+            self.graphite.config = settings.graphite_config()
+            carbon_changed = any(getattr(old, a) != getattr(settings, a) for a in
+                                 ("graphite_host", "graphite_port", "graphite_pickle_port", "graphite_protocol"))
+            if carbon_changed:
+                old_client, self.carbon = self.carbon, self._carbon_client(settings)
+                self.graphite.writer = self.carbon
+                if old_client is not None:
+                    threading.Thread(target=old_client.close, daemon=True).start()
+        self.health = settings.health_status if settings.health_status != old.health_status else self.health
+        self.settings = settings
+        log.info("configuration reloaded")
+
+    def status(self) -> dict[str, float]:
+        """The management interface's ``stats`` (besides uptime)."""
+        now = round(self.clock())
+        agg = self.aggregator
+        with self.lock:
+            out: dict[str, float] = {
+                "messages.bad_lines_seen": agg.total("bad_lines_seen"),
+                "messages.packets_received": agg.total("packets_received"),
+                "messages.metrics_received": agg.total("metrics_received"),
+                "series.counters": len(agg.counters),
+                "series.timers": len(agg.timers),
+                "series.gauges": len(agg.gauges),
+                "series.sets": len(agg.sets),
+                "flushes": self.flushes,
+            }
+        if self.udp is not None:
+            out["udp.receive_buffer"] = self.udp.receive_buffer
+            out["udp.kernel_drops"] = self.udp.total_kernel_drops()
+        if self.graphite is not None:
+            g = self.graphite
+            out.update({"graphite.last_flush": now - g.last_flush,
+                        "graphite.last_exception": now - g.last_exception,
+                        "graphite.flush_time": g.flush_time, "graphite.flush_length": g.flush_length})
+        if self.carbon is not None:
+            out.update({"carbon.connected": int(self.carbon.connected), "carbon.pending": self.carbon.pending,
+                        "carbon.sent": self.carbon.sent_lines, "carbon.dropped": self.carbon.dropped_lines})
+        return out
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop receiving, flush once more, close the sinks (Carbon gets ``timeout`` to drain)."""
+        self._stop.set()
+        if self._flusher.is_alive():
+            self._flusher.join()
+        for server in (self.udp, self.tcp):
+            if server is not None:
+                server.stop()
+        self.flush()
+        if self.udp is not None:
+            self.udp.close()
+        for sink in self.sinks:
+            try:
+                if sink is self.graphite and self.carbon is not None:
+                    self.carbon.close(timeout)
+                else:
+                    sink.close()
+            except Exception:
+                log.exception("sink %r failed to close", sink)
+        if self.mgmt is not None:
+            self.mgmt.stop()
+
+    def __enter__(self) -> Daemon:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,105 @@
+"""etsy statsd's management interface (TCP, port 8126): same commands, same answers.
+
+``health [up|down]`` -> ``health: up``; ``stats`` -> ``key: value`` lines then ``END``;
+``counters``/``timers``/``gauges`` -> the current tables as a JavaScript object literal
+(etsy prints ``util.inspect``) then ``END``; ``delcounters``/``deltimers``/``delgauges``
+``name`` or ``folder.*``; ``help``; ``quit``. Monitoring scripts written for etsy
+keep working. ``stats`` adds our own totals (``messages.metrics_received`` since
+start, kernel drops, Carbon buffer), which the benchmark reads to count loss.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from django_statsd_push.server.graphite import etsy_key
+from django_statsd_push.server.timer_stats import js_str
+
+if TYPE_CHECKING:
+    from django_statsd_push.server.daemon import Daemon
+
+HELP = "Commands: stats, counters, timers, gauges, delcounters, deltimers, delgauges, health, config, quit\n\n"
+
+
+def _js_literal(items: Iterable[tuple[str, str]]) -> str:
+    entries = [f"  '{_quote(k)}': {v}" for k, v in items]
+    if not entries:
+        return "{}"
+    return "{\n" + ",\n".join(entries) + "\n}"
+
+
+def _quote(key: str) -> str:
+    return key.replace("\\", "\\\\").replace("'", "\\'")
+
+
+class Management:
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+
+    def handle(self, chunk: bytes, reply: Callable[[bytes], None]) -> bool:
+        for line in chunk.decode("ascii", "replace").splitlines():
+            words = line.strip().split(" ")
+            if not words[0]:
+                continue
+            answer, keep = self.command(words[0], words[1:])
+            if answer:
+                reply(answer.encode())
+            if not keep:
+                return False
+        return True
+
+    def command(self, cmd: str, args: list[str]) -> tuple[str, bool]:
+        d = self.daemon
+        if cmd == "help":
+            return HELP, True
+        if cmd == "health":
+            if args and args[0].lower() in ("up", "down"):
+                d.health = args[0].lower()
+            return f"health: {d.health}\n", True
+        if cmd == "stats":
+            now = round(time.time())
+            lines = [f"uptime: {now - round(d.started)}"]
+            lines += [f"{k}: {js_str(v)}" for k, v in d.status().items()]
+            return "\n".join(lines) + "\nEND\n\n", True
+        if cmd == "config":
+            return "\n" + "".join(f"{k}: {v}\n" for k, v in vars(d.settings).items()), True
+        if cmd in ("counters", "timers", "gauges"):
+            with d.lock:
+                table = getattr(d.aggregator, cmd)
+                if cmd == "counters":
+                    table = d.aggregator.current_counters()
+                if cmd == "timers":
+                    items = [(etsy_key(k), "[ " + ", ".join(js_str(v) for v in vals) + " ]" if vals else "[]")
+                             for k, vals in table.items()]
+                else:
+                    items = [(etsy_key(k), js_str(v)) for k, v in table.items()]
+            return _js_literal(items) + "\nEND\n\n", True
+        if cmd in ("delcounters", "deltimers", "delgauges"):
+            return self._delete(cmd[3:], args), True
+        if cmd == "quit":
+            return "", False
+        return "ERROR\n", True
+
+    def _delete(self, table_name: str, patterns: list[str]) -> str:
+        out = []
+        with self.daemon.lock:
+            table = getattr(self.daemon.aggregator, table_name)
+            by_name = {etsy_key(k): k for k in table}
+            for pattern in patterns:
+                matches = [pattern] if pattern in by_name else []
+                if pattern.endswith(".*"):
+                    folder = pattern[:-1]
+                    matches += [name for name in by_name if name.startswith(folder)]
+                if not matches:
+                    out.append(f"metric {pattern} not found\n")
+                for name in matches:
+                    key = by_name.pop(name, None)
+                    if key is None:
+                        continue
+                    table.pop(key, None)
+                    if table_name == "timers":
+                        self.daemon.aggregator.timer_counts.pop(key, None)
+                    out.append(f"deleted: {name}\n")
+        return "".join(out) + "END\n\n"
