@@ -152,3 +152,9 @@ def migrations(alias: str, state: str) -> Metric:
 def celery(task: str, event: str) -> Metric:
     """``celery.<task>.sent|started|succeeded|failed|retried|runtime``."""
     return metric("celery", ("task", task), event)
+
+
+@_cached
+def check() -> Metric:
+    """``statsd_check``: the counter ``manage.py statsd_check`` sends."""
+    return metric("statsd_check")
