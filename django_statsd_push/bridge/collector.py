@@ -123,11 +123,17 @@ def _family(family: Family, now: float) -> Metric:
         for series in family.series.values():
             metric.samples.append(Sample(family.name, dict(zip(names, series.labels)), series.value, None, None))
     elif family.type == HISTOGRAM:
+        # Samples built directly (add_metric re-zips the labels for every bucket line).
         metric = HistogramMetricFamily(family.name, family.help, labels=names)
         bounds = [floatToGoString(b) for b in family.buckets] + ["+Inf"]
+        bucket, count, total = family.name + "_bucket", family.name + "_count", family.name + "_sum"
+        append = metric.samples.append
         for series in family.series.values():
-            counts = series.buckets + [series.count]  # type: ignore[operator]
-            metric.add_metric(series.labels, list(zip(bounds, counts)), series.sum)
+            labels = dict(zip(names, series.labels))
+            for le, value in zip(bounds, series.buckets + [series.count]):  # type: ignore[operator]
+                append(Sample(bucket, {**labels, "le": le}, value, None, None))
+            append(Sample(count, labels, series.count, None, None))
+            append(Sample(total, labels, series.sum, None, None))
     else:
         metric = SummaryMetricFamily(family.name, family.help, labels=names)
         for series in family.series.values():
