@@ -95,15 +95,6 @@ def current_batch() -> Batch | None:
     return _current_batch.get()
 
 
-def activate_batch(batch: Batch) -> contextvars.Token:
-    """Make ``batch`` current; pass the token to :func:`deactivate_batch`."""
-    return _current_batch.set(batch)
-
-
-def deactivate_batch(token: contextvars.Token) -> None:
-    _current_batch.reset(token)
-
-
 @contextmanager
 def batching(batch: Batch | None = None) -> Iterator[Batch]:
     batch = Batch() if batch is None else batch
@@ -435,6 +426,11 @@ class Captured(NamedTuple):
     line: str
 
 
+_render = names.render
+_STAT_TYPES = (str, names.Metric)
+_format = StatsClientBase._prepare  # pystatsd's line formatting (and sampling)
+
+
 class _NamedPrepare:
     """Shared by the client and its pipelines: names, tags, sample rate, capture."""
 
@@ -444,33 +440,35 @@ class _NamedPrepare:
     # pystatsd formats (timing) or compares (gauge) the value before _prepare runs.
     def timing(self, stat: Any, delta: Any, rate: float = 1) -> None:
         try:
-            super().timing(stat, delta, rate)  # type: ignore[misc]
+            StatsClientBase.timing(self, stat, delta, rate)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             logger.debug("statsd: bad timing %r for %r dropped", delta, stat)
 
     def gauge(self, stat: Any, value: Any, rate: float = 1, delta: bool = False) -> None:
         try:
-            super().gauge(stat, value, rate, delta)  # type: ignore[misc]
+            StatsClientBase.gauge(self, stat, value, rate, delta)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             logger.debug("statsd: bad gauge %r for %r dropped", value, stat)
 
     def _prepare(self, stat: Any, value: str, rate: float) -> str | None:
         # Every line, from the client or a pipeline, passes here: the one place that
-        # guarantees a bad name or value never raises to the caller.
+        # guarantees a bad name or value never raises to the caller. Hot path.
         try:
             root = self._root
-            state = root.state
+            state = root._state or root.state
             if not state.enabled:
                 return None
-            if not isinstance(stat, (str, names.Metric)):
+            if state.sample_rate != 1:
+                rate = rate * state.sample_rate
+            if not isinstance(stat, _STAT_TYPES):
                 stat = str(stat)
-            rate = rate * state.sample_rate
-            rendered = names.render(stat, state.prefix, state.tag_format)
-            line = StatsClientBase._prepare(self, rendered.name, value, rate)  # type: ignore[arg-type]
+            rendered = _render(stat, state.prefix, state.tag_format)
+            name, tail, _ = rendered
+            line = _format(self, name, value, rate)
             if line is None:  # sampled out
                 return None
-            if rendered.tail:
-                line += rendered.tail
+            if tail:
+                line += tail
             if root._captures:
                 root._capture(stat, state, rendered, value, rate, line)
             return line
@@ -538,7 +536,11 @@ class StatsdClient(_NamedPrepare, StatsClientBase):
     def _send_stat(self, stat: Any, value: str, rate: float) -> None:
         line = self._prepare(stat, value, rate)
         if line is not None:
-            self._after(line)
+            batch = _current_batch.get()
+            if batch is None:
+                self._send(line)
+            else:
+                batch.lines.append(line)
 
     def _after(self, data: str) -> None:
         batch = _current_batch.get()
@@ -559,8 +561,16 @@ class StatsdClient(_NamedPrepare, StatsClientBase):
         if not lines:
             return
         batch.lines = []
+        outer = _current_batch.get()
+        if outer is not None:  # a batch inside a request joins the request's batch
+            outer.lines.extend(lines)
+            return
         try:
-            pipe = Pipeline(self)
+            transport = self.state.transport
+            if sum(map(len, lines)) + len(lines) - 1 < transport.packet_size:
+                transport.send("\n".join(lines))  # the usual case: one datagram
+                return
+            pipe = Pipeline(self)  # pystatsd's packing for the rest
             pipe._stats.extend(lines)
             pipe.send()
         except Exception:
