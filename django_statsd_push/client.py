@@ -24,6 +24,9 @@ Internal API used by the middleware and the hooks (``django_statsd_push.hooks``)
     The DB hook's per-request counters (``db_queries``, ``db_time``), emitted by the
     middleware as ``request.<view>.<METHOD>.db_queries`` / ``.db_time``.
 
+``activate_batch(batch) -> token`` / ``deactivate_batch(token)``
+    The same for code driven by signals (Celery's task_prerun / task_postrun).
+
 ``batching()``
     Context manager that makes a new batch current and sends it, packed into as few
     datagrams as ``STATSD_MAXUDPSIZE`` allows, when the block ends (Celery tasks,
@@ -93,6 +96,16 @@ _current_batch: contextvars.ContextVar[Batch | None] = contextvars.ContextVar(
 
 def current_batch() -> Batch | None:
     return _current_batch.get()
+
+
+def activate_batch(batch: Batch) -> contextvars.Token:
+    """Make ``batch`` current (signal-driven code: Celery's prerun/postrun)."""
+    return _current_batch.set(batch)
+
+
+def deactivate_batch(token: contextvars.Token) -> None:
+    """Undo :func:`activate_batch`; then send the batch with ``statsd.send_batch``."""
+    _current_batch.reset(token)
 
 
 @contextmanager
