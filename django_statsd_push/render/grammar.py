@@ -36,7 +36,7 @@ class Call:
     name: str
     args: tuple = ()
     kwargs: tuple = ()  # ((name, node), ...)
-    position: int = 0
+    position: int = field(default=0, compare=False)
     raw: str = field(default="", compare=False)
 
 

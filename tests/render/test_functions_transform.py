@@ -101,3 +101,26 @@ def test_max_data_points_consolidates_with_the_series_function(client, data):
     one = client.render("a.b1.c", maxDataPoints="1")[0]["datapoints"]
     assert one == [[3.6, NOW - 50]]
     assert client.render("a.b1.c", maxDataPoints="100")[0]["datapoints"][0] == [1, NOW - 50]
+
+
+@pytest.mark.parametrize("func,expected", [
+    ("sum", [10, 90, 60]), ("avg_zero", [5, 30, 60]), ("last", [10, 50, 60]), ("count", [1, 2, 1]),
+    ("average", [10, 45, 60]), ("multiply", [None, None, 60]),
+])
+def test_summarize_functions_over_gaps(client, data, func, expected):
+    doc = client.render(f"summarize(a.b2.c, '30s', '{func}')")
+    assert [v for v, _ in doc[0]["datapoints"]] == approx(expected)
+    assert [t for _, t in doc[0]["datapoints"]] == [NOW - 60, NOW - 30, NOW]
+
+
+def test_summarize_honours_the_xfilesfactor(client, data):
+    assert client.values("summarize(a.b2.c, '30s', 'sum')", xFilesFactor="0.5") == [None, 90, None]
+
+
+def test_hitcount_splits_a_step_across_buckets(client, data):
+    doc = client.render("hitcount(a.b1.c, '25s')")
+    assert doc[0]["datapoints"] == [[10, NOW - 65], [40, NOW - 40], [130, NOW - 15]]
+
+
+def test_bucket_functions_are_bounded_by_the_points_limit(client, data):
+    assert "buckets" in client.error("/render", {"target": "summarize(long, '1s')", "from": "-2d"})

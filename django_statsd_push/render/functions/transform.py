@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from .. import aggfuncs
+from ..errors import InputError
 from ..registry import Param, render_function
 from ..series import Series, fmt_g
 from ..timeparse import interval_seconds, parse_offset
@@ -169,28 +170,37 @@ def transformNull(ctx, seriesList, default=0, referenceSeries=None):
     return out
 
 
+def _check_buckets(ctx, count: int, func: str) -> None:
+    if count > ctx.limits.max_points:
+        raise InputError(f"{func}: {count} buckets is more than {ctx.limits.max_points} points (--max-points)")
+
+
 def _summarize_values(s: Series, func: str, interval: int, new_start: int, new_end: int):
-    values = s.values
-    count = min(len(values), len(range(int(s.start), int(s.end), int(s.step))))
-    times = s.start + s.step * np.arange(count)
-    points_per_interval = interval / s.step
-    out = []
-    t = new_start
-    i = 0
-    while t < new_end:
-        lo = i
-        hi = int(np.searchsorted(times, t + interval, side="left"))
-        hi = max(hi, i)
-        window = values[lo:hi]
-        in_bucket = window[times[lo:hi] >= t]
-        non_null = int(np.count_nonzero(~np.isnan(in_bucket)))
-        if non_null and non_null / points_per_interval >= s.xff:
-            out.append(aggfuncs.reduce(window.reshape(1, -1), func, 1)[0])
-        else:
-            out.append(np.nan)
-        i = hi
-        t += interval
-    return np.asarray(out, dtype=np.float64), t
+    """graphite's _summarizeValues, vectorised: bucket k holds the points whose timestamps
+    fall in [new_start + k*interval, +interval); a bucket needs non-null values for at
+    least xFilesFactor of interval/step points."""
+    n_buckets = max(-(-(new_end - new_start) // interval), 0)
+    count = min(len(s.values), len(range(int(s.start), int(s.end), int(s.step))))
+    times = s.start + s.step * np.arange(count, dtype=np.int64)
+    index = (times - new_start) // interval
+    keep = (index >= 0) & (index < n_buckets)
+    index, values = index[keep], s.values[:count][keep]
+    sizes = np.bincount(index, minlength=n_buckets)[:n_buckets]
+    width = max(int(sizes.max()) if len(sizes) else 0, 1)
+    rows = np.full((n_buckets, width), np.nan)
+    if len(index):
+        first = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+        rows[index, np.arange(len(index)) - first[index]] = values
+    non_null = np.count_nonzero(~np.isnan(rows), axis=1)
+    canonical = aggfuncs.canonical(func)
+    if canonical == "avg_zero":
+        result = np.nansum(rows, axis=1) / np.maximum(sizes, 1)
+    elif canonical == "multiply":
+        result = np.where(non_null == sizes, np.nanprod(rows, axis=1), np.nan)
+    else:
+        result = aggfuncs.reduce(rows, canonical, 1) if n_buckets else np.empty(0)
+    ok = (non_null > 0) & (non_null / (interval / s.step) >= s.xff)
+    return np.where(ok, result, np.nan), new_start + n_buckets * interval
 
 
 @render_function("Transform", [SERIES, Param("intervalString", "interval", required=True,
@@ -201,8 +211,6 @@ def summarize(ctx, seriesList, intervalString, func="sum", alignToFrom=False):
     (or to ``from`` with alignToFrom)."""
     interval = interval_seconds(intervalString)
     if interval <= 0:
-        from ..errors import InputError
-
         raise InputError(f"summarize: interval {intervalString!r} must be positive")
     out = []
     for s in seriesList:
@@ -211,6 +219,7 @@ def summarize(ctx, seriesList, intervalString, func="sum", alignToFrom=False):
         else:
             start = s.start - s.start % interval
             end = s.end - s.end % interval + interval
+        _check_buckets(ctx, (end - start) // interval * len(seriesList), "summarize")
         values, aligned_end = _summarize_values(s, func, interval, start, end)
         if alignToFrom:
             end = aligned_end
@@ -229,8 +238,6 @@ def hitcount(ctx, seriesList, intervalString, alignToInterval=False):
     each point over the buckets its step overlaps."""
     interval = interval_seconds(intervalString)
     if interval <= 0:
-        from ..errors import InputError
-
         raise InputError(f"hitcount: interval {intervalString!r} must be positive")
     if alignToInterval:
         start = ctx.datetime(ctx.start)
@@ -245,33 +252,36 @@ def hitcount(ctx, seriesList, intervalString, alignToInterval=False):
                       for s in seriesList]
     out = []
     for s in seriesList:
-        step = int(s.step)
         buckets_n = int(math.ceil(float(s.end - s.start) / interval))
-        buckets: list[list[float]] = [[] for _ in range(buckets_n)]
+        _check_buckets(ctx, buckets_n * len(seriesList), "hitcount")
         new_start = int(s.end - buckets_n * interval)
-        for i, value in enumerate(s.values.tolist()):
-            if value != value:
-                continue
-            t0 = int(s.start + i * step)
-            b0, m0 = divmod(t0 - new_start, interval)
-            b1, m1 = divmod(t0 + step - new_start, interval)
-            if b1 >= buckets_n:
-                b1, m1 = buckets_n - 1, interval
-            if b0 == b1:
-                if b0 >= 0:
-                    buckets[b0].append(value * (m1 - m0))
-            else:
-                if b0 >= 0:
-                    buckets[b0].append(value * (interval - m0))
-                for j in range(b0 + 1, b1):
-                    buckets[j].append(value * interval)
-                if m1 > 0:
-                    buckets[b1].append(value * m1)
-        values = [sum(b) if b else np.nan for b in buckets]
+        values = _hits(s, interval, new_start, buckets_n)
         name = 'hitcount(%s, "%s"%s)' % (s.name, intervalString, ", true" if alignToInterval else "")
-        out.append(s.with_tag("hitcount", intervalString, name=name, start=new_start, step=interval,
-                              values=np.asarray(values, dtype=np.float64)))
+        out.append(s.with_tag("hitcount", intervalString, name=name, start=new_start, step=interval, values=values))
     return out
+
+
+def _hits(s: Series, interval: int, new_start: int, buckets_n: int) -> np.ndarray:
+    """Each point's value times the seconds of its step that overlap each bucket; buckets
+    no point overlaps are null. Overlap outside [new_start, new_start + n*interval) is dropped."""
+    step = int(s.step)
+    v = s.values
+    valid = ~np.isnan(v)
+    t0 = s.start + step * np.arange(len(v), dtype=np.int64)
+    sums = np.zeros(buckets_n)
+    hits = np.zeros(buckets_n, dtype=np.int64)
+    lo_edge, hi_edge = new_start, new_start + buckets_n * interval
+    # a step spans at most ceil(step / interval) + 1 buckets: walk them as array passes
+    spans = -(-step // interval) + 1
+    first = (t0 - new_start) // interval
+    for k in range(spans):
+        b = first + k
+        b_lo = new_start + b * interval
+        overlap = np.minimum(t0 + step, np.minimum(b_lo + interval, hi_edge)) - np.maximum(t0, np.maximum(b_lo, lo_edge))
+        use = valid & (overlap > 0) & (b >= 0) & (b < buckets_n)
+        np.add.at(sums, b[use], v[use] * overlap[use])
+        np.add.at(hits, b[use], 1)
+    return np.where(hits > 0, sums, np.nan)
 
 
 @render_function("Transform", [SERIES, Param("timeShift", "interval", required=True,
