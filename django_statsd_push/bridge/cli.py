@@ -6,12 +6,14 @@ import argparse
 import logging
 import signal
 import sys
-from types import FrameType
+import threading
 
 from django_statsd_push.bridge.http import DEFAULT_LISTEN, parse_listen
 from django_statsd_push.bridge.mapping import MappingError
 from django_statsd_push.bridge.registry import DEFAULT_MAX_SERIES
 from django_statsd_push.bridge.standalone import DEFAULT_FLUSH_INTERVAL, StandaloneBridge
+
+log = logging.getLogger("django_statsd_push.bridge")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,24 +59,21 @@ def main(argv: list[str] | None = None) -> int:
             args.statsd_port,
             flush_interval=args.flush_interval / 1000,
             max_series=args.max_series,
-        )
+        ).start()
     except MappingError as exc:
         print(f"statsd-push bridge: bad mapping file: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"statsd-push bridge: cannot listen: {exc}", file=sys.stderr)
         return 1
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        bridge.stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    with bridge:
-        host, port = bridge.statsd_address
-        http_host, http_port = bridge.http_address
-        logging.getLogger("statsd-push.bridge").info(
-            "statsd on %s:%d (UDP+TCP), metrics on http://%s:%d/metrics", host, port, http_host, http_port
-        )
-        bridge.wait()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    host, port = bridge.statsd_address
+    http_host, http_port = bridge.http_address
+    log.info("statsd on %s:%d (UDP+TCP), metrics on http://%s:%d/metrics, flush every %d ms",
+             host, port, http_host, http_port, args.flush_interval)  # fmt: skip
+    stop.wait()
+    log.info("stopping: flushing once more")
+    bridge.close()
     return 0

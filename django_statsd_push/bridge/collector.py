@@ -86,10 +86,12 @@ class BridgeCollector:
         def counter(name: str, help_: str, value: float) -> CounterMetricFamily:
             return CounterMetricFamily(OWN_PREFIX + name, help_, value=value)
 
-        def by(name: str, help_: str, label: str, kind: str, known: tuple[str, ...]) -> CounterMetricFamily:
+        def by(
+            name: str, help_: str, label: str, kind: str, known: tuple[str, ...], skip: tuple[str, ...] = ()
+        ) -> CounterMetricFamily:
             family = CounterMetricFamily(OWN_PREFIX + name, help_, labels=[label])
             details = dict.fromkeys(known, 0.0)
-            details.update({d: v for (k, d), v in stats.items() if k == kind})
+            details.update({d: v for (k, d), v in stats.items() if k == kind and d not in skip})
             for detail, value in sorted(details.items()):
                 family.add_metric([detail], value)
             return family
@@ -100,6 +102,11 @@ class BridgeCollector:
         yield by("samples", "Series updates applied, by statsd type.", "type", "samples", (COUNTER, GAUGE, HISTOGRAM, SUMMARY, "set"))
         yield by("dropped", "Series updates dropped, by reason.", "reason", "dropped", _DROP_REASONS)
         yield by("conflicts", "Series updates dropped because the name was taken with another type, label set or exposed name.", "kind", "conflicts", _CONFLICT_KINDS)
+        yield by(
+            "daemon_events", "The daemon's own counters beyond lines/packets/bad lines (udp_kernel_drops, series_dropped ...).",
+            "event", "daemon", (),
+            skip=("metrics_received", "packets_received", "bad_lines_seen"),
+        )  # fmt: skip
         yield counter("tag_errors", "Malformed tags skipped (the sample was kept).", stats.get(("tag_errors", ""), 0.0))
         yield counter("expired_series", "Series removed because their mapping's ttl ran out.", stats.get(("expired", ""), 0.0))
         yield counter("flushes", "Snapshots applied.", stats.get(("flushes", ""), 0.0))

@@ -263,3 +263,11 @@ def test_own_prefix_is_not_exported_as_user_series() -> None:
     assert not any(name.startswith("statsd_") and not name.startswith("statsd_push_bridge_") for name in names)
     assert bridge.own("bad_lines") == 1.0
     assert bridge.own("packets") == 2.0
+
+
+def test_daemon_counters_beyond_lines_are_exported() -> None:
+    bridge = Bridge()
+    bridge.aggregator.count("udp_kernel_drops", 3)
+    bridge.feed("x:1|c")
+    assert bridge.own("daemon_events", event="udp_kernel_drops") == 3.0
+    assert bridge.value("statsd_push_bridge_daemon_events_total", event="metrics_received") is None
