@@ -167,3 +167,46 @@ async def test_async_streaming_response(udp):
     assert udp.datagrams(timeout=0.1) == []
     assert b"".join([chunk async for chunk in response.streaming_content]) == b"ab"
     assert timer_names(udp.lines()) == ["request.async_stream.GET"]
+
+
+class CountingMiddleware:
+    """A later middleware that sends its own metric."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from django_statsd_push import statsd
+
+        statsd.incr("other.middleware")
+        return self.get_response(request)
+
+
+def test_later_middleware_metrics_join_the_request_datagram(udp, settings):
+    settings.MIDDLEWARE = [
+        "django_statsd_push.middleware.StatsdMiddleware",
+        "tests.client.test_middleware.CountingMiddleware",
+    ]
+    Client().get("/unnamed/")
+    (datagram,) = udp.datagrams()
+    assert datagram.split("\n")[0] == "other.middleware:1|c"
+
+
+def test_a_batch_inside_a_request_joins_it(udp):
+    from django.http import HttpRequest
+
+    from django_statsd_push import statsd
+    from django_statsd_push.client import batching
+
+    def view(request):
+        with batching():  # e.g. an eager Celery task inside the view
+            statsd.incr("inner")
+        statsd.incr("outer")
+        return HttpResponse()
+
+    request = HttpRequest()
+    request.method = "GET"
+    StatsdMiddleware(view)(request)
+    (datagram,) = udp.datagrams()
+    assert datagram.split("\n")[:2] == ["inner:1|c", "outer:1|c"]
+    assert "request.unresolved.GET" in datagram
