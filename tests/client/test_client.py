@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.test import override_settings
@@ -11,10 +15,25 @@ from django.test import override_settings
 from django_statsd_push import names, statsd
 from django_statsd_push.client import batching, current_batch
 
+ROOT = Path(__file__).resolve().parents[2]
 
-def test_import_reads_no_settings_and_opens_no_socket():
-    statsd.reset()
-    assert statsd._state is None  # configured on first use only
+
+def test_import_reads_no_settings_and_never_imports_the_daemon_side():
+    code = """
+import sys
+import django_statsd_push, django_statsd_push.client, django_statsd_push.middleware
+import django_statsd_push.testing, django_statsd_push.checks, django_statsd_push.apps
+from django.conf import settings
+from django_statsd_push import statsd
+assert not settings.configured, "a settings read at import"
+assert statsd._state is None, "configured at import"
+daemon = [m for m in sys.modules if m.startswith(
+    ("django_statsd_push.server", "django_statsd_push.bridge", "django_statsd_push.render",
+     "twisted", "whisper", "prometheus_client"))]
+assert not daemon, daemon
+"""
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=ROOT)
 
 
 def test_pystatsd_api_on_the_wire(udp):
