@@ -45,6 +45,9 @@ class StatsdMiddleware:
         if self.async_mode:
             markcoroutinefunction(self)
 
+    # Django turns exceptions into responses inside get_response, so it does not raise
+    # here; the batch only has to stop being current whatever happens.
+
     def __call__(self, request: HttpRequest) -> Any:
         if self.async_mode:
             return self.__acall__(request)
@@ -53,11 +56,8 @@ class StatsdMiddleware:
         start = perf_counter()
         try:
             response = self.get_response(request)
-        except BaseException:
+        finally:
             _current_batch.reset(token)
-            statsd.send_batch(batch)
-            raise
-        _current_batch.reset(token)
         self.finish(request, response, start, batch)
         return response
 
@@ -67,11 +67,8 @@ class StatsdMiddleware:
         start = perf_counter()
         try:
             response = await self.get_response(request)
-        except BaseException:
+        finally:
             _current_batch.reset(token)
-            statsd.send_batch(batch)
-            raise
-        _current_batch.reset(token)
         self.finish(request, response, start, batch)
         return response
 
