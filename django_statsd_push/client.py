@@ -415,7 +415,9 @@ def load_state() -> State:
             raise TypeError("STATSD_PREFIX must be a string")
         if tag_format not in TAG_FORMATS:
             raise ValueError(f"unknown STATSD_TAG_FORMAT {tag_format!r}")
-        hooks = frozenset(conf.hooks)
+        raw_hooks = conf.hooks
+        # A malformed STATSD_HOOKS (check E009) must not cost the other metrics.
+        hooks = frozenset(raw_hooks) if isinstance(raw_hooks, (list, tuple, set, frozenset)) else frozenset()
         sample_rate = float(conf.sample_rate)
         return State(
             build_transport() if enabled else NullTransport(),

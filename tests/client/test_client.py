@@ -183,3 +183,9 @@ def test_bad_setting_disables_instead_of_raising(settings, receiver, caplog):
     statsd.incr("x")
     assert not statsd.state.enabled
     assert "bad STATSD_* settings" in caplog.text
+
+
+def test_malformed_hooks_setting_keeps_the_client_working(udp, settings):
+    settings.STATSD_HOOKS = 42
+    statsd.incr("still.sent")
+    assert udp.lines() == ["still.sent:1|c"]
