@@ -417,7 +417,8 @@ def load_state() -> State:
             raise ValueError(f"unknown STATSD_TAG_FORMAT {tag_format!r}")
         raw_hooks = conf.hooks
         # A malformed STATSD_HOOKS (check E009) must not cost the other metrics.
-        hooks = frozenset(raw_hooks) if isinstance(raw_hooks, (list, tuple, set, frozenset)) else frozenset()
+        valid_hooks = isinstance(raw_hooks, (list, tuple, set, frozenset))
+        hooks = frozenset(raw_hooks) if valid_hooks else frozenset()
         sample_rate = float(conf.sample_rate)
         return State(
             build_transport() if enabled else NullTransport(),

@@ -52,16 +52,32 @@ def manage(env, *args):
     )
 
 
-def test_example_project_end_to_end(example_env, receiver):
+SERVERS = {
+    "runserver (WSGI)": lambda port: [
+        sys.executable, str(MANAGE), "runserver", "--noreload", f"127.0.0.1:{port}",
+    ],
+    "uvicorn (ASGI)": lambda port: [
+        sys.executable, "-m", "uvicorn", "--app-dir", str(MANAGE.parent),
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+        "exampleproject.asgi:application",
+    ],
+}
+
+
+@pytest.mark.parametrize("server_command", SERVERS.values(), ids=SERVERS.keys())
+def test_example_project_end_to_end(example_env, receiver, server_command):
     manage(example_env, "migrate", "-v0")
     assert "20 questions created" in manage(example_env, "seed_polls").stdout
     assert "0 questions created" in manage(example_env, "seed_polls").stdout
     receiver.datagrams(timeout=0.05)  # whatever migrate sent
 
     port = free_port()
+    # uvicorn imports the project by name: the checkout and examples/ on the path.
+    paths = [str(MANAGE.parents[1]), str(MANAGE.parent), example_env.get("PYTHONPATH", "")]
+    env = dict(example_env, PYTHONPATH=os.pathsep.join(filter(None, paths)))
     server = subprocess.Popen(
-        [sys.executable, str(MANAGE), "runserver", "--noreload", f"127.0.0.1:{port}"],
-        env=example_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        server_command(port),
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
         base = f"http://127.0.0.1:{port}"
