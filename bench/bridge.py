@@ -119,7 +119,7 @@ class OurBridge:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "django_statsd_push.cli", "bridge", "--statsd-port", str(self.port),
              "--listen", f"127.0.0.1:{self.http}", "--mapping", str(MAPPING), "--flush-interval", "50",
-             "--log-level", "WARNING"],
+             "--log-level", "ERROR"],
             cwd=REPO,
         )  # fmt: skip
         deadline = time.monotonic() + 20

@@ -32,7 +32,6 @@ __all__ = [
     "escape_metric_name",
     "load_mapping",
     "parse_mapping",
-    "statsd_type_kind",
 ]
 
 #: client_golang's DefBuckets, which statsd_exporter uses when a mapping names none.
@@ -65,10 +64,6 @@ def escape_metric_name(name: str) -> str:
 
 # statsd type letter -> the kind statsd_exporter's match_metric_type speaks of.
 _KIND_OF_TYPE = {"c": "counter", "g": "gauge", "s": "gauge", "ms": "observer", "h": "observer", "d": "observer"}
-
-
-def statsd_type_kind(statsd_type: str) -> str:
-    return _KIND_OF_TYPE.get(statsd_type, "gauge")
 
 
 # -- templates -------------------------------------------------------------------------
@@ -295,7 +290,7 @@ def _histogram(node: Any, line: int, base: tuple[float, ...]) -> tuple[float, ..
     return tuple(b for b in values if b != math.inf)
 
 
-def _summary(node: Any, line: int, base: Rule) -> dict[str, Any]:
+def _summary(node: Any, line: int) -> dict[str, Any]:
     options = _check_keys(node, _SUMMARY_KEYS, "summary_options", line)
     out: dict[str, Any] = {}
     quantiles = options.get("quantiles")
@@ -332,7 +327,7 @@ def _defaults(node: Any) -> tuple[Rule, bool]:
     if node.get("histogram_options") is not None:
         base = replace(base, buckets=_histogram(node["histogram_options"], _line_of(node, "histogram_options"), base.buckets))
     if node.get("summary_options") is not None:
-        base = replace(base, **_summary(node["summary_options"], _line_of(node, "summary_options"), base))
+        base = replace(base, **_summary(node["summary_options"], _line_of(node, "summary_options")))
     ordering_disabled = node.get("glob_disable_ordering", False)
     if not isinstance(ordering_disabled, bool):
         raise _Problem(_line_of(node, "glob_disable_ordering"), "glob_disable_ordering must be true or false")
@@ -379,6 +374,8 @@ def _rule(node: Any, base: Rule) -> Rule:
                 f"invalid label name {key!r}",
             )
     observer_type = _choice(node, "observer_type", base.observer_type)
+    if not node.get("observer_type") and node.get("summary_options") is not None:
+        observer_type = "summary"  # statsd_exporter files rely on its summary default here
     if observer_type == "histogram" and node.get("summary_options") is not None:
         raise _Problem(line, "cannot use histogram observer and summary_options at the same time")
     if observer_type == "summary" and node.get("histogram_options") is not None:
@@ -406,7 +403,7 @@ def _rule(node: Any, base: Rule) -> Rule:
     if node.get("histogram_options") is not None:
         rule = replace(rule, buckets=_histogram(node["histogram_options"], _line_of(node, "histogram_options"), base.buckets))
     if node.get("summary_options") is not None:
-        rule = replace(rule, **_summary(node["summary_options"], _line_of(node, "summary_options"), base))
+        rule = replace(rule, **_summary(node["summary_options"], _line_of(node, "summary_options")))
     captures = None if match_type == "regex" else match.split(".").count("*")
     return replace(
         rule,

@@ -96,7 +96,13 @@ class _Route:
 
 
 class SeriesStore:
-    """Applies snapshots to Prometheus series; thread-safe against concurrent reads."""
+    """Applies snapshots to Prometheus series; thread-safe against concurrent reads.
+
+    ``idle_repeats``: the producer re-sends idle series every flush (etsy's default:
+    zero counters, empty timers and sets, unchanged gauges). Those then refresh nothing
+    and create nothing, so ``ttl`` still expires them; a producer that deletes idle
+    series (``deleteIdleStats``) passes False and every gauge entry counts as an update.
+    """
 
     def __init__(
         self,

@@ -218,3 +218,10 @@ def test_cache_is_bounded_and_consistent() -> None:
         assert mapper.map(f"x{i}.signup.p.ok", "c").labels[2] == ("job", f"x{i}_server")
     assert len(mapper._cache) <= 8
     assert mapper.map("x1.signup.p.ok", "c").labels[2] == ("job", "x1_server")
+
+
+def test_summary_options_without_observer_type_mean_summary() -> None:
+    # Valid for statsd_exporter (its default observer is a summary): must load here too.
+    mapper = parse_mapping("mappings:\n- match: a.*\n  name: a\n  summary_options:\n    max_age: 30s\n")
+    rule = mapper.map("a.x", "ms").rule
+    assert (rule.observer_type, rule.summary_max_age) == ("summary", 30.0)
