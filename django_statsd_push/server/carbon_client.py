@@ -131,8 +131,9 @@ class CarbonClient:
                 sock = self._connection()
                 sock.sendall(encode(batch, self.protocol))
             except OSError as exc:
+                if not self.last_error or backoff >= self.reconnect_max:  # not at every quick retry
+                    log.warning("Carbon %s:%s unavailable (%s); retrying in %.1fs", *self.address, exc, backoff)
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("Carbon %s:%s unavailable (%s); retrying in %.1fs", *self.address, exc, backoff)
                 self._disconnect()
                 with self._cond:
                     self._buffer.extendleft(reversed(batch))
@@ -144,6 +145,7 @@ class CarbonClient:
                 backoff = min(backoff * 2, self.reconnect_max)
                 continue
             backoff = self.reconnect_min
+            self.last_error = ""
             with self._cond:
                 self.sent_lines += len(batch)
                 self._busy = 0

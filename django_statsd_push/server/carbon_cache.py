@@ -1,0 +1,196 @@
+"""Run the REAL carbon-cache (PyPI ``carbon``) as a child process, configured from ``graphite/``.
+
+The one place that writes a carbon configuration: it copies ``carbon.conf``,
+``storage-schemas.conf`` and ``storage-aggregation.conf`` from the repository's
+``graphite/`` directory into ``<root>/conf``, overriding paths (everything lives
+under ``root``), ports and, if asked, the first retention, then starts
+``carbon-cache.py --config=<root>/conf/carbon.conf --nodaemon start`` and waits until
+its line port accepts connections. Used by the daemon's tests, the render API's
+end-to-end test and ``statsd-push stack``::
+
+    with CarbonCache(tmp_path, first_retention="1s:1h") as carbon:
+        ...send "name value ts" lines to ("127.0.0.1", carbon.line_port)...
+        carbon.whisper_file("stats.app.hits")   # -> Path of the .wsp file
+
+Ports given as 0 are picked free before start (carbon cannot report a port it chose).
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+GRAPHITE_DIR_ENV = "STATSD_PUSH_GRAPHITE_DIR"
+CARBON_FILES = ("carbon.conf", "storage-schemas.conf", "storage-aggregation.conf")
+
+
+class CarbonCacheError(RuntimeError):
+    pass
+
+
+def graphite_dir() -> Path:
+    """Where the shipped carbon files are: ``$STATSD_PUSH_GRAPHITE_DIR`` or the repo's ``graphite/``."""
+    if os.environ.get(GRAPHITE_DIR_ENV):
+        return Path(os.environ[GRAPHITE_DIR_ENV])
+    return Path(__file__).resolve().parents[2] / "graphite"
+
+
+def find_carbon_cache() -> Path:
+    """``carbon-cache.py`` next to this Python (a venv), else on PATH."""
+    beside = Path(sys.executable).parent / "carbon-cache.py"
+    if beside.exists():
+        return beside
+    found = shutil.which("carbon-cache.py")
+    if found:
+        return Path(found)
+    raise CarbonCacheError("carbon-cache.py not found: pip install carbon whisper (in this environment)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _with_first_retention(schemas: str, first: str) -> str:
+    """Replace the first archive of every ``retentions =`` line (e.g. ``10s:6h`` -> ``1s:6h``)."""
+    def swap(match: re.Match) -> str:
+        archives = [a.strip() for a in match.group(2).split(",")]
+        return match.group(1) + ",".join([first, *archives[1:]])
+
+    return re.sub(r"^(\s*retentions\s*=\s*)(.+)$", swap, schemas, flags=re.MULTILINE)
+
+
+class CarbonCache:
+    """A carbon-cache child process with its own config, whisper dir, logs and pid file.
+
+    ``first_retention``: replaces the first archive of every schema (make it equal to
+    the statsd flush interval; later archives must stay multiples of it).
+    ``settings``: extra ``[cache]`` keys for carbon.conf (strings, carbon's names).
+    """
+
+    def __init__(self, root: str | Path, *, host: str = "127.0.0.1", line_port: int = 0,
+                 pickle_port: int = 0, query_port: int = 0, first_retention: str | None = None,
+                 settings: dict[str, str] | None = None, source: str | Path | None = None) -> None:
+        self.root = Path(root).resolve()
+        self.host = host
+        self.line_port, self.pickle_port, self.query_port = line_port, pickle_port, query_port
+        self.first_retention = first_retention
+        self.settings = dict(settings or {})
+        self.source = Path(source) if source else graphite_dir()
+        self.conf_dir = self.root / "conf"
+        self.whisper_dir = self.root / "whisper"
+        self.log_dir = self.root / "log"
+        self.proc: subprocess.Popen | None = None
+        self._output = None
+
+    # --- configuration -----------------------------------------------------------
+    def write_config(self) -> Path:
+        """Write the carbon config under ``root/conf``; returns carbon.conf's path."""
+        for name in CARBON_FILES:
+            if not (self.source / name).exists():
+                raise CarbonCacheError(f"{self.source / name} is missing (set ${GRAPHITE_DIR_ENV})")
+        self.line_port = self.line_port or _free_port()
+        self.pickle_port = self.pickle_port or _free_port()
+        self.query_port = self.query_port or _free_port()
+        for d in (self.conf_dir, self.whisper_dir, self.log_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        parser = configparser.RawConfigParser()
+        parser.optionxform = str  # type: ignore[assignment,method-assign]  # carbon's keys are upper case
+        parser.read(self.source / "carbon.conf")
+        if not parser.has_section("cache"):
+            parser.add_section("cache")
+        overrides = {
+            "STORAGE_DIR": f"{self.root}/", "LOCAL_DATA_DIR": f"{self.whisper_dir}/",
+            "LOG_DIR": f"{self.log_dir}/", "PID_DIR": f"{self.root}/",
+            "WHITELISTS_DIR": f"{self.root / 'lists'}/",
+            "LINE_RECEIVER_INTERFACE": self.host, "LINE_RECEIVER_PORT": str(self.line_port),
+            "PICKLE_RECEIVER_INTERFACE": self.host, "PICKLE_RECEIVER_PORT": str(self.pickle_port),
+            "CACHE_QUERY_INTERFACE": self.host, "CACHE_QUERY_PORT": str(self.query_port),
+            **self.settings,
+        }
+        for key, value in overrides.items():
+            parser.set("cache", key, value)
+        conf = self.conf_dir / "carbon.conf"
+        with conf.open("w") as f:
+            parser.write(f)
+        schemas = (self.source / "storage-schemas.conf").read_text()
+        if self.first_retention:
+            schemas = _with_first_retention(schemas, self.first_retention)
+        (self.conf_dir / "storage-schemas.conf").write_text(schemas)
+        shutil.copyfile(self.source / "storage-aggregation.conf", self.conf_dir / "storage-aggregation.conf")
+        return conf
+
+    # --- process -----------------------------------------------------------------
+    def start(self, timeout: float = 30.0) -> CarbonCache:
+        conf = self.write_config()
+        (self.root / "carbon-cache-a.pid").unlink(missing_ok=True)  # stale pid: twistd would refuse
+        self._output = (self.log_dir / "console.log").open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(find_carbon_cache()), f"--config={conf}", "--nodaemon", "start"],
+            stdout=self._output, stderr=subprocess.STDOUT, cwd=self.root,
+            start_new_session=True,  # a Ctrl-C meant for the parent does not skip our clean stop
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                log = (self.log_dir / "console.log").read_text(errors="replace")[-2000:]
+                self._cleanup()
+                raise CarbonCacheError(f"carbon-cache exited with {self.proc.returncode}:\n{log}")
+            try:
+                with socket.create_connection((self.host, self.line_port), timeout=0.5):
+                    return self
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise CarbonCacheError(f"carbon-cache did not listen on {self.host}:{self.line_port}")
+                time.sleep(0.1)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM (carbon writes its cache out first), then SIGKILL after ``timeout``."""
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self._output is not None:
+            self._output.close()
+            self._output = None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def whisper_file(self, metric: str) -> Path:
+        """Where carbon stores ``metric``; tagged names as carbon encodes them.
+
+        A tagged name (``a.b;k=v``) is normalised by carbon (tags sorted) and kept under
+        ``_tagged/`` (see graphite/carbon.conf; the path assumes TAG_HASH_FILENAMES = False).
+        """
+        if ";" in metric:
+            from carbon.util import TaggedSeries  # carbon is this module's business anyway
+
+            return self.whisper_dir / (
+                TaggedSeries.encode(TaggedSeries.parse(metric).path, os.sep, hash_only=False) + ".wsp")
+        *folders, leaf = metric.split(".")
+        return self.whisper_dir.joinpath(*folders, leaf + ".wsp")
+
+    def __enter__(self) -> CarbonCache:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

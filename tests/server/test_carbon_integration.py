@@ -1,0 +1,81 @@
+"""Packets -> our daemon -> REAL carbon-cache -> whisper files, read with ``whisper``."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+import whisper
+
+from django_statsd_push.server.carbon_cache import CarbonCache
+from django_statsd_push.server.config import Settings
+from django_statsd_push.server.daemon import Daemon
+
+from .etsy import free_port
+
+pytestmark = pytest.mark.slow
+
+PACKETS = [b"app.hits:3|c\napp.hits:4|c", b"app.lat:10|ms\napp.lat:30|ms\napp.lat:20|ms",
+           b"app.depth:42|g", b"app.users:a|s\napp.users:b|s", b"web.hits:1|c|#env:prod",
+           b"../../etc/evil:1|c"]
+
+
+def send_udp(port: int, packets) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for p in packets:
+            s.sendto(p, ("127.0.0.1", port))
+
+
+def wait_received(daemon: Daemon, n: int) -> None:
+    deadline = time.monotonic() + 10
+    while daemon.status()["messages.metrics_received"] < n:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def points(carbon: CarbonCache, metric: str, timeout: float = 20.0) -> list[float]:
+    """The non-empty points of a whisper file, once carbon has written it."""
+    path = carbon.whisper_file(metric)
+    deadline = time.monotonic() + timeout
+    while True:
+        if path.exists():
+            _, values = whisper.fetch(str(path), time.time() - 600, time.time() + 1)
+            found = [v for v in values if v is not None]
+            if found:
+                return found
+        assert time.monotonic() < deadline, f"{path} has no points"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("protocol", ["text", "pickle"])
+def test_packets_end_up_in_whisper_even_when_carbon_starts_late(tmp_path, protocol):
+    line_port, pickle_port = free_port(), free_port()
+    settings = Settings.from_mapping({
+        "port": 0, "mgmt_port": 0, "flushInterval": 60000, "graphiteProtocol": protocol,
+        "graphitePort": line_port, "graphitePicklePort": pickle_port, "carbon_reconnect_max": 0.2,
+    })
+    with Daemon(settings) as daemon:
+        send_udp(daemon.port, PACKETS)
+        wait_received(daemon, 10)
+        daemon.flush()  # Carbon is not up yet: the points wait in the buffer
+        assert daemon.carbon.pending > 0
+        with CarbonCache(tmp_path / "carbon", line_port=line_port, pickle_port=pickle_port,
+                         first_retention="1s:1h") as carbon:
+            assert points(carbon, "stats_counts.app.hits") == [7]
+            assert points(carbon, "stats.app.hits") == [7 / 60]
+            assert points(carbon, "stats.timers.app.lat.upper") == [30]
+            assert points(carbon, "stats.timers.app.lat.mean") == [20]
+            assert points(carbon, "stats.timers.app.lat.count") == [3]
+            assert points(carbon, "stats.gauges.app.depth") == [42]
+            assert points(carbon, "stats.sets.app.users.count") == [2]
+            assert points(carbon, "stats_counts.web.hits;env=prod") == [1]
+            # the hostile name: sanitised to "..-..-etc-evil", whose empty path segments
+            # are refused (rate and count lines), counted, and written nowhere
+            assert daemon.aggregator.total("names_rejected") == 2
+            assert daemon.carbon.wait_sent(10)
+            assert not [p for p in tmp_path.parent.rglob("*evil*")]
+            info = whisper.info(str(carbon.whisper_file("stats_counts.app.hits")))
+            assert info["archives"][0]["secondsPerPoint"] == 1
+            assert info["aggregationMethod"] == "sum"
+            assert whisper.info(str(carbon.whisper_file("stats.timers.app.lat.upper")))["aggregationMethod"] == "max"
