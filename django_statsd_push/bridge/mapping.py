@@ -271,7 +271,13 @@ def _choice(node: _Node, key: str, default: str) -> str:
     return value or default
 
 
+_GO_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\Z")
+
+
 def _float(value: Any, line: int, what: str) -> float:
+    # PyYAML (YAML 1.1) reads "1e-6" as a string; Go's yaml reads it as a number.
+    if isinstance(value, str) and _GO_FLOAT.match(value.strip()):
+        return float(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _Problem(line, f"{what}: {value!r} is not a number")
     return float(value)

@@ -225,3 +225,9 @@ def test_summary_options_without_observer_type_mean_summary() -> None:
     mapper = parse_mapping("mappings:\n- match: a.*\n  name: a\n  summary_options:\n    max_age: 30s\n")
     rule = mapper.map("a.x", "ms").rule
     assert (rule.observer_type, rule.summary_max_age) == ("summary", 30.0)
+
+
+def test_numbers_in_go_yaml_notation() -> None:
+    mapper = parse_mapping("mappings:\n- match: a\n  name: a\n  scale: 1e-6\n  histogram_options: {buckets: [1e-3, 2]}\n")
+    rule = mapper.map("a", "ms").rule
+    assert (rule.scale, rule.buckets) == (1e-6, (1e-3, 2.0))
