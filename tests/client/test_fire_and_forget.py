@@ -17,6 +17,7 @@ import pytest
 from django_statsd_push import statsd
 from django_statsd_push.client import TCPTransport, UDPTransport, UnixTransport
 from tests.client.conftest import Receiver
+from tests.conftest import require
 
 
 def wait_for(condition, timeout=3.0):
@@ -260,3 +261,52 @@ def test_unix_socket_missing_is_swallowed(tmp_path):
     transport.send("x:1|c")
     assert transport.dropped == 1
     transport.close()
+
+
+def ipv6_receiver():
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    try:
+        sock.bind(("::1", 0))
+    except OSError:
+        sock.close()
+        require(False, "no IPv6 loopback (::1) on this machine")
+    return sock
+
+
+def test_ipv6(settings):
+    sock = ipv6_receiver()
+    try:
+        settings.STATSD_CLIENT = "udp"
+        settings.STATSD_IPV6 = True
+        settings.STATSD_HOST = "::1"
+        settings.STATSD_PORT = sock.getsockname()[1]
+        statsd.incr("over.ipv6")
+        sock.settimeout(2)
+        assert sock.recv(100) == b"over.ipv6:1|c"
+        statsd.reset()
+    finally:
+        sock.close()
+
+
+def test_refresh_to_another_address_family(receiver):
+    v6 = ipv6_receiver()
+    answers = [
+        (socket.AF_INET, ("127.0.0.1", receiver.port)),
+        (socket.AF_INET6, ("::1", v6.getsockname()[1], 0, 0)),
+    ]
+
+    def lookup(host, port, family, socktype):
+        fam, address = answers.pop(0)
+        return [(fam, socktype, 0, "", address)]
+
+    transport = UDPTransport("dual.example", 8125, refresh=0, lookup=lookup)
+    try:
+        transport.send("v4:1|c")
+        assert transport.resolver.resolve() is True  # a new socket of the new family
+        transport.send("v6:1|c")
+        assert receiver.lines() == ["v4:1|c"]
+        v6.settimeout(2)
+        assert v6.recv(100) == b"v6:1|c"
+    finally:
+        transport.close()
+        v6.close()
