@@ -64,13 +64,14 @@ class Context:
         if self.budget.series > self.limits.max_series:
             raise InputError(f"request reads more than {self.limits.max_series} series (--max-series)")
         out: list[Series] = []
-        for node in nodes:
-            try:
-                result = reader.fetch(node.fs_path, self.start, self.end, self.now)
-            except (OSError, reader.CorruptWhisperFile, ValueError):
-                continue  # an unreadable or half-written file is skipped, as graphite-web does
-            if result is None:
-                continue
+        left = self.limits.max_points - self.budget.points
+        try:
+            results = reader.fetch_many([node.fs_path for node in nodes], self.start, self.end, self.now, left)
+        except reader.TooManyPoints:
+            raise InputError(f"request reads more than {self.limits.max_points} points (--max-points)") from None
+        for node, result in zip(nodes, results):
+            if result is None or isinstance(result, Exception):
+                continue  # out of retention, or unreadable/half-written: skipped, as graphite-web does
             (start, end, step), values = result
             self.budget.points += len(values)
             if self.budget.points > self.limits.max_points:

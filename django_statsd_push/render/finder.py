@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import stat
-from dataclasses import dataclass
+from typing import NamedTuple
 from functools import lru_cache
 
 from .errors import InputError
@@ -21,8 +21,7 @@ GLOB_CHARS = frozenset("*?[{")
 SUFFIX = ".wsp"
 
 
-@dataclass(frozen=True)
-class Node:
+class Node(NamedTuple):
     path: str  # dotted metric path
     fs_path: str  # directory, or the .wsp file for a leaf
     is_leaf: bool
@@ -127,7 +126,7 @@ class Finder:
                     if len(found) > self.max_nodes or len(next_dirs) > self.max_nodes:
                         raise InputError(f"pattern {pattern!r} matches more than {self.max_nodes} nodes")
             dirs = next_dirs
-        found.sort(key=lambda node: (node.path, node.is_leaf))
+        found.sort()
         return found
 
     def _children(self, directory: str, part: str, last: bool):

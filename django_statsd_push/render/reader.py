@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -29,8 +30,7 @@ class CorruptWhisperFile(Exception):
     """A file too short or inconsistent to be a Whisper file; its series is skipped."""
 
 
-@dataclass(frozen=True)
-class Archive:
+class Archive(NamedTuple):
     offset: int
     step: int
     points: int
@@ -82,16 +82,58 @@ def read_header(path: str) -> Header:
 
 def fetch(path: str, from_time: int, until_time: int, now: int) -> tuple[tuple[int, int, int], np.ndarray] | None:
     """Return ``((start, end, step), values)`` with NaN for gaps, or None when out of retention."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return _fetch(fd, _read_header(fd), int(from_time), int(until_time), int(now))
-    finally:
-        os.close(fd)
+    result = fetch_many([path], from_time, until_time, now)[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
 
 
-def _fetch(fd: int, header: Header, from_time: int, until_time: int, now: int):
+class TooManyPoints(Exception):
+    """The files of one fetch_many call hold more points than its caller allows."""
+
+
+def fetch_many(paths: list[str], from_time: int, until_time: int, now: int, max_points: int | None = None) -> list:
+    """``fetch`` for many files. An unreadable or corrupt file gives a CorruptWhisperFile or
+    OSError instance in its slot instead of a result. Past ``max_points`` points it stops
+    reading and raises TooManyPoints, so a huge range cannot exhaust memory.
+
+    Each file is decoded on its own: measured against one decode of all files' bytes
+    joined, per-file NumPy calls on cache-sized arrays were faster."""
+    from_time, until_time, now = int(from_time), int(until_time), int(now)
     if from_time > until_time:
         raise ValueError(f"from {from_time} is after until {until_time}")
+    results: list = []
+    total = 0
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                raw = _read_range(fd, _read_header(fd), from_time, until_time, now)
+            finally:
+                os.close(fd)
+        except (OSError, CorruptWhisperFile) as exc:
+            results.append(exc)
+            continue
+        if raw is None:
+            results.append(None)
+            continue
+        (start, end, step), data = raw
+        count = (end - start) // step
+        total += count
+        if max_points is not None and total > max_points:
+            raise TooManyPoints(total)
+        if data is None:  # an archive never written to
+            results.append(((start, end, step), np.full(count, np.nan)))
+            continue
+        points = np.frombuffer(data, dtype=_POINT_DTYPE)
+        expected = start + step * np.arange(len(points), dtype=np.int64)
+        values = np.where(points["t"].astype(np.int64) == expected, points["v"].astype(np.float64), np.nan)
+        results.append(((start, end, step), values))
+    return results
+
+
+def _read_range(fd: int, header: Header, from_time: int, until_time: int, now: int):
+    """Whisper's archive choice and offsets; returns ((start, end, step), raw bytes or None)."""
     oldest = now - header.max_retention
     if from_time > now or until_time < oldest:
         return None
@@ -108,21 +150,21 @@ def _fetch(fd: int, header: Header, from_time: int, until_time: int, now: int):
     until_interval = until_time - (until_time % step) + step
     if from_interval == until_interval:
         until_interval += step
-    count = (until_interval - from_interval) // step
+    info = (from_interval, until_interval, step)
     base = os.pread(fd, POINT_SIZE, archive.offset)
     if len(base) < POINT_SIZE:
         raise CorruptWhisperFile("unable to read base point")
     base_interval = struct.unpack("!L", base[:4])[0]
     if base_interval == 0:
-        return (from_interval, until_interval, step), np.full(count, np.nan)
-    from_offset = archive.offset + ((from_interval - base_interval) // step * POINT_SIZE) % archive.size
-    until_offset = archive.offset + ((until_interval - base_interval) // step * POINT_SIZE) % archive.size
+        return info, None
+    size = archive.points * POINT_SIZE
+    from_offset = archive.offset + ((from_interval - base_interval) // step * POINT_SIZE) % size
+    until_offset = archive.offset + ((until_interval - base_interval) // step * POINT_SIZE) % size
     if from_offset < until_offset:
         raw = os.pread(fd, until_offset - from_offset, from_offset)
     else:
-        end = archive.offset + archive.size
+        end = archive.offset + size
         raw = os.pread(fd, end - from_offset, from_offset) + os.pread(fd, until_offset - archive.offset, archive.offset)
-    points = np.frombuffer(raw, dtype=_POINT_DTYPE, count=len(raw) // POINT_SIZE)
-    expected = from_interval + step * np.arange(len(points), dtype=np.int64)
-    values = np.where(points["t"].astype(np.int64) == expected, points["v"].astype(np.float64), np.nan)
-    return (from_interval, until_interval, step), values
+    if len(raw) % POINT_SIZE:
+        raise CorruptWhisperFile("truncated archive")
+    return info, raw
