@@ -26,15 +26,23 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
-from django_statsd_push.bridge.registry import COUNTER, GAUGE, HISTOGRAM, SUMMARY, Family, Series, SeriesStore
+from django_statsd_push.bridge.registry import (
+    COUNTER,
+    GAUGE,
+    HISTOGRAM,
+    OWN_PREFIX,
+    SUMMARY,
+    Family,
+    Series,
+    SeriesStore,
+)
 
 __all__ = ["BridgeCollector", "OWN_PREFIX"]
 
 log = logging.getLogger(__name__)
-OWN_PREFIX = "statsd_push_bridge_"
 
 # Reasons always exported (at 0 too) so alerts can rely on the series existing.
-_DROP_REASONS = ("mapping_drop", "series_limit", "negative_counter", "empty_name", "mixed_tag_styles")
+_DROP_REASONS = ("mapping_drop", "series_limit", "negative_counter", "empty_name", "mixed_tag_styles", "reserved_label")
 _CONFLICT_KINDS = ("type", "labels", "name")
 
 

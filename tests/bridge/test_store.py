@@ -271,3 +271,17 @@ def test_daemon_counters_beyond_lines_are_exported() -> None:
     bridge.feed("x:1|c")
     assert bridge.own("daemon_events", event="udp_kernel_drops") == 3.0
     assert bridge.value("statsd_push_bridge_daemon_events_total", event="metrics_received") is None
+
+
+def test_labels_that_would_break_the_page_drop_the_sample() -> None:
+    bridge = Bridge()
+    bridge.feed("t:5|ms|#le:x\nq:1|c|#__name__:evil\nok:1|c|#le:fine")
+    assert bridge.own("dropped", reason="reserved_label") == 2.0
+    assert bridge.value("ok_total", le="fine") == 1.0  # "le" is only reserved on histograms
+
+
+def test_a_statsd_name_cannot_take_the_bridges_own_names() -> None:
+    bridge = Bridge()
+    bridge.feed("statsd_push_bridge_series:5|g")
+    assert bridge.own("series") == 0.0
+    assert bridge.own("conflicts", kind="name") == 1.0
