@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.core import checks
 from django.core.checks import CheckMessage, Error
 
 from django_statsd_push.conf import CLIENTS, HOOKS, TAG_FORMATS
@@ -81,4 +82,24 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                   hint="Set STATSD_UNIX_SOCKET to the daemon's socket path, or use 'udp'.",
                   id="django_statsd_push.E014")
         )
+    errors.extend(check_middleware_order())
     return errors
+
+
+MIDDLEWARE_PATH = "django_statsd_push.middleware.StatsdMiddleware"
+
+
+def check_middleware_order() -> list[CheckMessage]:
+    from django.conf import settings
+
+    middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
+    if MIDDLEWARE_PATH in middleware and middleware[0] != MIDDLEWARE_PATH:
+        return [
+            checks.Warning(
+                f"{MIDDLEWARE_PATH} is not the first entry of MIDDLEWARE.",
+                hint="Move it first: responses made by the middleware above it are not "
+                "counted, and their metrics are sent outside the request's datagram.",
+                id="django_statsd_push.W001",
+            )
+        ]
+    return []

@@ -71,3 +71,20 @@ def test_registered_with_manage_py_check(settings):
     settings.STATSD_PORT = -1
     with pytest.raises(SystemCheckError, match=r"django_statsd_push\.E002"):
         call_command("check")
+
+
+def test_middleware_not_first_is_a_warning(settings):
+    settings.MIDDLEWARE = [
+        "django.middleware.common.CommonMiddleware",
+        "django_statsd_push.middleware.StatsdMiddleware",
+    ]
+    (warning,) = check_settings()
+    assert warning.id == "django_statsd_push.W001"
+    assert "first" in warning.hint
+
+
+def test_middleware_first_or_absent_is_fine(settings):
+    settings.MIDDLEWARE = ["django_statsd_push.middleware.StatsdMiddleware", "x.Y"]
+    assert check_settings() == []
+    settings.MIDDLEWARE = ["x.Y"]
+    assert check_settings() == []
