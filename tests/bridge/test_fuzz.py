@@ -1,0 +1,42 @@
+"""Garbage in, a valid /metrics page out: random names, tags and types, checked by both
+prometheus_client's parser and Prometheus's own (``promtool check metrics``)."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.bridge.test_store import Bridge
+from tests.conftest import require_program
+
+ALPHABET = "abc.-_/ :|#@,=[]\"\\\n\tü€0123456789xyz"
+
+
+def garbage(rng: random.Random, size: int) -> str:
+    return "".join(rng.choice(ALPHABET) for _ in range(rng.randint(0, size)))
+
+
+def random_line(rng: random.Random) -> str:
+    name = rng.choice(["req", "req.a", "x_count", "x", "statsd_push_bridge_series", "9lives"]) + garbage(rng, 6)
+    value = rng.choice(["1", "-1", "+2", "0.5", "1e3", "abc", "", "nan"])
+    type_ = rng.choice(["c", "g", "ms", "s", "h", "d", "zz"])
+    tail = rng.choice(["", "|@0.5", "|#env:prod", "|#le:1,__x:y", f"|#{garbage(rng, 8)}", "|@x"])
+    return f"{name}:{value}|{type_}{tail}".replace("\n", " ")
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_random_input_always_renders_a_valid_page(seed: int) -> None:
+    rng = random.Random(seed)
+    bridge = Bridge(max_series=200)
+    for _ in range(5):
+        bridge.feed("\n".join(random_line(rng) for _ in range(300)))
+    page = bridge.text()
+    families = list(text_string_to_metric_families(page))
+    assert any(f.name == "statsd_push_bridge_lines" for f in families)
+    promtool = require_program("promtool")
+    result = subprocess.run([promtool, "check", "metrics"], input=page, capture_output=True, text=True, timeout=30)
+    # promtool also lints (exit 3: naming advice); a page Prometheus cannot parse is exit 1.
+    assert result.returncode != 1 and "parsing error" not in result.stdout + result.stderr, result.stderr
