@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from django_statsd_push.server.config import ConfigError
+
 __all__ = [
     "DEFAULT_BUCKETS",
     "DEFAULT_QUANTILES",
@@ -42,8 +44,11 @@ DEFAULT_SUMMARY_MAX_AGE = 600.0
 DEFAULT_CACHE_SIZE = 10_000
 
 
-class MappingError(ValueError):
-    """A mapping file statsd_exporter would also refuse; the message names file and line."""
+class MappingError(ConfigError):
+    """A mapping file statsd_exporter would also refuse; the message names file and line.
+
+    A ``ConfigError`` so that ``statsd-push serve --mapping`` reports it like any bad
+    setting, without knowing the bridge."""
 
 
 # -- names -----------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 from django_statsd_push.bridge.sink import PrometheusSink
@@ -32,3 +34,16 @@ def test_daemon_feeds_carbon_and_prometheus_from_one_flush() -> None:
     status = frozenset({("status", "500"), ("status_class", "5xx")})
     assert samples["django_responses_total", status] == 1.0
     assert samples["django_request_duration_seconds_sum", key[1]] == 0.25
+
+
+def test_serve_reports_a_bad_mapping_like_any_bad_setting(tmp_path) -> None:
+    mapping = tmp_path / "bad.yml"
+    mapping.write_text("mappings:\n- match: a\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "django_statsd_push.cli", "serve", "--port", "0", "--mgmt-port", "0", "--no-graphite",
+         "--prometheus-listen", "127.0.0.1:0", "--mapping", str(mapping)],
+        capture_output=True, text=True, timeout=30, cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert f"{mapping}:2: mapping for 'a' sets no metric 'name'" in result.stderr
+    assert "Traceback" not in result.stderr
