@@ -5,8 +5,9 @@ pystatsd formats every line (``name:value|type[|@rate]``); this module only deci
 the name (via :mod:`django_statsd_push.names`), where the line goes, and when.
 
 Fire-and-forget: no method of ``statsd`` raises or blocks on the network. A host that
-does not resolve, a refused port, a full socket buffer or a bad setting drop the
-metric and count it in ``statsd.transport.dropped``; nothing reaches the caller.
+does not resolve, a refused port or a full socket buffer drop the datagram and count
+it in ``statsd.transport.dropped``; a bad setting is logged and turns metrics off
+(the system checks name it); nothing reaches the caller.
 
 Internal API used by the middleware and the hooks (``django_statsd_push.hooks``):
 
@@ -24,13 +25,14 @@ Internal API used by the middleware and the hooks (``django_statsd_push.hooks``)
     The DB hook's per-request counters (``db_queries``, ``db_time``), emitted by the
     middleware as ``request.<view>.<METHOD>.db_queries`` / ``.db_time``.
 
-``activate_batch(batch) -> token`` / ``deactivate_batch(token)``
-    The same for code driven by signals (Celery's task_prerun / task_postrun).
-
 ``batching()``
     Context manager that makes a new batch current and sends it, packed into as few
-    datagrams as ``STATSD_MAXUDPSIZE`` allows, when the block ends (Celery tasks,
-    management commands). ``statsd.send_batch(batch)`` sends one explicitly.
+    datagrams as ``STATSD_MAXUDPSIZE`` allows, when the block ends (management
+    commands, scripts). ``statsd.send_batch(batch)`` sends one explicitly; a batch
+    sent while another is current joins that one.
+
+``activate_batch(batch) -> token`` / ``deactivate_batch(token)``
+    The same for code driven by signals (Celery's task_prerun / task_postrun).
 
 Settings are read on first use and again after any ``STATSD_*`` setting changes
 (Django's ``setting_changed`` signal, sent by ``override_settings``) and after
