@@ -82,9 +82,20 @@ def resolve_ports(args: argparse.Namespace) -> list[Port]:
     return ports
 
 
-def python_child(name: str, args: list[str], stack_dir: Path, **kw) -> ChildProcess:
+def child_env(**extra: str) -> dict[str, str]:
+    """The launcher's environment, with this package importable from any working directory
+    (a source checkout run without ``pip install -e`` works too)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **extra)
+    package_parent = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def python_child(name: str, args: list[str], stack_dir: Path, env: dict[str, str] | None = None,
+                 **kw) -> ChildProcess:
     """Children run this interpreter (the venv's), not whatever ``statsd-push`` is on PATH."""
-    return ChildProcess(name, [sys.executable, *args], stack_dir / "logs" / f"{name}.log", **kw)
+    return ChildProcess(name, [sys.executable, *args], stack_dir / "logs" / f"{name}.log",
+                        env=env or child_env(), **kw)
 
 
 # The dashboard's latency panels show p90 and p99 (etsy's default is 90 alone).
@@ -95,15 +106,12 @@ percentThreshold = [90, 99]
 
 
 def app_env(args: argparse.Namespace, stack_dir: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
+    return child_env(
         STATSD_HOST=HOST,
         STATSD_PORT=str(args.statsd_port),
         EXAMPLE_DB=str(stack_dir / "app" / "db.sqlite3"),
         EXAMPLE_DEBUG="0",
-        PYTHONUNBUFFERED="1",
     )
-    return env
 
 
 def prepare_app(args: argparse.Namespace, stack_dir: Path, env: dict[str, str]) -> None:

@@ -114,11 +114,23 @@ class ChildProcess:
         return tail(self.log_path, lines)
 
 
+def describe_exit(code: int | None) -> str:
+    """Popen's negative codes are signals (twistd re-raises SIGTERM after a clean stop)."""
+    if code is None:
+        return "not started"
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"status {code}"
+
+
 class ChildDied(RuntimeError):
     def __init__(self, service: Service, code: int) -> None:
         self.service = service
         self.code = code
-        super().__init__(f"{service.name} exited unexpectedly with status {code}")
+        super().__init__(f"{service.name} exited unexpectedly ({describe_exit(code)})")
 
 
 class Supervisor:
@@ -146,5 +158,5 @@ class Supervisor:
             service = self.started.pop()
             began = time.monotonic()
             codes[service.name] = code = service.stop(self.stop_timeout)
-            report(f"stopped {service.name} (status {code}, {time.monotonic() - began:.1f}s)")
+            report(f"stopped {service.name} ({describe_exit(code)}, {time.monotonic() - began:.1f}s)")
         return codes

@@ -10,10 +10,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-# The daemon's mgmt `stats` key for each figure (first match wins).
-PACKETS = ("packets_received",)
-METRICS_FLUSHED = ("metrics_flushed",)
-CARBON_QUEUE = ("carbon_queue",)
+# The daemon's mgmt `stats` key for each figure (first match wins): lines sent to
+# Carbon stand for "metrics flushed", lines waiting for Carbon for its queue.
+PACKETS = ("messages.packets_received",)
+METRICS_FLUSHED = ("carbon.sent",)
+CARBON_QUEUE = ("carbon.pending",)
 
 
 def pick(stats: dict[str, str], names: tuple[str, ...]) -> float | None:
@@ -62,6 +63,7 @@ class StatusPrinter:
 
     def update(self, stats: dict[str, str] | None, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
+        first = self.previous is None
         if stats is None:
             line = "daemon mgmt port not answering"
         else:
@@ -71,7 +73,8 @@ class StatusPrinter:
         if self.tty:
             self.stream.write("\r\x1b[2K" + line)
             self.shown = True
-        elif now - self.last_printed >= self.every:
+        # Into a file: no line until the rate is known, then one every `every` seconds.
+        elif now - self.last_printed >= self.every and not (first and stats is not None):
             self.stream.write(line + "\n")
             self.last_printed = now
         self.stream.flush()

@@ -73,7 +73,7 @@ def test_dead_child_is_reported_with_its_status_and_log(tmp_path: Path) -> None:
     with pytest.raises(ChildDied) as died:
         sup.check()
     assert died.value.code == 3
-    assert "render exited unexpectedly with status 3" in str(died.value)
+    assert "render exited unexpectedly (status 3)" in str(died.value)
     assert "cannot open whisper root" in died.value.service.log_tail()
     assert sup.stop_all(report=lambda _: None) == {"render": 3}
 

@@ -1,0 +1,46 @@
+"""carbon-cache as one of the stack's supervised services.
+
+The configuration and the process itself belong to ``server/carbon_cache.py`` (the one
+place that writes a carbon config); this adapter only gives it the supervisor's
+start / returncode / stop / log_tail shape.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django_statsd_push.server.carbon_cache import CarbonCache
+from django_statsd_push.stack.processes import tail
+
+DEFAULT_STEP = 10  # the first archive of graphite/storage-schemas.conf
+
+
+class CarbonService:
+    name = "carbon-cache"
+
+    def __init__(self, root: Path, *, line_port: int, pickle_port: int, query_port: int,
+                 step_seconds: int, ready_timeout: float) -> None:
+        # One Whisper point per flush: a finer step wastes space, a coarser one keeps
+        # only the last of several flushes in a slot (their counts would be lost).
+        first = None if step_seconds == DEFAULT_STEP else f"{step_seconds}s:6h"
+        self.carbon = CarbonCache(root, line_port=line_port, pickle_port=pickle_port,
+                                  query_port=query_port, first_retention=first)
+        self.ready_timeout = ready_timeout
+
+    @property
+    def whisper_dir(self) -> Path:
+        return self.carbon.whisper_dir
+
+    def start(self) -> None:
+        self.carbon.start(timeout=self.ready_timeout)
+
+    def returncode(self) -> int | None:
+        proc = self.carbon.proc
+        return None if proc is None else proc.poll()
+
+    def stop(self, timeout: float) -> int | None:
+        self.carbon.stop(timeout)
+        return self.returncode()
+
+    def log_tail(self, lines: int = 20) -> str:
+        return tail(self.carbon.log_dir / "console.log", lines)
