@@ -144,11 +144,11 @@ class SeriesStore:
                 if key.name.startswith(own_prefix):
                     stats["daemon", key.name[len(own_prefix) :]] += value
                     continue
+                if value < 0:  # a Prometheus counter only goes up
+                    stats["dropped", "negative_counter"] += 1
+                    continue
                 route = self._route(key, "c", now, value != 0)
                 if route is None:
-                    continue
-                if value < 0:
-                    stats["dropped", "negative_counter"] += 1
                     continue
                 series = route.series
                 series.value += value * route.scale  # type: ignore[union-attr]

@@ -194,10 +194,11 @@ def test_exposed_name_collision_is_a_conflict() -> None:
 
 def test_negative_counter_is_dropped() -> None:
     bridge = Bridge()
-    bridge.feed("c:5|c")
+    bridge.feed("c:5|c\nneg:-1|c")
     bridge.feed("c:-2|c")
     assert bridge.value("c_total") == 5.0
-    assert bridge.own("dropped", reason="negative_counter") == 1.0
+    assert bridge.value("neg_total") is None  # not even created at zero
+    assert bridge.own("dropped", reason="negative_counter") == 2.0
 
 
 def test_mapping_drop_action_is_counted() -> None:
