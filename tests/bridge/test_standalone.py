@@ -94,3 +94,41 @@ def test_cli_rejects_bad_mapping_with_its_line(tmp_path) -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert f"{mapping}:4:" in result.stderr and "sets no metric 'name'" in result.stderr
+
+
+def test_cli_serves_then_stops_cleanly_on_sigterm() -> None:
+    with socket.socket() as a, socket.socket() as b:  # free ports for the child
+        a.bind(("127.0.0.1", 0))
+        b.bind(("127.0.0.1", 0))
+        statsd_port, http_port = a.getsockname()[1], b.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "django_statsd_push.cli", "bridge", "--mapping", str(MAPPING),
+         "--statsd-port", str(statsd_port), "--listen", f"127.0.0.1:{http_port}", "--flush-interval", "50"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+
+        def ready() -> bool:
+            assert process.poll() is None, process.communicate()
+            connection = http.client.HTTPConnection("127.0.0.1", http_port, timeout=2)
+            try:
+                connection.request("GET", "/-/ready")
+                return connection.getresponse().status == 200
+            except OSError:
+                return False
+            finally:
+                connection.close()
+
+        wait_for(ready, timeout=20)
+        with socket.create_connection(("127.0.0.1", statsd_port)) as tcp:
+            tcp.sendall(b"response.503:1|c\n")
+        key = ("django_responses_total", frozenset({("status", "503"), ("status_class", "5xx")}))
+        wait_for(lambda: scrape(("127.0.0.1", http_port)).get(key) == 1.0)
+        process.terminate()
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr
+    assert "stopping: flushing once more" in stderr
