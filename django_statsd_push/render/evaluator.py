@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone, tzinfo
 
+import numpy as np
+
 from . import functions  # noqa: F401  (registers every render function)
 from . import grammar, reader
 from .errors import InputError
@@ -90,9 +92,14 @@ class Context:
         kwargs = {key: self.evaluate(value) for key, value in node.kwargs}
         args, kwargs = info.validate(args, kwargs)
         try:
-            return info.func(replace(self, call=node), *args, **kwargs)
+            with np.errstate(all="ignore"):  # inf/NaN arithmetic is data here, not an error
+                return info.func(replace(self, call=node), *args, **kwargs)
         except EmptyNormalize:
             return []
+        except InputError:
+            raise
+        except (ArithmeticError, ValueError) as exc:  # e.g. an infinite parameter where a count is needed
+            raise InputError(f"{node.name}() cannot use these arguments: {exc}") from None
 
     def reevaluate_first_argument(self) -> list[Series]:
         """The current call's first argument again, over this context's (changed) range."""
