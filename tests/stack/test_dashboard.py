@@ -32,7 +32,7 @@ METRICS = [
 ] + [
     "stats.response.2xx", "stats.response.4xx", "stats.response.5xx",
     "stats_counts.cache.default.get.hit", "stats_counts.cache.default.get.miss",
-    "stats_counts.request.exception.ZeroDivisionError",
+    "stats_counts.request.exception.ZeroDivisionError", "stats.request.exception.ZeroDivisionError",
     "stats.timers.db.default.sqlite.select.upper_90",
     "stats_counts.statsd.packets_received", "stats_counts.statsd.metrics_received",
     "stats_counts.statsd.bad_lines_seen",
