@@ -268,14 +268,14 @@ class RenderApp:
 
     # -- static dashboard --------------------------------------------------------------
     def static(self, path: str) -> Response:
-        if not self.static_dir or not os.path.isdir(self.static_dir):
-            if path == "/":
-                return text("django-statsd-push render API (Graphite-compatible). Try /render, /metrics/find.\n")
-            return text("Not found\n", "404 Not Found")
         rel = "index.html" if path == "/" else path[len("/static/"):]
-        root = os.path.realpath(self.static_dir)
-        full = os.path.realpath(os.path.join(root, rel))
-        if not full.startswith(root + os.sep) or not os.path.isfile(full):
+        full = None
+        if self.static_dir and os.path.isdir(self.static_dir):
+            root = os.path.realpath(self.static_dir)
+            candidate = os.path.realpath(os.path.join(root, rel))
+            if candidate.startswith(root + os.sep) and os.path.isfile(candidate):
+                full = candidate
+        if full is None:
             if path == "/":
                 return text("django-statsd-push render API (Graphite-compatible). Try /render, /metrics/find.\n")
             return text("Not found\n", "404 Not Found")
