@@ -228,3 +228,16 @@ def test_garbage_targets_never_cause_a_500(server):
         status, _, body = server.get("/render", {"target": target, "from": "-1min"})
         assert status in (200, 400), (target, status, body)
         assert b"Traceback" not in body
+
+
+def test_grafana_style_post(server):
+    """Grafana's Graphite datasource: POST form, epoch from/until, maxDataPoints, aliasSub."""
+    form = [("target", r"aliasSub(a.b*.c, '^a\.(\w+)\.c$', '\1')"), ("from", str(NOW - 60)),
+            ("until", str(NOW)), ("format", "json"), ("maxDataPoints", "1264")]
+    status, ctype, body = server.call("POST", "/render", form)
+    doc = _strict(body.decode())
+    assert status == 200 and [s["target"] for s in doc] == ["b1", "b2", "b3"]
+    assert doc[0]["datapoints"][0] == [1.0, NOW - 50]
+    status, _, body = server.call("POST", "/metrics/find", [("query", "a.*"), ("from", str(NOW - 3600)),
+                                                            ("until", str(NOW))])
+    assert status == 200 and [n["text"] for n in _strict(body.decode())] == ["b1", "b2", "b3"]
