@@ -45,144 +45,140 @@ _inside: contextvars.ContextVar[bool] = contextvars.ContextVar(
 _instrumented: weakref.WeakKeyDictionary[Any, list[str]] = weakref.WeakKeyDictionary()
 
 
+# The wrappers below are on the hot path of every cache call: they bind what they use
+# as locals of the closure, and the sync and async forms differ only by ``await``.
+
+
 def _timed(alias: str, op: str, method: Any) -> Any:
-    timer = names.cache_op(alias, op)
+    timer, timing, inside = names.cache_op(alias, op), statsd.timing, _inside
 
     def timed(*args: Any, **kwargs: Any) -> Any:
-        if _inside.get():
+        if inside.get():
             return method(*args, **kwargs)
-        token = _inside.set(True)
+        token = inside.set(True)
         start = perf_counter()
         try:
             return method(*args, **kwargs)
         finally:
-            statsd.timing(timer, (perf_counter() - start) * 1000.0)
-            _inside.reset(token)
+            inside.reset(token)
+            timing(timer, (perf_counter() - start) * 1000.0)
 
     return timed
 
 
 def _atimed(alias: str, op: str, method: Any) -> Any:
-    timer = names.cache_op(alias, op)
+    timer, timing, inside = names.cache_op(alias, op), statsd.timing, _inside
 
     async def atimed(*args: Any, **kwargs: Any) -> Any:
-        if _inside.get():
+        if inside.get():
             return await method(*args, **kwargs)
-        token = _inside.set(True)
+        token = inside.set(True)
         start = perf_counter()
         try:
             return await method(*args, **kwargs)
         finally:
-            statsd.timing(timer, (perf_counter() - start) * 1000.0)
-            _inside.reset(token)
+            inside.reset(token)
+            timing(timer, (perf_counter() - start) * 1000.0)
 
     return atimed
 
 
-class _Counting:
-    """Names for an operation that reports hits and misses."""
-
-    def __init__(self, alias: str, op: str) -> None:
-        self.timer = names.cache_op(alias, op)
-        self.hit = names.cache_result(alias, op, "hit")
-        self.miss = names.cache_result(alias, op, "miss")
-
-    def get_done(self, value: Any, default: Any, start: float) -> Any:
-        statsd.timing(self.timer, (perf_counter() - start) * 1000.0)
-        if value is _MISSING:
-            statsd.incr(self.miss)
-            return default
-        statsd.incr(self.hit)
-        return value
-
-    def many_done(self, found: Any, asked: int, start: float) -> None:
-        statsd.timing(self.timer, (perf_counter() - start) * 1000.0)
-        hits = len(found)
-        if hits:
-            statsd.incr(self.hit, hits)
-        if asked > hits:
-            statsd.incr(self.miss, asked - hits)
+def _names(alias: str, op: str) -> tuple[Any, Any, Any]:
+    """Timer, hit and miss names of an operation that reports hits and misses."""
+    return (
+        names.cache_op(alias, op),
+        names.cache_result(alias, op, "hit"),
+        names.cache_result(alias, op, "miss"),
+    )
 
 
 def _timed_get(alias: str, op: str, method: Any) -> Any:
-    names_ = _Counting(alias, op)
+    (timer, hit, miss), timing, incr, inside = _names(alias, op), statsd.timing, statsd.incr, _inside
 
     def get(key: Any, default: Any = None, *args: Any, **kwargs: Any) -> Any:
-        if _inside.get():
+        if inside.get():
             return method(key, default, *args, **kwargs)
-        token = _inside.set(True)
+        token = inside.set(True)
         start = perf_counter()
         try:
             value = method(key, _MISSING, *args, **kwargs)
-        except BaseException:
-            statsd.timing(names_.timer, (perf_counter() - start) * 1000.0)
-            raise
         finally:
-            _inside.reset(token)
-        return names_.get_done(value, default, start)
+            inside.reset(token)
+            timing(timer, (perf_counter() - start) * 1000.0)
+        if value is _MISSING:
+            incr(miss)
+            return default
+        incr(hit)
+        return value
 
     return get
 
 
 def _atimed_get(alias: str, op: str, method: Any) -> Any:
-    names_ = _Counting(alias, op)
+    (timer, hit, miss), timing, incr, inside = _names(alias, op), statsd.timing, statsd.incr, _inside
 
     async def aget(key: Any, default: Any = None, *args: Any, **kwargs: Any) -> Any:
-        if _inside.get():
+        if inside.get():
             return await method(key, default, *args, **kwargs)
-        token = _inside.set(True)
+        token = inside.set(True)
         start = perf_counter()
         try:
             value = await method(key, _MISSING, *args, **kwargs)
-        except BaseException:
-            statsd.timing(names_.timer, (perf_counter() - start) * 1000.0)
-            raise
         finally:
-            _inside.reset(token)
-        return names_.get_done(value, default, start)
+            inside.reset(token)
+            timing(timer, (perf_counter() - start) * 1000.0)
+        if value is _MISSING:
+            incr(miss)
+            return default
+        incr(hit)
+        return value
 
     return aget
 
 
+def _count_many(hit: Any, miss: Any, found: Any, keys: list[Any]) -> None:
+    hits, asked = len(found), len(set(keys))
+    if hits:
+        statsd.incr(hit, hits)
+    if asked > hits:
+        statsd.incr(miss, asked - hits)
+
+
 def _timed_get_many(alias: str, op: str, method: Any) -> Any:
-    names_ = _Counting(alias, op)
+    (timer, hit, miss), timing, inside = _names(alias, op), statsd.timing, _inside
 
     def get_many(keys: Any, *args: Any, **kwargs: Any) -> Any:
-        if _inside.get():
+        if inside.get():
             return method(keys, *args, **kwargs)
         keys = list(keys)  # a generator could be read only once
-        token = _inside.set(True)
+        token = inside.set(True)
         start = perf_counter()
         try:
             found = method(keys, *args, **kwargs)
-        except BaseException:
-            statsd.timing(names_.timer, (perf_counter() - start) * 1000.0)
-            raise
         finally:
-            _inside.reset(token)
-        names_.many_done(found, len(set(keys)), start)
+            inside.reset(token)
+            timing(timer, (perf_counter() - start) * 1000.0)
+        _count_many(hit, miss, found, keys)
         return found
 
     return get_many
 
 
 def _atimed_get_many(alias: str, op: str, method: Any) -> Any:
-    names_ = _Counting(alias, op)
+    (timer, hit, miss), timing, inside = _names(alias, op), statsd.timing, _inside
 
     async def aget_many(keys: Any, *args: Any, **kwargs: Any) -> Any:
-        if _inside.get():
+        if inside.get():
             return await method(keys, *args, **kwargs)
         keys = list(keys)
-        token = _inside.set(True)
+        token = inside.set(True)
         start = perf_counter()
         try:
             found = await method(keys, *args, **kwargs)
-        except BaseException:
-            statsd.timing(names_.timer, (perf_counter() - start) * 1000.0)
-            raise
         finally:
-            _inside.reset(token)
-        names_.many_done(found, len(set(keys)), start)
+            inside.reset(token)
+            timing(timer, (perf_counter() - start) * 1000.0)
+        _count_many(hit, miss, found, keys)
         return found
 
     return aget_many

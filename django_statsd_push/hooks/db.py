@@ -31,6 +31,7 @@ from django_statsd_push.client import current_batch, statsd
 _UID = "django_statsd_push.hooks.db"
 _VERBS = {"select": "select", "insert": "insert", "update": "update", "delete": "delete"}
 _active = False
+_timing, _incr, _db_query, _current = statsd.timing, statsd.incr, names.db_query, current_batch
 
 
 def verb(sql: Any) -> str:
@@ -42,7 +43,7 @@ def verb(sql: Any) -> str:
 
 
 def time_query(execute: Any, sql: Any, params: Any, many: bool, context: dict[str, Any]) -> Any:
-    """The execute wrapper (Django's signature)."""
+    """The execute wrapper (Django's signature). Hot path: every query passes here."""
     if not _active:  # uninstalled: a copy left on another thread's connection
         return execute(sql, params, many, context)
     start = perf_counter()
@@ -50,7 +51,7 @@ def time_query(execute: Any, sql: Any, params: Any, many: bool, context: dict[st
         return execute(sql, params, many, context)
     except Exception as exc:
         try:
-            statsd.incr(names.db_error(context["connection"].alias, type(exc).__name__))
+            _incr(names.db_error(context["connection"].alias, type(exc).__name__))
         except Exception:
             pass
         raise
@@ -58,8 +59,8 @@ def time_query(execute: Any, sql: Any, params: Any, many: bool, context: dict[st
         ms = (perf_counter() - start) * 1000.0
         try:
             connection = context["connection"]
-            statsd.timing(names.db_query(connection.alias, connection.vendor, verb(sql)), ms)
-            batch = current_batch()
+            _timing(_db_query(connection.alias, connection.vendor, verb(sql)), ms)
+            batch = _current()
             if batch is not None:
                 batch.add_query(ms)
         except Exception:
