@@ -27,8 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from .app import STATIC_DIR, create_app
-    from .httpserver import make_server
+    try:
+        from .app import STATIC_DIR, create_app
+        from .httpserver import make_server
+    except ImportError as exc:  # numpy is in the "server" extra, not the base install
+        print(f"statsd-push render: {exc}; install django-statsd-push[server]", file=sys.stderr)
+        return 2
 
     try:
         app = create_app(args.whisper_root, args.max_series, args.max_points, args.static_dir or STATIC_DIR)

@@ -18,14 +18,38 @@ log = logging.getLogger(__name__)
 
 
 class _QuietHandler(WSGIRequestHandler):
+    timeout = 30  # seconds a client may stall mid-request before its thread gives up
+
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
         log.debug("%s - %s", self.address_string(), format % args)
 
 
 class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
+    """A thread per connection, at most ``max_threads`` at once: past that, accepting
+    waits (the kernel's backlog queues), so a connection flood cannot spawn without bound."""
+
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+    max_threads = 64
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._slots = threading.BoundedSemaphore(self.max_threads)
+
+    def process_request(self, request, client_address) -> None:
+        self._slots.acquire()
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 def make_server(app, host: str = "127.0.0.1", port: int = 8080) -> ThreadingWSGIServer:
