@@ -28,6 +28,15 @@ from .conftest import NOW, approx
     ("delay(a.b1.c, -1)", "delay(a.b1.c,-1)", [2, None, 4, 5, 6, None]),
     ("nPercentile(a.b1.c, 50)", "nPercentile(a.b1.c, 50)", [4] * 6),
     ("consolidateBy(a.b1.c, 'max')", 'consolidateBy(a.b1.c,"max")', [1, 2, None, 4, 5, 6]),
+    ("pow(neg, 2)", "pow(neg,2)", [1, 4, None, 16, 0, 9]),
+    ("squareRoot(neg)", "squareRoot(neg)", [None, 2 ** 0.5, None, None, 0, 3 ** 0.5]),
+    ("invert(neg)", "invert(neg)", [-1, 0.5, None, -0.25, None, 1 / 3]),
+    ("log(a.b2.c)", "log(a.b2.c, 10)", [1, None, None, 1.6020599913279623, 1.6989700043360187, 1.7781512503836436]),
+    ("isNonNull(a.b1.c)", "isNonNull(a.b1.c)", [1, 1, 0, 1, 1, 1]),
+    ("offsetToZero(a.b1.c)", "offsetToZero(a.b1.c)", [0, 1, None, 3, 4, 5]),
+    ("minMax(a.b1.c)", "minMax(a.b1.c)", [0, 0.2, None, 0.6, 0.8, 1]),
+    ("changed(counter)", "changed(counter)", [0, 1, 1, 1, 1, 1]),
+    ("changed(a.b2.c)", "changed(a.b2.c)", [0, 0, 0, 1, 1, 1]),
 ])
 def test_transforms(client, data, target, name, expected):
     doc = client.render(target)

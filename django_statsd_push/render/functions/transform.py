@@ -321,3 +321,93 @@ def consolidateBy(ctx, seriesList, consolidationFunc):
     """How points are combined when a series is consolidated (maxDataPoints, normalize)."""
     return [s.with_tag("consolidateBy", consolidationFunc, name=f'consolidateBy({s.name},"{consolidationFunc}")',
                        consolidation=consolidationFunc) for s in seriesList]
+
+
+def _safe_pow(values: np.ndarray, exponent: float) -> np.ndarray:
+    """math.pow's failures (negative base to a fraction, 0 to a negative power, overflow) are null."""
+    out = np.power(values, exponent)
+    return np.where(np.isfinite(out), out, np.nan)
+
+
+@render_function("Transform", [SERIES, Param("factor", "float", required=True)])
+def pow(ctx, seriesList, factor):  # noqa: A001 - graphite's name
+    """Raise each value to the power ``factor``."""
+    return [s.with_tag("pow", factor, name=f"pow({s.name},{fmt_g(factor)})", values=_safe_pow(s.values, factor))
+            for s in seriesList]
+
+
+@render_function("Transform", [SERIES])
+def squareRoot(ctx, seriesList):
+    """Square root of each value (null for negatives)."""
+    return [s.with_tag("squareRoot", 1, name=f"squareRoot({s.name})", values=_safe_pow(s.values, 0.5))
+            for s in seriesList]
+
+
+@render_function("Transform", [SERIES])
+def invert(ctx, seriesList):
+    """1/value (null for 0)."""
+    return [s.with_tag("invert", 1, name=f"invert({s.name})", values=_safe_pow(s.values, -1))
+            for s in seriesList]
+
+
+@render_function("Transform", [SERIES, Param("base", "integer", default=10)], name="log")
+def logarithm(ctx, seriesList, base=10):
+    """Logarithm in ``base`` (null for values <= 0)."""
+    if base <= 0 or base == 1:
+        raise InputError(f"log: base {base} must be positive and not 1")
+    out = []
+    for s in seriesList:
+        v = s.values
+        values = np.where(v > 0, np.log(np.where(v > 0, v, 1.0)) / math.log(base), np.nan)
+        out.append(s.with_tag("log", base, name=f"log({s.name}, {base})", values=values))
+    return out
+
+
+@render_function("Transform", [SERIES])
+def isNonNull(ctx, seriesList):
+    """1 where there is a value, 0 where there is none."""
+    return [s.with_tag("isNonNull", 1, name=f"isNonNull({s.name})", values=(~np.isnan(s.values)).astype(np.float64))
+            for s in seriesList]
+
+
+@render_function("Transform", [SERIES])
+def offsetToZero(ctx, seriesList):
+    """Subtract the series' minimum, so its lowest value is 0."""
+    out = []
+    for s in seriesList:
+        minimum = aggfuncs.reduce_series(s.values, "min")
+        values = s.values - minimum if minimum is not None else s.values
+        out.append(s.with_tag("offsetToZero", minimum, name=f"offsetToZero({s.name})", values=values))
+    return out
+
+
+@render_function("Transform", [SERIES])
+def minMax(ctx, seriesList):
+    """Scale each series to [0, 1] between its minimum and maximum (0 when flat)."""
+    out = []
+    for s in seriesList:
+        low = aggfuncs.reduce_series(s.values, "min") or 0.0
+        span = (aggfuncs.reduce_series(s.values, "max") or 0.0) - low
+        values = (s.values - low) / span if span else np.where(np.isnan(s.values), np.nan, 0.0)
+        out.append(s.copy(name=f"minMax({s.name})", values=values))
+    return out
+
+
+@render_function("Special", [SERIES])
+def changed(ctx, seriesList):
+    """1 where the value differs from the last value seen, else 0 (nulls are 0)."""
+    out = []
+    for s in seriesList:
+        previous = None
+        flags = []
+        for value in s.values.tolist():
+            if previous is None:
+                previous = None if value != value else value
+                flags.append(0.0)
+            elif value == value and value != previous:
+                flags.append(1.0)
+                previous = value
+            else:
+                flags.append(0.0)
+        out.append(s.copy(name=f"changed({s.name})", values=np.asarray(flags)))
+    return out
