@@ -18,8 +18,17 @@ import threading
 import time
 from dataclasses import dataclass
 
-from django_statsd_push.server.protocol import GAUGE, SET, TIMER, Sample, parse
+from django_statsd_push.server.protocol import GAUGE, SET, TIMER, Sample, fold
 from django_statsd_push.server.snapshot import SeriesKey, Snapshot
+
+# A series' key in the tables: the bare name when untagged (so the hot path needs no
+# tuple), else SeriesKey(name, tags). Snapshots and readers always get SeriesKey.
+Key = str | SeriesKey
+
+
+def series_key(key: Key) -> SeriesKey:
+    return SeriesKey(key) if key.__class__ is str else key  # type: ignore[return-value]
+
 
 # Counters etsy keeps (at 0) even when deleteCounters drops idle ones: it matches by
 # substring, so a user counter containing one of these is kept too.
@@ -53,18 +62,18 @@ class Aggregator:
     def __init__(self, config: AggregatorConfig | None = None) -> None:
         self.config = config or AggregatorConfig()
         self.prefix = self.config.prefix_stats
-        self.key_bad = SeriesKey(f"{self.prefix}.bad_lines_seen")
-        self.key_packets = SeriesKey(f"{self.prefix}.packets_received")
-        self.key_metrics = SeriesKey(f"{self.prefix}.metrics_received")
-        self.key_lag = SeriesKey(f"{self.prefix}.timestamp_lag")
-        self.counters: dict[SeriesKey, float] = dict.fromkeys(
+        self.key_bad = f"{self.prefix}.bad_lines_seen"
+        self.key_packets = f"{self.prefix}.packets_received"
+        self.key_metrics = f"{self.prefix}.metrics_received"
+        self.key_lag = f"{self.prefix}.timestamp_lag"
+        self.counters: dict[Key, float] = dict.fromkeys(
             (self.key_bad, self.key_packets, self.key_metrics), 0.0
         )
-        self.timers: dict[SeriesKey, list[float]] = {}
-        self.timer_counts: dict[SeriesKey, float] = {}
-        self.gauges: dict[SeriesKey, float] = {}
-        self.gauge_ttl: dict[SeriesKey, int] = {}
-        self.sets: dict[SeriesKey, set[str]] = {}
+        self.timers: dict[Key, list[float]] = {}
+        self.timer_counts: dict[Key, float] = {}
+        self.gauges: dict[Key, float] = {}
+        self.gauge_ttl: dict[Key, int] = {}
+        self.sets: dict[Key, set[str]] = {}
         # Kept as ints on the hot path, folded into the counters at flush.
         self.packets = self.lines = self.bad = 0
         # Our own counters beyond etsy's (kernel drops, rejected names ...): reported
@@ -74,7 +83,16 @@ class Aggregator:
         self.totals: dict[str, float] = {}  # since start, for the management interface
         self.last_timestamp = 0
         self.started = time.time()
-        self._delete_gauges = self.config.resolved("delete_gauges")
+
+    @property
+    def config(self) -> AggregatorConfig:
+        return self._config
+
+    @config.setter
+    def config(self, config: AggregatorConfig) -> None:
+        """Settable (SIGHUP reload); prefix_stats keeps its first value."""
+        self._config = config
+        self.track_gauge_ttl = config.resolved("delete_gauges")
 
     # --- input -------------------------------------------------------------------
     def count(self, stat: str, amount: float = 1) -> None:
@@ -82,33 +100,34 @@ class Aggregator:
         with self._internal_lock:
             self.internal[stat] = self.internal.get(stat, 0) + amount
 
-    def _new_series(self, table: dict, key: tuple[str, tuple[str, ...]]) -> SeriesKey | None:
+    def _new_series(self, table: dict, name: str, tags: tuple[str, ...]) -> Key | None:
+        """The key for a series not seen yet, or None (counted) when limits refuse it."""
         if len(table) >= self.config.max_series:
             self.count("series_dropped")
             return None
-        name, tags = key
         if len(name) + sum(len(t) + 1 for t in tags) > self.config.max_name_length or "\0" in name:
             self.count("names_rejected")
             return None
-        return SeriesKey(name, tags)
+        return SeriesKey(name, tags) if tags else name
 
     def add(self, sample: Sample) -> None:
         """Add one sample (already counted as a metric received by ``ingest``)."""
-        key = sample[:2]
+        name, tags = sample.name, sample.tags
+        key: Key | None = (name, tags) if tags else name
         type_ = sample.type
         if type_ == TIMER:
             values = self.timers.get(key)
             if values is None:
-                if (key := self._new_series(self.timers, key)) is None:
+                if (key := self._new_series(self.timers, name, tags)) is None:
                     return
                 values = self.timers[key] = []
                 self.timer_counts[key] = 0.0
             values.append(sample.value)
             self.timer_counts[key] += 1 / sample.rate
         elif type_ == GAUGE:
-            if key not in self.gauges and (key := self._new_series(self.gauges, key)) is None:
+            if key not in self.gauges and (key := self._new_series(self.gauges, name, tags)) is None:
                 return
-            if self._delete_gauges:
+            if self.track_gauge_ttl:
                 self.gauge_ttl[key] = self.config.gauges_max_ttl
             if sample.delta and key in self.gauges:
                 self.gauges[key] += sample.value
@@ -117,30 +136,27 @@ class Aggregator:
         elif type_ == SET:
             members = self.sets.get(key)
             if members is None:
-                if (key := self._new_series(self.sets, key)) is None:
+                if (key := self._new_series(self.sets, name, tags)) is None:
                     return
                 members = self.sets[key] = set()
             members.add(sample.value)
         else:
             old = self.counters.get(key)
             if old is None:
-                if (key := self._new_series(self.counters, key)) is None:
+                if (key := self._new_series(self.counters, name, tags)) is None:
                     return
                 old = 0.0
             self.counters[key] = old + sample.value * (1 / sample.rate)
 
     def ingest(self, datagram: bytes | str) -> None:
         """One UDP datagram (or newline-framed TCP chunk): counted, parsed, added."""
-        parsed = parse(datagram)
+        lines, bad = fold(datagram, self)
         self.packets += 1
-        self.lines += parsed.lines
-        self.bad += parsed.bad_lines
-        add = self.add
-        for sample in parsed.samples:
-            add(sample)
+        self.lines += lines
+        self.bad += bad
 
     # --- reading between flushes (management interface) ----------------------------
-    def current_counters(self) -> dict[SeriesKey, float]:
+    def current_counters(self) -> dict[Key, float]:
         """The counters as etsy would show them now (its own counters included)."""
         counters = dict(self.counters)
         counters[self.key_bad] += self.bad
@@ -176,13 +192,13 @@ class Aggregator:
                              ("metrics_received", self.lines), *internal.items()):
             self.totals[stat] = self.totals.get(stat, 0) + amount
         for stat, amount in internal.items():
-            key = SeriesKey(f"{self.prefix}.{stat}")
+            key = f"{self.prefix}.{stat}"
             counters[key] = counters.get(key, 0.0) + amount
         self.packets = self.lines = self.bad = 0
 
         timers, timer_counts, sets = self.timers, self.timer_counts, self.sets
         if config.resolved("delete_counters"):
-            self.counters = {k: 0.0 for k in counters if any(s in k.name for s in _KEPT_COUNTERS)}
+            self.counters = {k: 0.0 for k in counters if any(s in series_key(k).name for s in _KEPT_COUNTERS)}
         else:
             self.counters = dict.fromkeys(counters, 0.0)
         if config.resolved("delete_timers"):
@@ -193,21 +209,22 @@ class Aggregator:
         self.sets = {} if config.resolved("delete_sets") else {k: set() for k in sets}
 
         gauges = dict(self.gauges)
-        if self._delete_gauges:
+        if self.track_gauge_ttl:
             for key in list(self.gauge_ttl):
                 self.gauge_ttl[key] -= 1
                 if self.gauge_ttl[key] < 1:
                     del self.gauge_ttl[key]
                     self.gauges.pop(key, None)
 
+        sk = series_key
         return Snapshot(
             timestamp=now,
             interval=config.flush_interval,
-            counters=counters,
-            timers={k: tuple(sorted(v)) for k, v in timers.items()},
-            timer_counts=timer_counts,
-            gauges=gauges,
-            sets={k: frozenset(v) for k, v in sets.items()},
+            counters={sk(k): v for k, v in counters.items()},
+            timers={sk(k): tuple(sorted(v)) for k, v in timers.items()},
+            timer_counts={sk(k): v for k, v in timer_counts.items()},
+            gauges={sk(k): v for k, v in gauges.items()},
+            sets={sk(k): frozenset(v) for k, v in sets.items()},
             prefix_stats=self.prefix,
             processing_ms=(time.perf_counter() - started) * 1000,
         )

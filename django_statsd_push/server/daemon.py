@@ -97,11 +97,26 @@ class Daemon:
             return True
 
         count = self.aggregator.count
-        self.udp = UdpListener(s.host, s.port, ingest_locked, receive_buffer=s.udp_receive_buffer,
-                               max_packet_size=s.max_packet_size, count=count)
-        self.tcp = LineServer(s.host, self.udp.address[1], ingest_tcp, name="statsd-tcp",
-                              max_line=s.max_packet_size, count=count)
-        self.mgmt = LineServer(s.mgmt_host, s.mgmt_port, Management(self).handle, name="statsd-mgmt")
+        try:
+            for attempt in range(20):  # port 0: UDP and TCP must get the same number
+                self.udp = UdpListener(s.host, s.port, ingest_locked, receive_buffer=s.udp_receive_buffer,
+                                       max_packet_size=s.max_packet_size, count=count)
+                try:
+                    self.tcp = LineServer(s.host, self.udp.address[1], ingest_tcp, name="statsd-tcp",
+                                          max_line=s.max_packet_size, count=count)
+                    break
+                except OSError:
+                    self.udp.close()
+                    self.udp = None
+                    if s.port or attempt == 19:
+                        raise
+            self.mgmt = LineServer(s.mgmt_host, s.mgmt_port, Management(self).handle, name="statsd-mgmt")
+        except BaseException:
+            for server in (self.udp, self.tcp):
+                if server is not None:
+                    server.close()
+            self._close_sinks()
+            raise
         self.udp.start()
         self.tcp.start()
         self.mgmt.start()
@@ -159,7 +174,6 @@ class Daemon:
                 setattr(settings, attr, getattr(old, attr))
         with self.lock:
             self.aggregator.config = settings.aggregator_config()
-            self.aggregator._delete_gauges = self.aggregator.config.resolved("delete_gauges")
         if self.graphite is not None:
             self.graphite.config = settings.graphite_config()
             carbon_changed = any(getattr(old, a) != getattr(settings, a) for a in
@@ -209,9 +223,16 @@ class Daemon:
         for server in (self.udp, self.tcp):
             if server is not None:
                 server.stop()
-        self.flush()
-        if self.udp is not None:
-            self.udp.close()
+        try:
+            self.flush()
+        finally:
+            if self.udp is not None:
+                self.udp.close()
+            self._close_sinks(timeout)
+            if self.mgmt is not None:
+                self.mgmt.stop()
+
+    def _close_sinks(self, timeout: float = 5.0) -> None:
         for sink in self.sinks:
             try:
                 if sink is self.graphite and self.carbon is not None:
@@ -220,8 +241,6 @@ class Daemon:
                     sink.close()
             except Exception:
                 log.exception("sink %r failed to close", sink)
-        if self.mgmt is not None:
-            self.mgmt.stop()
 
     def __enter__(self) -> Daemon:
         return self.start()

@@ -211,8 +211,12 @@ class LineServer:
 
     def stop(self) -> None:
         self._stopping = True
-        self._wake_w.send(b"x")
-        self._thread.join(5)
+        if self._thread.is_alive():
+            self._wake_w.send(b"x")
+            self._thread.join(5)
+        self.close()
+
+    def close(self) -> None:
         for conn in list(self._buffers):
             self._close(conn)
         self.selector.close()

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+from django_statsd_push.server.aggregate import series_key
 from django_statsd_push.server.graphite import etsy_key
 from django_statsd_push.server.timer_stats import js_str
 
@@ -71,10 +72,10 @@ class Management:
                 if cmd == "counters":
                     table = d.aggregator.current_counters()
                 if cmd == "timers":
-                    items = [(etsy_key(k), "[ " + ", ".join(js_str(v) for v in vals) + " ]" if vals else "[]")
-                             for k, vals in table.items()]
+                    items = [(etsy_key(series_key(k)), "[ " + ", ".join(js_str(v) for v in vals) + " ]"
+                              if vals else "[]") for k, vals in table.items()]
                 else:
-                    items = [(etsy_key(k), js_str(v)) for k, v in table.items()]
+                    items = [(etsy_key(series_key(k)), js_str(v)) for k, v in table.items()]
             return _js_literal(items) + "\nEND\n\n", True
         if cmd in ("delcounters", "deltimers", "delgauges"):
             return self._delete(cmd[3:], args), True
@@ -86,7 +87,7 @@ class Management:
         out = []
         with self.daemon.lock:
             table = getattr(self.daemon.aggregator, table_name)
-            by_name = {etsy_key(k): k for k in table}
+            by_name = {etsy_key(series_key(k)): k for k in table}
             for pattern in patterns:
                 matches = [pattern] if pattern in by_name else []
                 if pattern.endswith(".*"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import struct
 import time
 
 import pytest
@@ -39,11 +40,13 @@ def points(carbon: CarbonCache, metric: str, timeout: float = 20.0) -> list[floa
     path = carbon.whisper_file(metric)
     deadline = time.monotonic() + timeout
     while True:
-        if path.exists():
+        try:
             _, values = whisper.fetch(str(path), time.time() - 600, time.time() + 1)
-            found = [v for v in values if v is not None]
-            if found:
-                return found
+        except (OSError, whisper.WhisperException, struct.error):
+            values = []  # not there yet, or carbon is still writing its header
+        found = [v for v in values if v is not None]
+        if found:
+            return found
         assert time.monotonic() < deadline, f"{path} has no points"
         time.sleep(0.1)
 

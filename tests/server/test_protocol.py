@@ -121,3 +121,42 @@ def test_round_trip_with_the_client_formatter():
         Sample("app.depth", (), -2.0, "g", delta=True),
         Sample("app.users", (), "alice", "s"),
     ]
+
+
+CORPUS = [
+    "c:1|c", "c:2.5|c", "c:1_0|c", "c:nan|c", "c:inf|c", "c:Infinity|c", "c: 3 |c", "c:0x10|c", "c:|c",
+    "c:1|c|@0.5", "c:1|c:2|c", "c:1:2|c", "c|#t:1|c", "c:1|c|#t:v", "c:1|C", "c:1|c ", "c:1e3|c", "c:-1|c",
+    "t:1|ms", "t:-1|ms", "t:-0|ms", "t:1_0|ms", "t:abc|ms", "t:1|ms|@0.1", "t:5.5|ms", "t: 2|ms",
+    "g:5|g", "g:+3|g", "g:-2|g", "g: +3|g", "g:1_0|g", "g:+|g", "g:x|g", "g:-0|g",
+    "s:a|s", "s:|s", "s:a:b|s", "s:a|s|@0.5", "s:1|s",
+    "h:3|h", "u:1|zz", "nocolon", "x:1", ":1|c", "",
+]
+
+
+def test_hot_path_and_parser_agree():
+    """Aggregator.ingest's shortcut (protocol.fold) == parse() + add(), line by line."""
+    from django_statsd_push.server.aggregate import Aggregator
+
+    prime = b"c:0|c\nt:0|ms\ng:0|g\ns:z|s\nh:0|h\nu:0|zz\nx:0|c"
+    fast, slow = Aggregator(), Aggregator()
+    fast.ingest(prime)
+    for sample in parse(prime).samples:
+        slow.add(sample)
+    fast_bad = slow_bad = 0
+    for line in CORPUS:
+        before = fast.bad
+        fast.ingest(line.encode())
+        fast_bad += fast.bad - before
+        parsed = parse(line.encode())
+        slow_bad += parsed.bad_lines
+        for sample in parsed.samples:
+            slow.add(sample)
+        assert (fast.counters, fast.timers, fast.gauges, fast.sets) == \
+               (slow.counters, slow.timers, slow.gauges, slow.sets), line
+    assert fast_bad == slow_bad
+    fast.ingest("\n".join(CORPUS))  # several lines per datagram, in order
+    for line in CORPUS:
+        for sample in parse(line.encode()).samples:
+            slow.add(sample)
+    assert (fast.counters, fast.timer_counts, fast.gauges, fast.sets) == \
+           (slow.counters, slow.timer_counts, slow.gauges, slow.sets)
