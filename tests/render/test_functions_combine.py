@@ -121,3 +121,14 @@ def test_mixed_steps_are_normalised_to_the_lcm(client, root):
     doc = client.render("sumSeries(fine, coarse)")
     step = doc[0]["datapoints"][1][1] - doc[0]["datapoints"][0][1]
     assert step == 30
+
+
+def test_as_percent_by_nodes_with_a_total_list(client, data):
+    doc = client.render("asPercent(srv.*.cpu.user, srv.*.cpu.sys, 1)")
+    assert [s["target"] for s in doc] == ["asPercent(srv.h1.cpu.user,srv.h1.cpu.sys)",
+                                          "asPercent(srv.h2.cpu.user,MISSING)"]
+    assert {v for v, _ in doc[0]["datapoints"]} == {50}
+    assert {v for v, _ in doc[1]["datapoints"]} == {None}
+    missing = client.render("asPercent(srv.h1.cpu.user, srv.*.cpu.user, 1)")
+    assert [s["target"] for s in missing] == ["asPercent(srv.h1.cpu.user,srv.h1.cpu.user)",
+                                              "asPercent(MISSING,srv.h2.cpu.user)"]

@@ -128,6 +128,18 @@ def _percent(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return _safe_div(m[0], m[1]) * 100.0
 
 
+def _group(series_list, key_of):
+    keys: list[str] = []
+    groups: dict[str, list[Series]] = {}
+    for s in series_list:
+        key = key_of(s)
+        if key not in groups:
+            groups[key] = []
+            keys.append(key)
+        groups[key].append(s)
+    return keys, groups
+
+
 def _sum_total(ctx, group: list[Series]) -> Series:
     if len(group) == 1:
         return group[0]
@@ -146,25 +158,13 @@ def asPercent(ctx, seriesList, total=None, *nodes):
     if nodes:
         if total is not None and not isinstance(total, list):
             raise InputError("asPercent: total must be None or a series list when nodes are given")
-        keys: list[str] = []
-        groups: dict[str, list[Series]] = {}
-        for s in flat:
-            key = agg_key(s, nodes)
-            if key not in groups:
-                groups[key] = []
-                keys.append(key)
-            groups[key].append(s)
-        totals: dict[str, Series] = {}
+        keys, groups = _group(flat, lambda s: agg_key(s, nodes))
         if total is None:
             totals = {k: _sum_total(ctx, g) for k, g in groups.items()}
         else:
-            tgroups: dict[str, list[Series]] = {}
-            for s in total:
-                key = agg_key(s, nodes)
-                tgroups.setdefault(key, []).append(s)
-                if key not in keys:
-                    keys.append(key)
-            totals = {k: _sum_total(ctx, g) for k, g in tgroups.items()}
+            total_keys, total_groups = _group(total, lambda s: agg_key(s, nodes))
+            keys += [k for k in total_keys if k not in groups]
+            totals = {k: _sum_total(ctx, g) for k, g in total_groups.items()}
         out = []
         for key in keys:
             if key not in groups:
@@ -204,18 +204,6 @@ def asPercent(ctx, seriesList, total=None, *nodes):
     return [series_from_values(f"asPercent({s.name},{total_text or s.path_expression})", start, end, step,
                                _percent(m[i], total_values), xff=ctx.xff)
             for i, s in enumerate(flat[: len(m)])]
-
-
-def _group(series_list, key_of):
-    keys: list[str] = []
-    groups: dict[str, list[Series]] = {}
-    for s in series_list:
-        key = key_of(s)
-        if key not in groups:
-            groups[key] = []
-            keys.append(key)
-        groups[key].append(s)
-    return keys, groups
 
 
 @render_function("Combine", [Param("seriesList", "seriesList", required=True),
