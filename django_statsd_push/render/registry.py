@@ -188,7 +188,7 @@ class FunctionInfo:
                 raise InputError(f'missing required parameter "{param.name}" for function "{self.name}"')
         return valid_args, valid_kwargs
 
-    def signature(self) -> str:
+    def signature(self, name: str | None = None) -> str:
         parts = []
         for p in self.params:
             if p.multiple:
@@ -197,12 +197,12 @@ class FunctionInfo:
                 parts.append(p.name)
             else:
                 parts.append(f"{p.name}={p.default!r}")
-        return f"{self.name}({', '.join(parts)})"
+        return f"{name or self.name}({', '.join(parts)})"
 
     def to_json(self, name: str | None = None) -> dict:
         return {
             "name": name or self.name,
-            "function": self.signature(),
+            "function": self.signature(name),
             "description": self.description,
             "module": "graphite.render.functions",
             "group": self.group,
