@@ -18,7 +18,7 @@ from pathlib import Path
 
 from django_statsd_push.stack import health
 from django_statsd_push.stack.health import HOST, Port
-from django_statsd_push.stack.processes import ChildDied, ChildProcess, Supervisor
+from django_statsd_push.stack.processes import ChildDied, ChildProcess, Supervisor, tail
 from django_statsd_push.stack.status import StatusPrinter
 
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
@@ -98,15 +98,19 @@ def python_child(name: str, args: list[str], stack_dir: Path, env: dict[str, str
                         env=env or child_env(), **kw)
 
 
-# The dashboard's latency panels show p90 and p99 (etsy's default is 90 alone).
+# p90 and p99 for the latency panels (etsy's default is 90 alone). deleteIdleStats:
+# an idle series is not re-sent as 0, so the flush on SIGTERM cannot overwrite the
+# last regular flush's values in the same Whisper step (see wait_for_next_flush).
 DAEMON_CONFIG = """\
 # Written by `statsd-push stack` on every start; flags given by the launcher override it.
 percentThreshold = [90, 99]
+deleteIdleStats = true
 """
 
 
 def app_env(args: argparse.Namespace, stack_dir: Path) -> dict[str, str]:
     return child_env(
+        DJANGO_SETTINGS_MODULE="exampleproject.settings",  # not one left in the caller's shell
         STATSD_HOST=HOST,
         STATSD_PORT=str(args.statsd_port),
         EXAMPLE_DB=str(stack_dir / "app" / "db.sqlite3"),
@@ -128,8 +132,7 @@ def prepare_app(args: argparse.Namespace, stack_dir: Path, env: dict[str, str]) 
         if result.returncode:
             raise health.NotReady(
                 f"example app: `manage.py {' '.join(command)}` failed with status {result.returncode} "
-                f"(see {log_path})"
-            )
+                f"(see {log_path})", tail(log_path, 20))
 
 
 def app_command(args: argparse.Namespace) -> list[str]:
@@ -148,8 +151,11 @@ def start_stack(args: argparse.Namespace, sup: Supervisor, say) -> dict[str, str
     stack_dir: Path = args.dir.resolve()
     deadline = args.ready_timeout
 
-    def ready(what: str, check, child) -> None:
-        waited = health.wait_until(check, what, deadline, alive=lambda: child.returncode() is None)
+    def ready(what: str, check, child: ChildProcess) -> None:
+        try:
+            waited = health.wait_until(check, what, deadline, alive=lambda: child.returncode() is None)
+        except health.NotReady as e:
+            raise health.NotReady(str(e), child.log_tail()) from None
         say(f"  {what} ready ({waited:.1f}s)")
 
     carbon = CarbonService(
@@ -172,6 +178,13 @@ def start_stack(args: argparse.Namespace, sup: Supervisor, say) -> dict[str, str
         "--flush-interval", str(args.flush_interval),
         "--prometheus-listen", f"{HOST}:{args.prometheus_port}", "--mapping", str(args.mapping),
     ], stack_dir)
+    flush_s = args.flush_interval / 1000
+
+    def flush_before_stop() -> None:
+        say(f"  waiting for the daemon's next flush (at most {flush_s:g}s) so no point is overwritten")
+        health.wait_for_next_flush(HOST, args.mgmt_port, flush_s + 5)
+
+    daemon.before_stop = flush_before_stop
     sup.start(daemon)
     ready("statsd daemon", lambda: health.mgmt_healthy(HOST, args.mgmt_port), daemon)
     ready("Prometheus bridge",
@@ -255,14 +268,12 @@ def main(argv: list[str] | None = None) -> int:
         say("Ctrl-C stops the stack")
         watch(args, sup, status)
     except (KeyboardInterrupt, Stop):
-        say("stopping (app, then daemon with a last flush, then carbon)...")
+        say("stopping (app, then daemon after one more flush, then carbon)...")
     except ChildDied as died:
         say(f"statsd-push stack: {died}; last lines of its log:\n{died.service.log_tail()}")
         code = 1
     except health.NotReady as e:
-        failed = sup.started[-1] if sup.started else None
-        tail = failed.log_tail() if failed else ""
-        say(f"statsd-push stack: {e}" + (f"; last lines of its log:\n{tail}" if tail else ""))
+        say(f"statsd-push stack: {e}" + (f"; last lines of its log:\n{e.log}" if e.log else ""))
         code = 1
     finally:
         # A second Ctrl-C while stopping must not abandon children half-stopped.
