@@ -76,6 +76,9 @@ def _call(name: str, action: str) -> None:
     # its metrics, never the start of the project.
     try:
         getattr(importlib.import_module(MODULES[name]), action)()
+    except ImportError as exc:  # an optional extra that is not installed
+        logger.warning("statsd: the %r hook is not available (%s)", name, exc)
+        return
     except Exception:
         logger.exception("statsd: cannot %s the %r hook", action, name)
         return

@@ -123,17 +123,23 @@ def test_hits_and_misses(hooked):
     metrics.assert_timing("cache.hooks.get_many", count=1)
 
 
-def test_only_methods_replaced_on_the_instance(hooked):
-    cls = type(hooked)
-    assert cls.__module__.startswith("django.core.cache.backends.")
-    fresh = type(caches).create_connection(caches, "hooks")  # Django's, unwrapped
-    added = set(vars(hooked)) - set(vars(fresh))
-    assert set(vars(fresh)) <= set(vars(hooked))
-    assert added <= {name for op in cache_hook.OPS for name in (op, "a" + op)}
-    assert {"get", "aget", "clear", "aclear"} <= added
+def test_backend_object_untouched_and_attributes_pass_through(hooked):
+    backend = cache_hook.unwrap(hooked)
+    assert backend is not hooked
+    fresh = type(caches).create_connection(caches, "hooks")  # Django's, never wrapped
+    assert type(backend) is type(fresh) and set(vars(backend)) == set(vars(fresh))
+    assert type(backend).__module__.startswith("django.core.cache.backends.")
+    assert isinstance(hooked, type(backend))
+    # Non-method attributes are the backend's own, read and written through.
     assert hooked.default_timeout == 60 and hooked.key_prefix.startswith("hooks-")
-    assert hooked.make_key("k").startswith(hooked.key_prefix)  # helpers untouched
-    assert "make_key" not in vars(hooked)
+    hooked.default_timeout = 30
+    assert backend.default_timeout == 30 and "default_timeout" not in hooked.__dict__
+    assert hooked.make_key("k") == backend.make_key("k")  # helpers untouched
+    assert set(hooked.__dict__) <= {name for op in cache_hook.OPS for name in (op, "a" + op)}
+    hooked.set("k", 1)
+    with capture_metrics() as metrics:
+        assert "k" in hooked
+    assert timings(metrics) == ["cache.hooks.has_key"]
 
 
 def test_installing_twice_counts_once(hooked):
@@ -145,18 +151,19 @@ def test_installing_twice_counts_once(hooked):
     assert timings(metrics) == ["cache.hooks.get"]
 
 
-def test_backend_created_before_install_is_wrapped(settings):
+def test_handle_created_before_install_is_replaced(settings):
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     early = caches["default"]
-    assert "get" not in vars(early)
+    assert type(early) is not cache_hook.TimedCache
     settings.STATSD_HOOKS = ["cache"]
+    assert cache_hook.unwrap(caches["default"]) is early
     with capture_metrics() as metrics:
-        early.get("k")
+        caches["default"].get("k")
     metrics.assert_timing("cache.default.get", count=1)
     settings.STATSD_HOOKS = []
-    assert "get" not in vars(early)  # uninstall restores the instance
+    assert caches["default"] is early  # uninstall puts the backend object back
     with capture_metrics() as metrics:
-        early.get("k")
+        caches["default"].get("k")
     assert metrics.records == []
 
 
@@ -180,3 +187,25 @@ def test_request_sends_cache_metrics_in_one_datagram(udp, settings, client):
     assert "cache.default.get.hit:1|c" in lines
     assert "cache.default.get.miss:1|c" in lines
     settings.STATSD_HOOKS = []
+
+
+def test_another_librarys_create_connection_wrapper_is_kept(settings):
+    made = []
+
+    def theirs(alias):
+        made.append(alias)
+        return type(caches).create_connection(caches, alias)
+
+    settings.STATSD_HOOKS = []
+    caches.create_connection = theirs
+    try:
+        settings.STATSD_HOOKS = ["cache"]
+        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+        with capture_metrics() as metrics:
+            caches["default"].get("k")
+        assert made == ["default"]
+        metrics.assert_timing("cache.default.get", count=1)
+        settings.STATSD_HOOKS = []
+        assert caches.create_connection is theirs
+    finally:
+        del caches.create_connection
