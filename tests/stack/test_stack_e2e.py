@@ -196,3 +196,28 @@ def test_taken_port_is_a_clear_error_and_starts_nothing(tmp_path: Path) -> None:
     assert f"port {taken} (render API and dashboard, TCP) is already in use" in result.stderr
     assert "--render-port PORT" in result.stderr
     assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.slow
+def test_a_child_dying_stops_the_stack_with_an_error(tmp_path: Path) -> None:
+    ports: dict[str, int] = {}
+    for dest, _what, _default, udp in PORT_FLAGS:
+        ports[dest] = health.free_port(HOST, udp=udp, avoid=set(ports.values()))
+    marker = uuid.uuid4().hex
+    stack = Stack(tmp_path / "stack", ports, marker)
+    try:
+        stack.wait_for_line("Ctrl-C stops the stack", 120)
+        (render_pid,) = [pid for pid in processes_with(marker)
+                         if b"render" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
+        os.kill(render_pid, signal.SIGKILL)
+        code = stack.proc.wait(60)
+        stack.stop()
+    finally:
+        if stack.proc.poll() is None:
+            stack.proc.kill()
+            stack.proc.wait(10)
+    output = "\n".join(stack.output)
+    assert code == 1, output
+    assert "render exited unexpectedly (signal SIGKILL)" in output
+    assert "stopped app" in output and "stopped carbon-cache" in output
+    assert processes_with(marker) == []
