@@ -19,6 +19,7 @@ from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import formats, registry
+from .carbonlink import CarbonLink
 from .errors import InputError
 from .evaluator import Context, Limits, evaluate_target
 from .finder import Finder
@@ -107,13 +108,14 @@ class RenderApp:
     """The render API over one Whisper root."""
 
     def __init__(self, whisper_root: str, limits: Limits | None = None, static_dir: str | None = STATIC_DIR,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, carbonlink: CarbonLink | None = None) -> None:
         if not os.path.isdir(whisper_root):
             raise ValueError(f"whisper root {whisper_root!r} is not a directory")
         self.limits = limits or Limits()
         self.finder = Finder(whisper_root, max_nodes=self.limits.max_series)
         self.static_dir = static_dir
         self.clock = clock
+        self.carbonlink = carbonlink
         self.routes: dict[str, Callable[[Request], Response]] = {
             "/render": self.render,
             "/metrics/find": self.find,
@@ -192,7 +194,7 @@ class RenderApp:
         if not 0 <= xff <= 1:
             raise InputError("xFilesFactor must be between 0 and 1")
         max_data_points = request.integer("maxDataPoints", 0)
-        ctx = Context(self.finder, start, end, now, tz=tz, xff=xff, limits=self.limits)
+        ctx = Context(self.finder, start, end, now, tz=tz, xff=xff, limits=self.limits, carbonlink=self.carbonlink)
         data = []
         for target in targets:
             if target.strip():
@@ -308,6 +310,16 @@ def tree_json(nodes, base_path: str, wildcards: bool = False) -> list[dict]:
 
 
 def create_app(whisper_root: str, max_series: int = Limits.max_series, max_points: int = Limits.max_points,
-               static_dir: str | None = STATIC_DIR) -> RenderApp:
-    """Factory for WSGI servers (gunicorn's ``module:create_app(...)`` syntax)."""
-    return RenderApp(whisper_root, Limits(max_series=max_series, max_points=max_points), static_dir)
+               static_dir: str | None = STATIC_DIR, carbonlink: str | None = None) -> RenderApp:
+    """Factory for WSGI servers (gunicorn's ``module:create_app(...)`` syntax).
+
+    ``carbonlink``: ``HOST:PORT`` of carbon-cache's cache-query port, to merge unwritten points.
+    """
+    link = None
+    if carbonlink:
+        host, sep, port = carbonlink.rpartition(":")
+        if not sep or not port.isdigit():
+            raise ValueError(f"--carbonlink must be HOST:PORT, got {carbonlink!r}")
+        link = CarbonLink(host or "127.0.0.1", int(port))
+    return RenderApp(whisper_root, Limits(max_series=max_series, max_points=max_points), static_dir,
+                     carbonlink=link)

@@ -19,6 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="most series one request may read (default %(default)s)")
     p.add_argument("--max-points", type=int, default=Limits.max_points,
                    help="most points one request may read or return (default %(default)s)")
+    p.add_argument("--carbonlink", metavar="HOST:PORT", default=None,
+                   help="carbon-cache's cache-query port (e.g. 127.0.0.1:7002): merge points not yet written")
     p.add_argument("--static-dir", default=None, help="serve / and /static/* from here (default: the bundled dashboard)")
     p.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     return p
@@ -35,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     try:
-        app = create_app(args.whisper_root, args.max_series, args.max_points, args.static_dir or STATIC_DIR)
+        app = create_app(args.whisper_root, args.max_series, args.max_points, args.static_dir or STATIC_DIR,
+                         args.carbonlink)
     except ValueError as exc:
         print(f"statsd-push render: {exc}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ import numpy as np
 
 from . import functions  # noqa: F401  (registers every render function)
 from . import grammar, reader
+from .carbonlink import CarbonLink, merge
 from .errors import InputError
 from .finder import Finder
 from .registry import lookup
@@ -40,6 +41,7 @@ class Context:
     tz: tzinfo = timezone.utc
     xff: float = 0.0
     limits: Limits = field(default_factory=Limits)
+    carbonlink: CarbonLink | None = None
     budget: Budget = field(default_factory=Budget)
     call: grammar.Call | None = None  # the call being evaluated, for functions that re-fetch
     cache: dict = field(default_factory=dict)
@@ -65,19 +67,23 @@ class Context:
         self.budget.series += len(nodes)
         if self.budget.series > self.limits.max_series:
             raise InputError(f"request reads more than {self.limits.max_series} series (--max-series)")
-        out: list[Series] = []
         left = self.limits.max_points - self.budget.points
         try:
             results = reader.fetch_many([node.fs_path for node in nodes], self.start, self.end, self.now, left)
         except reader.TooManyPoints:
             raise InputError(f"request reads more than {self.limits.max_points} points (--max-points)") from None
-        for node, result in zip(nodes, results):
-            if result is None or isinstance(result, Exception):
-                continue  # out of retention, or unreadable/half-written: skipped, as graphite-web does
-            (start, end, step), values = result
+        found = [(node, result) for node, result in zip(nodes, results)
+                 if result is not None and not isinstance(result, Exception)]  # out of retention, or unreadable
+        cached = self.carbonlink.query([node.path for node, _ in found]) if self.carbonlink else {}
+        out: list[Series] = []
+        for node, ((start, end, step), values) in found:
+            if cached.get(node.path):
+                try:
+                    header = reader.read_header(node.fs_path)
+                except (OSError, reader.CorruptWhisperFile):
+                    continue
+                values = merge(values, start, step, cached[node.path], header.aggregation, header.archives[0].step)
             self.budget.points += len(values)
-            if self.budget.points > self.limits.max_points:
-                raise InputError(f"request reads more than {self.limits.max_points} points (--max-points)")
             values.flags.writeable = False
             out.append(Series(node.path, start, end, step, values, path_expression=pattern, xff=self.xff))
         return out

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import time
 from urllib.parse import urlencode
 
 import pytest
 import statsd
+import whisper
 
 from django_statsd_push.render.app import RenderApp
+from django_statsd_push.render.carbonlink import CarbonLink
 from django_statsd_push.render.httpserver import BackgroundServer
 
 pytestmark = pytest.mark.slow
@@ -41,19 +44,23 @@ def wait_for_values(url: str, target: str, timeout: float = 20.0) -> list[float]
         time.sleep(0.2)
 
 
-def test_statsd_packets_are_rendered(tmp_path):
+def carbon_launcher():
     carbon_cache = pytest.importorskip("django_statsd_push.server.carbon_cache",
                                        reason="the daemon helper's carbon launcher is not there yet")
-    from django_statsd_push.server.config import Settings
-    from django_statsd_push.server.daemon import Daemon
-
     from ..conftest import require
 
     try:
         carbon_cache.find_carbon_cache()
     except carbon_cache.CarbonCacheError as exc:
         require(False, str(exc))
-    with carbon_cache.CarbonCache(tmp_path / "carbon", first_retention="1s:1h") as carbon:
+    return carbon_cache.CarbonCache
+
+
+def test_statsd_packets_are_rendered(tmp_path):
+    from django_statsd_push.server.config import Settings
+    from django_statsd_push.server.daemon import Daemon
+
+    with carbon_launcher()(tmp_path / "carbon", first_retention="1s:1h") as carbon:
         settings = Settings.from_mapping({"port": 0, "mgmt_port": 0, "flushInterval": 60000,
                                           "graphitePort": carbon.line_port})
         with Daemon(settings) as daemon:
@@ -81,3 +88,26 @@ def test_statsd_packets_are_rendered(tmp_path):
                 assert doc[0]["target"] == "sumSeries(stats_counts.e2e.*)"
                 found = query(url, "/metrics/find", {"query": "stats_counts.e2e.*"})
                 assert {(n["text"], n["leaf"]) for n in found} == {("hits", 1), ("misses", 1)}
+
+
+def test_carbonlink_merges_points_carbon_has_not_written(tmp_path):
+    """carbon holds points younger than MIN_TIMESTAMP_LAG in memory: only carbonlink sees them."""
+    settings = {"CACHE_WRITE_STRATEGY": "timesorted", "MIN_TIMESTAMP_LAG": "3600"}
+    with carbon_launcher()(tmp_path / "carbon", first_retention="1s:1h", settings=settings) as carbon:
+        path = carbon.whisper_file("held.metric")
+        path.parent.mkdir(parents=True)
+        whisper.create(str(path), [(1, 3600)])  # the file exists, as carbon would have created it
+        with socket.create_connection(("127.0.0.1", carbon.line_port)) as sock:
+            sock.sendall(f"held.metric 42 {int(time.time())}\n".encode())
+        link = CarbonLink("127.0.0.1", carbon.query_port)
+        deadline = time.monotonic() + 10
+        while not link.query(["held.metric"]).get("held.metric"):
+            assert time.monotonic() < deadline, "carbon never cached the point"
+            time.sleep(0.05)
+        plain = RenderApp(str(carbon.whisper_dir), static_dir=None)
+        linked = RenderApp(str(carbon.whisper_dir), static_dir=None, carbonlink=link)
+        with BackgroundServer(plain) as plain_url, BackgroundServer(linked) as linked_url:
+            params = {"target": "held.metric", "from": "-5min"}
+            assert {v for v, _ in query(plain_url, "/render", params)[0]["datapoints"]} == {None}
+            assert [v for v, _ in query(linked_url, "/render", params)[0]["datapoints"] if v is not None] == [42]
+    assert CarbonLink("127.0.0.1", carbon.query_port, timeout=0.2).query(["held.metric"]) == {}  # carbon gone
