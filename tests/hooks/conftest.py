@@ -12,7 +12,8 @@ from django.db import connections
 
 from django_statsd_push import hooks
 from django_statsd_push.client import statsd
-from tests.client.conftest import Receiver
+# The real UDP receiver and the ``udp`` settings fixture are the client tests' own.
+from tests.client.conftest import receiver, udp  # noqa: F401
 from tests.conftest import require_tcp
 
 POSTGRES = {
@@ -31,23 +32,6 @@ def _fresh_client_and_hooks():
     yield
     statsd.reset()
     hooks.install_enabled()  # back to what the (restored) settings say
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver()
-    yield r
-    r.close()
-
-
-@pytest.fixture
-def udp(settings, receiver):
-    """The global ``statsd`` sends real UDP datagrams to ``receiver``."""
-    settings.STATSD_CLIENT = "udp"
-    settings.STATSD_HOST = "127.0.0.1"
-    settings.STATSD_PORT = receiver.port
-    yield receiver
-    statsd.reset()
 
 
 @contextlib.contextmanager
