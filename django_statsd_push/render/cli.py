@@ -11,7 +11,8 @@ from .evaluator import Limits
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="statsd-push render", description=__doc__)
+    p = argparse.ArgumentParser(prog="statsd-push render",
+                                description="Serve the Graphite-compatible render API over a Whisper root.")
     p.add_argument("--whisper-root", required=True, help="directory carbon writes .wsp files into")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="TCP port (default 8080; 0 picks a free one)")
