@@ -57,12 +57,17 @@ def processes_with(marker: str) -> list[int]:
 class Stack:
     """The launcher as a child of the test, its output read line by line on a thread."""
 
-    def __init__(self, stack_dir: Path, ports: dict[str, int], marker: str) -> None:
+    def __init__(self, stack_dir: Path) -> None:
+        self.dir = stack_dir
+        self.ports: dict[str, int] = {}
+        for dest, _what, _default, udp in PORT_FLAGS:
+            self.ports[dest] = health.free_port(HOST, udp=udp, avoid=set(self.ports.values()))
+        self.marker = uuid.uuid4().hex
         argv = [sys.executable, "-m", "django_statsd_push.cli", "stack", "--dir", str(stack_dir),
                 "--flush-interval", str(FLUSH_MS), "--workers", "1", "--ready-timeout", "60"]
-        for dest, port in ports.items():
+        for dest, port in self.ports.items():
             argv += [flag(dest), str(port)]
-        env = dict(os.environ, STACK_TEST_MARKER=marker, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, STACK_TEST_MARKER=self.marker, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.output: list[str] = []
@@ -96,8 +101,21 @@ class Stack:
             line = self.lines.get()
             if line is not None:
                 self.output.append(line)
-        self.proc.stdout.close()
         return code
+
+
+@pytest.fixture
+def stack(tmp_path: Path):
+    """A running stack on free ports; killed if a test leaves it running."""
+    running = Stack(tmp_path / "stack")
+    try:
+        running.wait_for_line("Ctrl-C stops the stack", 120)
+        yield running
+    finally:
+        if running.proc.poll() is None:
+            running.proc.kill()
+            running.proc.wait(10)
+        running.proc.stdout.close()
 
 
 def render_sum(port: int, target: str) -> float:
@@ -128,37 +146,26 @@ def poll(check, what: str, deadline: float, stack: Stack) -> None:
 
 
 @pytest.mark.slow
-def test_requests_flow_to_render_api_and_prometheus_and_survive_shutdown(tmp_path: Path) -> None:
-    ports: dict[str, int] = {}
-    for dest, _what, _default, udp in PORT_FLAGS:
-        ports[dest] = health.free_port(HOST, udp=udp, avoid=set(ports.values()))
-    marker = uuid.uuid4().hex
-    stack_dir = tmp_path / "stack"
-    stack = Stack(stack_dir, ports, marker)
-    try:
-        stack.wait_for_line("Ctrl-C stops the stack", 120)
-        assert f"http://{HOST}:{ports['render_port']}/" in "\n".join(stack.output)
-        app = f"http://{HOST}:{ports['app_port']}"
+def test_requests_flow_to_render_api_and_prometheus_and_survive_shutdown(stack: Stack) -> None:
+    ports = stack.ports
+    assert f"http://{HOST}:{ports['render_port']}/" in "\n".join(stack.output)
+    app = f"http://{HOST}:{ports['app_port']}"
 
-        # Phase 1: the index view's timer count, via the render API and via /metrics.
-        sent = 6
-        for _ in range(sent):
-            assert get(app + "/")[0] == 200
-        target = "sumSeries(stats.timers.request.*.GET.count)"
-        poll(lambda: render_sum(ports["render_port"], target) >= sent, "request count in the render API", 30, stack)
-        poll(lambda: prometheus_count(ports["prometheus_port"], "index") >= sent,
-             "request count in the bridge's /metrics", 30, stack)
+    # Phase 1: the index view's timer count, via the render API and via /metrics.
+    sent = 6
+    for _ in range(sent):
+        assert get(app + "/")[0] == 200
+    target = "sumSeries(stats.timers.request.*.GET.count)"
+    poll(lambda: render_sum(ports["render_port"], target) >= sent, "request count in the render API", 30, stack)
+    poll(lambda: prometheus_count(ports["prometheus_port"], "index") >= sent,
+         "request count in the bridge's /metrics", 30, stack)
 
-        # Phase 2: requests right before SIGTERM still reach Whisper (a flush after the app
-        # stops, then the daemon and carbon drain), and no earlier point is overwritten.
-        late = 4
-        for _ in range(late):
-            assert get(app + "/cached/")[0] == 200
-        code = stack.stop()
-    finally:
-        if stack.proc.poll() is None:
-            stack.proc.kill()
-            stack.proc.wait(10)
+    # Phase 2: requests right before SIGTERM still reach Whisper (a flush after the app
+    # stops, then the daemon and carbon drain), and no earlier point is overwritten.
+    late = 4
+    for _ in range(late):
+        assert get(app + "/cached/")[0] == 200
+    code = stack.stop()
     output = "\n".join(stack.output)
     assert code == 0, output
     assert "stopped app" in output and output.index("stopped app") < output.index("stopped daemon") \
@@ -167,16 +174,14 @@ def test_requests_flow_to_render_api_and_prometheus_and_survive_shutdown(tmp_pat
     import whisper
 
     totals = {}
-    for path in (stack_dir / "carbon" / "whisper" / "stats" / "timers" / "request").glob("*/GET/count.wsp"):
+    for path in (stack.dir / "carbon" / "whisper" / "stats" / "timers" / "request").glob("*/GET/count.wsp"):
         (_start, _end, _step), values = whisper.fetch(str(path), int(time.time()) - 600)
         totals[path.parent.parent.name] = sum(v for v in values if v is not None)
     assert (totals.get("index"), totals.get("cached")) == (sent, late), totals
 
     # Nothing left behind: no process with the marker, no port still bound.
-    leaked = processes_with(marker)
-    assert leaked == [], f"leaked processes: {leaked}"
-    busy = [p for dest, p in ports.items() if health.port_in_use(HOST, p)]
-    assert busy == []
+    assert processes_with(stack.marker) == []
+    assert [p for p in ports.values() if health.port_in_use(HOST, p)] == []
 
 
 def test_taken_port_is_a_clear_error_and_starts_nothing(tmp_path: Path) -> None:
@@ -199,25 +204,14 @@ def test_taken_port_is_a_clear_error_and_starts_nothing(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_child_dying_stops_the_stack_with_an_error(tmp_path: Path) -> None:
-    ports: dict[str, int] = {}
-    for dest, _what, _default, udp in PORT_FLAGS:
-        ports[dest] = health.free_port(HOST, udp=udp, avoid=set(ports.values()))
-    marker = uuid.uuid4().hex
-    stack = Stack(tmp_path / "stack", ports, marker)
-    try:
-        stack.wait_for_line("Ctrl-C stops the stack", 120)
-        (render_pid,) = [pid for pid in processes_with(marker)
-                         if b"render" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
-        os.kill(render_pid, signal.SIGKILL)
-        code = stack.proc.wait(60)
-        stack.stop()
-    finally:
-        if stack.proc.poll() is None:
-            stack.proc.kill()
-            stack.proc.wait(10)
+def test_a_child_dying_stops_the_stack_with_an_error(stack: Stack) -> None:
+    (render_pid,) = [pid for pid in processes_with(stack.marker)
+                     if b"render" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
+    os.kill(render_pid, signal.SIGKILL)
+    stack.proc.wait(60)  # on its own: the launcher notices the death within a status interval
+    code = stack.stop()  # collects the exit status and the rest of the output
     output = "\n".join(stack.output)
     assert code == 1, output
     assert "render exited unexpectedly (signal SIGKILL)" in output
     assert "stopped app" in output and "stopped carbon-cache" in output
-    assert processes_with(marker) == []
+    assert processes_with(stack.marker) == []
