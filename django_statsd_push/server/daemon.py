@@ -59,6 +59,7 @@ class Daemon:
         self.flushes = 0
         self.kernel_drops = 0
         self._stop = threading.Event()
+        self._stopped = False
         self._flusher = threading.Thread(target=self._flush_loop, name="statsd-flush", daemon=True)
         self._flush_lock = threading.Lock()  # one flush at a time (timer, SIGTERM, tests)
 
@@ -216,7 +217,13 @@ class Daemon:
         return out
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop receiving, flush once more, close the sinks (Carbon gets ``timeout`` to drain)."""
+        """Stop receiving, flush once more, close the sinks (Carbon gets ``timeout`` to drain).
+
+        Idempotent: the context manager calls it again after an explicit stop.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
         self._stop.set()
         if self._flusher.is_alive():
             self._flusher.join()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import struct
 import time
 
@@ -14,25 +13,13 @@ from django_statsd_push.server.config import Settings
 from django_statsd_push.server.daemon import Daemon
 
 from .etsy import free_port
+from .helpers import send_udp, wait_received
 
 pytestmark = pytest.mark.slow
 
 PACKETS = [b"app.hits:3|c\napp.hits:4|c", b"app.lat:10|ms\napp.lat:30|ms\napp.lat:20|ms",
            b"app.depth:42|g", b"app.users:a|s\napp.users:b|s", b"web.hits:1|c|#env:prod",
            b"../../etc/evil:1|c"]
-
-
-def send_udp(port: int, packets) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        for p in packets:
-            s.sendto(p, ("127.0.0.1", port))
-
-
-def wait_received(daemon: Daemon, n: int) -> None:
-    deadline = time.monotonic() + 10
-    while daemon.status()["messages.metrics_received"] < n:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
 
 
 def points(carbon: CarbonCache, metric: str, timeout: float = 20.0) -> list[float]:
@@ -59,7 +46,7 @@ def test_packets_end_up_in_whisper_even_when_carbon_starts_late(tmp_path, protoc
         "graphitePort": line_port, "graphitePicklePort": pickle_port, "carbon_reconnect_max": 0.2,
     })
     with Daemon(settings) as daemon:
-        send_udp(daemon.port, PACKETS)
+        send_udp(daemon.port, *PACKETS)
         wait_received(daemon, 10)
         daemon.flush()  # Carbon is not up yet: the points wait in the buffer
         assert daemon.carbon.pending > 0
@@ -82,3 +69,5 @@ def test_packets_end_up_in_whisper_even_when_carbon_starts_late(tmp_path, protoc
             assert info["archives"][0]["secondsPerPoint"] == 1
             assert info["aggregationMethod"] == "sum"
             assert whisper.info(str(carbon.whisper_file("stats.timers.app.lat.upper")))["aggregationMethod"] == "max"
+            daemon.stop()  # while Carbon still runs: the last flush is delivered, not waited for
+            assert daemon.carbon.pending == 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -17,29 +16,11 @@ from django_statsd_push.server.config import Settings
 from django_statsd_push.server.daemon import Daemon
 
 from .etsy import CarbonCapture, free_port
+from .helpers import mgmt, send_udp, wait_received
 
 
 def settings(carbon_port: int, **extra) -> Settings:
     return Settings.from_mapping({"port": 0, "mgmt_port": 0, "graphitePort": carbon_port, **extra})
-
-
-def send_udp(port: int, *packets: bytes) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        for p in packets:
-            s.sendto(p, ("127.0.0.1", port))
-
-
-def mgmt(port: int, command: str) -> str:
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(command.encode() + b"\n")
-        data = b""
-        one_line = command.split()[0] in ("health", "nonsense")
-        while not (data.endswith(b"END\n\n") or (one_line and data.endswith(b"\n"))):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        return data.decode()
 
 
 def test_udp_and_tcp_input_reach_carbon():
@@ -97,9 +78,7 @@ def test_prometheus_sink_is_fed_the_same_snapshot():
     with Daemon(s) as daemon:
         (sink,) = daemon.sinks
         send_udp(daemon.port, b"app.requests:5|c")
-        deadline = time.monotonic() + 5
-        while daemon.status()["messages.metrics_received"] < 1:
-            assert time.monotonic() < deadline
+        wait_received(daemon, 1)
         daemon.flush()
         host, port = sink.address
         body = urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=5).read().decode()

@@ -11,6 +11,9 @@ from django_statsd_push.server.config import Settings
 from django_statsd_push.server.daemon import Daemon
 from django_statsd_push.server.snapshot import SeriesKey
 
+from .helpers import send_udp as send
+from .helpers import wait_received
+
 
 def test_series_limit_drops_new_series_and_counts_them():
     aggregator = Aggregator(AggregatorConfig(max_series=5))  # 3 of them are statsd's own
@@ -31,24 +34,11 @@ def test_overlong_names_and_nul_are_refused_and_counted():
     assert SeriesKey("ok") in counters
 
 
-def send(port: int, *packets: bytes) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        for p in packets:
-            s.sendto(p, ("127.0.0.1", port))
-
-
-def received(daemon: Daemon, n: int) -> None:
-    deadline = time.monotonic() + 10
-    while daemon.status()["messages.metrics_received"] < n:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-
-
 def test_oversized_datagram_is_dropped_and_counted():
     settings = Settings.from_mapping({"port": 0, "mgmt_port": 0, "max_packet_size": 100, "graphite_enabled": False})
     with Daemon(settings) as daemon:
         send(daemon.port, b"big:1|c\n" * 20, b"small:1|c")
-        received(daemon, 1)
+        wait_received(daemon, 1)
         assert daemon.aggregator.total("packets_too_large") == 1
         assert daemon.status()["messages.metrics_received"] == 1
 
@@ -63,7 +53,7 @@ def test_receiving_goes_on_while_carbon_does_not_read():
             try:
                 for round_ in range(5):
                     send(daemon.port, *[f"m{round_}.{i}:1|c".encode() for i in range(2000)])
-                    received(daemon, 2000 * (round_ + 1))
+                    wait_received(daemon, 2000 * (round_ + 1))
                     started = time.monotonic()
                     daemon.flush()  # ~4000 lines each: soon more than the socket buffers hold
                     assert time.monotonic() - started < 2
