@@ -193,6 +193,8 @@ def start_stack(args: argparse.Namespace, sup: Supervisor, say) -> dict[str, str
     render = python_child("render", [
         "-m", "django_statsd_push.cli", "render",
         "--whisper-root", str(carbon.whisper_dir), "--host", HOST, "--port", str(args.render_port),
+        # Points carbon holds but has not written yet show up at once too.
+        "--carbonlink", f"{HOST}:{args.carbon_query_port}",
     ], stack_dir)
     sup.start(render)
     ready("render API", lambda: health.http_status(HOST, args.render_port, "/version") == 200, render)
