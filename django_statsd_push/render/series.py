@@ -54,8 +54,9 @@ class Series:
         return new
 
     def with_tag(self, key: str, value, **changes) -> "Series":
+        """A copy with one more tag; values are strings, as graphite-web's Tags stores them."""
         tags = dict(self.tags)
-        tags[key] = value
+        tags[key] = str(value)
         return self.copy(tags=tags, **changes)
 
     def points(self) -> np.ndarray:

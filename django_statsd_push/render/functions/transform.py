@@ -163,9 +163,9 @@ def transformNull(ctx, seriesList, default=0, referenceSeries=None):
         else:
             values = np.where(np.isnan(v), float(default), v)
             name = "transformNull(%s,%s)" % (s.name, fmt_g(default))
-        tags = dict(s.tags, transformNull=default)
+        tags = dict(s.tags, transformNull=str(default))
         if fill is not None:
-            tags["referenceSeries"] = 1
+            tags["referenceSeries"] = "1"
         out.append(s.copy(name=name, values=values, tags=tags))
     return out
 
