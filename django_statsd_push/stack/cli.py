@@ -37,7 +37,7 @@ PORT_FLAGS: list[tuple[str, str, int, bool]] = [
 
 
 class Stop(Exception):
-    """Raised from the SIGTERM handler so SIGTERM takes the same path as Ctrl-C."""
+    """Raised from the SIGTERM/SIGHUP handler so they take the same path as Ctrl-C."""
 
 
 def flag(dest: str) -> str:
@@ -249,10 +249,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"statsd-push stack: {error}", file=sys.stderr)
         return 2
 
-    def on_sigterm(signum, frame):
+    def on_stop_signal(signum, frame):
         raise Stop()
 
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    # SIGHUP too: a closed terminal then stops the stack in order instead of killing it.
+    previous = {sig: signal.signal(sig, on_stop_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
     sup = Supervisor()
     traffic = None
     code = 0
@@ -279,15 +280,17 @@ def main(argv: list[str] | None = None) -> int:
         code = 1
     finally:
         # A second Ctrl-C while stopping must not abandon children half-stopped.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
         try:
             if traffic is not None:
                 traffic.stop()
             sup.stop_all(report=say)
         finally:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, interrupt)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     return code
 
 
