@@ -2,8 +2,8 @@
 
 carbon-cache -> statsd daemon (+ Prometheus sink) -> render API -> example app, started
 in that order (each one's consumer is ready before it sends) and stopped in reverse
-(the app stops sending, the daemon flushes a last time, carbon writes its cache out),
-so Ctrl-C loses no flushed data.
+(the app stops sending, the daemon flushes once more before its SIGTERM, carbon writes
+its cache out before its own), so Ctrl-C loses no point that was sent.
 """
 
 from __future__ import annotations
@@ -241,6 +241,10 @@ def main(argv: list[str] | None = None) -> int:
 
     status = StatusPrinter(out)
     errors = health.check_ports(resolve_ports(args))
+    if args.flush_interval % 1000 or 60000 % args.flush_interval:
+        # The finest Whisper step follows it, and the 1-minute archive must be a multiple.
+        errors.append(f"--flush-interval {args.flush_interval}: use whole seconds that divide a minute "
+                      "(1000, 2000, 5000, 10000, 30000, ...)")
     for path, what in ((args.examples / "manage.py", "--examples"), (args.mapping, "--mapping")):
         if not path.exists():
             errors.append(f"{path} not found; run from a source checkout or pass {what}")

@@ -215,3 +215,13 @@ def test_a_child_dying_stops_the_stack_with_an_error(stack: Stack) -> None:
     assert "render exited unexpectedly (signal SIGKILL)" in output
     assert "stopped app" in output and "stopped carbon-cache" in output
     assert processes_with(stack.marker) == []
+
+
+def test_flush_interval_must_fit_the_whisper_archives(tmp_path: Path, capsys) -> None:
+    from django_statsd_push.stack.cli import main
+
+    argv = ["--dir", str(tmp_path / "s"), "--flush-interval", "7000"]
+    argv += [a for dest, *_ in PORT_FLAGS for a in (flag(dest), "0")]
+    assert main(argv) == 2
+    assert "--flush-interval 7000: use whole seconds that divide a minute" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
