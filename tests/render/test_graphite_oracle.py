@@ -1,0 +1,76 @@
+"""The real graphite-web 1.1.8 as an oracle: the same requests over the same Whisper files
+must give the same series names, timestamps, values and tags."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+
+import pytest
+
+from . import graphite_oracle
+from .conftest import NOW, write_metric
+
+pytestmark = pytest.mark.slow
+TARGETS = os.path.join(os.path.dirname(__file__), "oracle_targets.txt")
+
+
+def requests() -> list[dict]:
+    out = []
+    with open(TARGETS) as fh:
+        for line in fh:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            target, *extra = line.split(" && ")
+            out.append({"target": target, "from": "-1min", **dict(e.split("=", 1) for e in extra)})
+    return out
+
+
+def _same(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def differences(ours: list, theirs: list) -> str | None:
+    if [s["target"] for s in ours] != [s["target"] for s in theirs]:
+        return f"names {[s['target'] for s in ours]} != {[s['target'] for s in theirs]}"
+    for mine, ref in zip(ours, theirs):
+        if [t for _, t in mine["datapoints"]] != [t for _, t in ref["datapoints"]]:
+            return f"{mine['target']}: timestamps differ"
+        for (v, t), (w, _) in zip(mine["datapoints"], ref["datapoints"]):
+            if not _same(v, w):
+                return f"{mine['target']}: at {t} ours {v} graphite-web {w}"
+        if mine["tags"] != ref["tags"]:
+            return f"{mine['target']}: tags {mine['tags']} != {ref['tags']}"
+    return None
+
+
+def test_render_matches_graphite_web(tmp_path, root, data, client):
+    from ..conftest import require
+
+    rng = random.Random(5)
+    write_metric(root, "noisy", [rng.choice([None, rng.uniform(-50, 50)]) for _ in range(2000)])
+    write_metric(root, "coarse", [100, 200, None, 400], step=30, retentions=((30, 1000),))
+    reqs = requests()
+    try:
+        answers = graphite_oracle.render(tmp_path, reqs, NOW)
+    except graphite_oracle.OracleUnavailable as exc:
+        require(False, str(exc))
+    client.app.limits = type(client.app.limits)(max_series=1000, max_points=10_000_000)
+    failures = []
+    for req, answer in zip(reqs, answers):
+        status, _, body = client.request("/render", dict(req, format="json"))
+        if answer["status"] != 200:
+            if status == 200:
+                failures.append(f"{req}: graphite-web {answer['status']}, ours 200")
+            continue
+        assert status == 200, (req, body)
+        problem = differences(json.loads(body), json.loads(answer["body"]))
+        if problem:
+            failures.append(f"{req['target']} {req}: {problem}")
+    assert not failures, "\n".join(failures)
+    assert len(reqs) > 140
