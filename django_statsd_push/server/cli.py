@@ -74,16 +74,17 @@ def main(argv: list[str] | None = None) -> int:
 
     from django_statsd_push.server.daemon import Daemon  # sockets and threads only now
 
-    try:
-        daemon = Daemon(settings).start()
-    except (ConfigError, OSError) as exc:
-        print(f"statsd-push serve: {exc}", file=sys.stderr)
-        return 1
+    # Handlers first: a SIGTERM that comes as soon as the ports answer must still flush.
     stop, reload = threading.Event(), threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, lambda *_: (reload.set(), stop.set()))
+    try:
+        daemon = Daemon(settings).start()
+    except (ConfigError, OSError) as exc:
+        print(f"statsd-push serve: {exc}", file=sys.stderr)
+        return 1
     while True:
         stop.wait()
         if reload.is_set():

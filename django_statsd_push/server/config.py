@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from django_statsd_push.server.aggregate import AggregatorConfig
-from django_statsd_push.server.graphite import GraphiteConfig
+from django_statsd_push.server.graphite import GraphiteConfig, is_safe
 
 
 class ConfigError(ValueError):
@@ -170,6 +170,12 @@ class Settings:
             raise ConfigError("max_packet_size must be between 1 and 65535")
         if self.gauges_max_ttl < 1:
             self.gauges_max_ttl = 1  # etsy forces it to 1 when it is not a positive integer
+        if not is_safe(self.prefix_stats) or ";" in self.prefix_stats:
+            raise ConfigError(f"prefixStats {self.prefix_stats!r} is not a valid Graphite path")
+        try:
+            self.graphite_config()
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(str(exc)) from exc
 
     # --- the parts' configs ------------------------------------------------------
     def aggregator_config(self) -> AggregatorConfig:

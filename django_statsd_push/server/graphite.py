@@ -83,6 +83,11 @@ class GraphiteConfig:
     namespaces: dict[str, list[str]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        for option in ("global_prefix", "prefix_counter", "prefix_timer", "prefix_gauge", "prefix_set",
+                       "global_suffix"):
+            value = getattr(self, option)
+            if value and not is_safe(value) or (value and ";" in value):
+                raise ValueError(f"graphite {option} {value!r} is not a valid Graphite path")
         if self.legacy_namespace:
             self.namespaces = {
                 "global": ["stats"], "counter": ["stats"], "timer": ["stats", "timers"],
@@ -119,9 +124,19 @@ def format_snapshot(snapshot: Snapshot, config: GraphiteConfig,
     keys: dict[SeriesKey, str] = {}
 
     def key_of(series: SeriesKey) -> str:
+        """The etsy key, or "" when the series must not be written (checked once a flush).
+
+        The namespaces and suffix around it are checked when the config is made, so a
+        safe key makes safe lines.
+        """
         key = keys.get(series)
         if key is None:
-            key = keys[series] = etsy_key(series, sanitize_tags)
+            key = etsy_key(series, sanitize_tags)
+            if not is_safe(key) or len(key) > MAX_NAME_BYTES - 100:
+                if on_rejected is not None:
+                    on_rejected(key)
+                key = ""
+            keys[series] = key
         return key
 
     def fmt(namespace: list[str], key: str, *parts: str) -> str:
@@ -129,14 +144,14 @@ def format_snapshot(snapshot: Snapshot, config: GraphiteConfig,
         return ".".join([*namespace, name, *parts]) + suffix + sep + tags
 
     def add(name: str, value: float) -> None:
-        if is_safe(name):
+        if name:
             lines.append((name, js_str(value), ts))
-        elif on_rejected is not None:
-            on_rejected(name)
 
     interval = snapshot.interval
     for series, value in snapshot.counters.items():
-        key = key_of(series)
+        num_stats += 1
+        if not (key := key_of(series)):
+            continue
         if config.legacy_namespace:
             add(fmt(ns["counter"], key), value / interval)
             if config.flush_counts:
@@ -145,10 +160,11 @@ def format_snapshot(snapshot: Snapshot, config: GraphiteConfig,
             add(fmt(ns["counter"], key, "rate"), value / interval)
             if config.flush_counts:
                 add(fmt(ns["counter"], key, "count"), value)
-        num_stats += 1
 
     for series, values in snapshot.timers.items():
-        key = key_of(series)
+        num_stats += 1
+        if not (key := key_of(series)):
+            continue
         stats = timer_stats(values, snapshot.timer_counts.get(series, 0), interval,
                             config.percent_threshold, config.bins_for(key),
                             config.calculated_timer_metrics)
@@ -158,15 +174,16 @@ def format_snapshot(snapshot: Snapshot, config: GraphiteConfig,
                     add(fmt(ns["timer"], key, stat, sub), sub_value)
             else:
                 add(fmt(ns["timer"], key, stat), value)
-        num_stats += 1
 
     for series, value in snapshot.gauges.items():
-        add(fmt(ns["gauge"], key_of(series)), value)
         num_stats += 1
+        if key := key_of(series):
+            add(fmt(ns["gauge"], key), value)
 
     for series, members in snapshot.sets.items():
-        add(fmt(ns["set"], key_of(series), "count"), len(members))
         num_stats += 1
+        if key := key_of(series):
+            add(fmt(ns["set"], key, "count"), len(members))
 
     prefix = snapshot.prefix_stats
     calculation_ms = js_round((time.monotonic() - started) * 1000)

@@ -17,17 +17,23 @@ from collections.abc import Sequence
 from django_statsd_push.server.aggregate import js_round
 
 Bins = Sequence[float | str]  # numbers, and 'inf' for the open last bin
+_EXACT = 2**53
 _PERCENT_SUFFIX = re.compile(r"_(top)?\d+\Z")
 
 
 def js_str(x: float) -> str:
     """JavaScript's ``String(number)``: what etsy writes to Carbon for a value."""
+    if x.__class__ is int and -_EXACT < x < _EXACT:
+        return str(x)
+    x = float(x)
+    if x.is_integer() and -_EXACT < x < _EXACT:  # beyond 2**53 JavaScript pads its digits with zeros
+        return str(int(x))
+    if 1e-4 <= abs(x) < _EXACT:  # non-integers here: Python's repr and JavaScript agree
+        return repr(x)
     if x != x:
         return "NaN"
     if x in (math.inf, -math.inf):
         return "Infinity" if x > 0 else "-Infinity"
-    if x == int(x) and abs(x) < 1e21:
-        return str(int(x))
     text = repr(abs(float(x)))
     mantissa, _, exponent = text.partition("e")
     whole, _, fraction = mantissa.partition(".")

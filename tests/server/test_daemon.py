@@ -157,3 +157,19 @@ def test_bad_config_is_a_clear_error(tmp_path):
     out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 2
     assert b"unknown setting(s): deleteIdelStats" in out
+
+
+@pytest.mark.parametrize("toml,message", [
+    ("percentThreshold = [90, 101]\n", "percentThreshold"),
+    ("flushInterval = \"10s\"\n", "flushInterval must be int or float"),
+    ("[graphite]\nglobalPrefix = \"a/b\"\n", "global_prefix"),
+    ("prefixStats = \"..\"\n", "prefixStats"),
+    ("histogram = [{metric = \"a\", bins = [\"x\"]}]\n", "histogram bins"),
+])
+def test_invalid_settings_name_the_problem(tmp_path, toml, message):
+    from django_statsd_push.server.config import ConfigError
+
+    path = tmp_path / "s.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_file(path)

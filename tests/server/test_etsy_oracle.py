@@ -105,3 +105,21 @@ def test_same_lines_as_etsy(etsy_js, name):
     assert got[1] == expected[1]
     assert got[2] == expected[2]
     assert got[0] == expected[0]
+
+
+def test_numbers_are_written_as_node_writes_them(tmp_path):
+    """js_str against node's String(Number) for random doubles of every magnitude."""
+    import random
+    import subprocess
+
+    from django_statsd_push.server.timer_stats import js_str
+
+    node = require_program("node")
+    rng = random.Random(7)
+    values = [rng.uniform(-1e6, 1e6) for _ in range(200)]
+    values += [rng.random() * 10 ** rng.randint(-12, 25) for _ in range(400)]
+    values += [0.1, 1e-4, 1.1e-4, 1e-5, 1e-7, 2.0**53, 2.0**53 + 2, 9.5e15, 1e21, -0.0, 123456789.125]
+    script = "require('fs').readFileSync(0,'utf8').trim().split('\\n').forEach(x=>console.log(String(Number(x))))"
+    out = subprocess.run([node, "-e", script], input="\n".join(map(repr, values)), capture_output=True,
+                         text=True, check=True, timeout=60).stdout.split()
+    assert [js_str(v) for v in values] == out
