@@ -45,7 +45,8 @@ def flag(dest: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="statsd-push stack", description=__doc__.split("\n\n")[0])
+    summary = __doc__.split("\n\n")[0].replace("``", "")
+    p = argparse.ArgumentParser(prog="statsd-push stack", description=summary)
     p.add_argument("--dir", type=Path, default=Path(".stack"),
                    help="state directory: whisper files, carbon config, logs, app DB (default .stack)")
     for dest, what, default, _ in PORT_FLAGS:

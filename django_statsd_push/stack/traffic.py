@@ -153,7 +153,8 @@ class Traffic:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="statsd-push demo-traffic", description=__doc__.split("\n\n")[0])
+    summary = __doc__.split("\n\n")[0].replace("``", "")
+    p = argparse.ArgumentParser(prog="statsd-push demo-traffic", description=summary)
     p.add_argument("--url", default="http://127.0.0.1:8000", help="base URL of the example app")
     p.add_argument("--rate", type=float, default=20.0, help="requests per second in total (default 20)")
     p.add_argument("--threads", type=int, default=4, help="concurrent connections (default 4)")

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
@@ -87,7 +88,8 @@ class Stack:
             except queue.Empty:
                 raise AssertionError(f"no {text!r} within {deadline}s:\n" + "\n".join(self.output)) from None
             if line is None:
-                raise AssertionError(f"launcher exited ({self.proc.wait()}) before {text!r}:\n" + "\n".join(self.output))
+                raise AssertionError(f"launcher exited ({self.proc.wait()}) before {text!r}:\n"
+                                     + "\n".join(self.output))
             self.output.append(line)
             if text in line:
                 return
