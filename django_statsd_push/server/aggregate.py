@@ -82,7 +82,6 @@ class Aggregator:
         self._internal_lock = threading.Lock()  # count() is called from other threads
         self.totals: dict[str, float] = {}  # since start, for the management interface
         self.last_timestamp = 0
-        self.started = time.time()
 
     @property
     def config(self) -> AggregatorConfig:

@@ -33,3 +33,16 @@ def wait_received(daemon, n: int, timeout: float = 10.0) -> None:
     while daemon.status()["messages.metrics_received"] < n:
         assert time.monotonic() < deadline, f"daemon received {daemon.status()['messages.metrics_received']} < {n}"
         time.sleep(0.01)
+
+
+class Collect:
+    """A GraphiteSink writer that keeps each flush's lines (the Carbon client is tested apart)."""
+
+    def __init__(self) -> None:
+        self.batches: list[list] = []
+
+    def send(self, lines: list) -> None:
+        self.batches.append(lines)
+
+    def close(self) -> None:
+        pass

@@ -14,6 +14,7 @@ from tests.conftest import require, require_program
 
 from .etsy import CarbonCapture, EtsyStatsd, install
 from .etsy_lines import masked
+from .helpers import Collect
 
 pytestmark = pytest.mark.slow
 
@@ -65,17 +66,7 @@ def etsy_js():
 def ours(config: dict, flushes: int) -> list[set]:
     settings = Settings.from_mapping(config)
     aggregator = Aggregator(settings.aggregator_config())
-
-    class Keep:
-        batches: list = []
-
-        def send(self, lines):
-            self.batches.append(lines)
-
-        def close(self):
-            pass
-
-    keep = Keep()
+    keep = Collect()
     sink = GraphiteSink(keep, settings.graphite_config(), aggregator.count)
     t0 = 1_800_000_000.0
     sink.flush(aggregator.flush(t0))

@@ -14,21 +14,9 @@ from django_statsd_push.server.snapshot import SeriesKey
 from django_statsd_push.server.timer_stats import js_str, timer_stats
 
 from .etsy_lines import FIXTURES, fixture_lines, masked
+from .helpers import Collect
 
 T0 = 1795417881.0
-
-
-class Collect:
-    """A LineWriter that keeps what it was given (the real Carbon client is tested apart)."""
-
-    def __init__(self):
-        self.batches = []
-
-    def send(self, lines):
-        self.batches.append(lines)
-
-    def close(self):
-        pass
 
 
 def run_fixture(collect: Collect) -> None:
