@@ -38,11 +38,14 @@ def install() -> Path | None:
     if npm is None or shutil.which("node") is None:
         return None
     target.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [npm, "install", "--no-audit", "--no-fund", "--omit=optional", "--prefix", str(target),
-         f"statsd@{VERSION}"],
-        check=True, capture_output=True, timeout=300,
-    )
+    try:
+        subprocess.run(
+            [npm, "install", "--no-audit", "--no-fund", "--omit=optional", "--prefix", str(target),
+             f"statsd@{VERSION}"],
+            check=True, capture_output=True, timeout=300,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None  # offline: the caller skips (or fails in CI) with a reason
     return stats_js if stats_js.exists() else None
 
 
