@@ -40,10 +40,16 @@ DRIVER = '''
 import json, os, sys
 import django
 django.setup()
+from django.core.management import call_command
 from django.test import Client
-client = Client()
+call_command("migrate", verbosity=0)  # /metrics/find reads the user profile table
+client = Client(raise_request_exception=False)  # a graphite-web crash is a 500 answer
 for line in sys.stdin:
-    response = client.get("/render", dict(json.loads(line), now=sys.argv[1], format="json"))
+    params = json.loads(line)
+    path = params.pop("_path", "/render")
+    if path == "/render":
+        params.update(now=sys.argv[1], format="json")
+    response = client.get(path, params)
     print(json.dumps({"status": response.status_code, "body": response.content.decode()}), flush=True)
 '''
 
@@ -93,7 +99,8 @@ def _environ(storage_dir: Path) -> dict[str, str]:
 
 
 def render(storage_dir: Path, requests: list[dict], now: int) -> list[dict]:
-    """graphite-web's answers ({"status", "body"}) to /render requests over storage_dir/whisper."""
+    """graphite-web's answers ({"status", "body"}) to requests over storage_dir/whisper
+    (``/render`` unless a request's ``_path`` names another view)."""
     python = graphite_python()
     site = subprocess.run([str(python), "-c", "import graphite, os; print(os.path.dirname(graphite.__file__))"],
                           check=True, capture_output=True, text=True, env=_environ(storage_dir)).stdout.strip()
