@@ -140,7 +140,10 @@ class Daemon:
     def _flush_loop(self) -> None:
         next_at = time.monotonic() + self.settings.flush_interval_ms / 1000
         while not self._stop.wait(max(0.0, next_at - time.monotonic())):
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # keep flushing on schedule whatever one flush did
+                log.exception("flush failed")
             interval = self.settings.flush_interval_ms / 1000
             next_at += interval
             now = time.monotonic()

@@ -93,7 +93,11 @@ class UdpListener:
             if len(data) > limit:
                 self.count("packets_too_large", 1)
                 continue
-            ingest(data)
+            try:
+                ingest(data)
+            except Exception:  # a bug must not end receiving: log it, count it, go on
+                log.exception("error ingesting a datagram")
+                self.count("ingest_errors", 1)
 
     def new_kernel_drops(self) -> int:
         """Drops by the kernel since the last call (receive buffer full)."""

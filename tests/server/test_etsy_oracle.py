@@ -63,14 +63,41 @@ def etsy_js():
     return js
 
 
-def ours(config: dict, flushes: int) -> list[set]:
+def random_packets(seed: int = 11) -> list[bytes]:
+    """Valid lines of every type with random values, rates and packing (seeded)."""
+    import random
+
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(600):
+        kind = rng.choice("cmgs")
+        name = f"r.{kind}{rng.randint(0, 7)}"
+        if kind == "c":
+            rate = rng.choice(["", "|@0.1", "|@0.3", "|@0.75"])
+            lines.append(f"{name}:{rng.choice([1, 2, 5, 0.5, rng.uniform(0, 100)])}|c{rate}")
+        elif kind == "m":
+            rate = rng.choice(["", "", "|@0.5"])
+            lines.append(f"{name}:{round(rng.expovariate(0.02), rng.randint(0, 3))}|ms{rate}")
+        elif kind == "g":
+            lines.append(f"{name}:{rng.choice(['', '+', '-'])}{round(rng.uniform(0, 50), 2)}|g")
+        else:
+            lines.append(f"{name}:user{rng.randint(0, 30)}|s")
+    packets, i = [], 0
+    while i < len(lines):
+        n = rng.randint(1, 25)
+        packets.append("\n".join(lines[i:i + n]).encode())
+        i += n
+    return packets
+
+
+def ours(config: dict, flushes: int, packets: list[bytes] = PACKETS) -> list[set]:
     settings = Settings.from_mapping(config)
     aggregator = Aggregator(settings.aggregator_config())
     keep = Collect()
     sink = GraphiteSink(keep, settings.graphite_config(), aggregator.count)
     t0 = 1_800_000_000.0
     sink.flush(aggregator.flush(t0))
-    for packet in PACKETS:
+    for packet in packets:
         aggregator.ingest(packet)
     for i in range(1, flushes):
         sink.flush(aggregator.flush(t0 + i))
@@ -82,17 +109,23 @@ def mask_lag(lines: set) -> set:
     return {(n, "*" if "timestamp_lag" in n else v) for n, v in lines}
 
 
+CONFIGS["random values and packing, many percentiles"] = {
+    "percentThreshold": [50, 90, 99, 99.9, -10], "histogram": [{"metric": "r.m1", "bins": [5, 50, 500, "inf"]}],
+}
+
+
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_same_lines_as_etsy(etsy_js, name):
     config = {"flushInterval": 1000, **CONFIGS[name]}
+    packets = random_packets() if name.startswith("random") else PACKETS
     with CarbonCapture() as carbon:
         etsy_config = {**config, "graphiteHost": "127.0.0.1", "graphitePort": carbon.port}
         with EtsyStatsd(etsy_js, etsy_config) as etsy:
             theirs = [carbon.flush()]
-            etsy.send(PACKETS)
+            etsy.send(packets)
             theirs += [carbon.flush(), carbon.flush()]
     expected = [mask_lag(masked(b)) for b in theirs]
-    got = [mask_lag(b) for b in ours(config, 3)]
+    got = [mask_lag(b) for b in ours(config, 3, packets)]
     assert got[1] == expected[1]
     assert got[2] == expected[2]
     assert got[0] == expected[0]
