@@ -5,13 +5,18 @@ library, starts ``statsd-push render`` as a separate process (so the client does
 share its interpreter), and prints the median latency over HTTP of each query and the
 ratio against graphite-web 1.1.8 measured on this kind of machine (448 ms / 32 ms).
 
-    python bench/render.py [--series 1000] [--runs 30]
+Unless ``--no-peer``, it also runs the real graphite-web 1.1.8 (in its own venv, see
+tests/render/graphite_oracle.py; gunicorn, one sync worker) over the same files in the
+same run, checks it answers the same, and prints that ratio too.
+
+    python bench/render.py [--series 1000] [--runs 30] [--no-peer]
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import os
 import socket
 import statistics
@@ -21,12 +26,14 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import whisper
 
 REFERENCE_MS = {"sumSeries": 448.0, "find": 32.0}  # graphite-web 1.1.8 (Debian), same data shape
 STEP = 10
 POINTS = 720  # 2 h of 10 s data
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def make_tree(root: str, count: int, now: int) -> None:
@@ -84,46 +91,84 @@ def median_ms(port: int, path: str, runs: int, check) -> float:
     return statistics.median(times)
 
 
+RENDER = "/render?" + urllib.parse.urlencode(
+    {"target": "sumSeries(bench.*)", "from": "-2h", "until": "now", "format": "json"})
+FIND = "/metrics/find?" + urllib.parse.urlencode({"query": "bench.*"})
+
+
+def measure(port: int, runs: int, series: int) -> dict[str, float]:
+    def check_render(body: bytes) -> None:
+        doc = json.loads(body)
+        assert doc[0]["target"] == "sumSeries(bench.*)", doc[0]["target"]
+        assert sum(v is not None for v, _ in doc[0]["datapoints"]) >= POINTS - 2
+
+    def check_find(body: bytes) -> None:
+        assert len(json.loads(body)) == series
+
+    return {"sumSeries": median_ms(port, RENDER, runs, check_render),
+            "find": median_ms(port, FIND, runs, check_find)}
+
+
+def serve_ours(whisper_root: str, port: int) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "django_statsd_push.cli", "render", "--whisper-root", whisper_root,
+                             "--port", str(port), "--log-level", "WARNING"], cwd=REPO)
+
+
+def serve_graphite_web(storage_dir: Path, port: int) -> subprocess.Popen:
+    """graphite-web 1.1.8 under gunicorn (one sync worker) in its own venv."""
+    sys.path.insert(0, REPO)
+    from tests.render import graphite_oracle
+
+    python = graphite_oracle.prepare(storage_dir)
+    env = graphite_oracle.environ(storage_dir)
+    if subprocess.run([str(python), "-c", "import gunicorn"], env=env, capture_output=True).returncode:
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "gunicorn"], env=env, check=True,
+                       capture_output=True, timeout=300)
+    subprocess.run([str(python), "-c", "import django; django.setup(); "
+                    "from django.core.management import call_command; call_command('migrate', verbosity=0)"],
+                   env=env, check=True, capture_output=True, timeout=120)
+    return subprocess.Popen([str(python), "-m", "gunicorn", "-w", "1", "-b", f"127.0.0.1:{port}",
+                             "--log-level", "warning", "graphite.wsgi:application"], env=env)
+
+
+def run(server: subprocess.Popen, port: int, runs: int, series: int) -> dict[str, float]:
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", server, time.monotonic() + 60)
+        return measure(port, runs, series)
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--series", type=int, default=1000)
     p.add_argument("--runs", type=int, default=30)
+    p.add_argument("--no-peer", action="store_true", help="do not run graphite-web itself")
     args = p.parse_args(argv)
-    import json
 
-    with tempfile.TemporaryDirectory() as root:
+    with tempfile.TemporaryDirectory() as storage:
+        whisper_root = os.path.join(storage, "whisper")
         now = int(time.time())
         t0 = time.perf_counter()
-        make_tree(root, args.series, now)
+        make_tree(whisper_root, args.series, now)
         print(f"created {args.series} whisper files in {time.perf_counter() - t0:.1f}s")
         port = free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "django_statsd_push.cli", "render", "--whisper-root", root,
-                                 "--port", str(port), "--log-level", "WARNING"],
-                                cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_ready(base, proc, time.monotonic() + 20)
-            render = "/render?" + urllib.parse.urlencode(
-                {"target": "sumSeries(bench.*)", "from": "-2h", "until": "now", "format": "json"})
-            find = "/metrics/find?" + urllib.parse.urlencode({"query": "bench.*"})
-
-            def check_render(body: bytes) -> None:
-                doc = json.loads(body)
-                assert doc[0]["target"] == "sumSeries(bench.*)", doc[0]["target"]
-                assert sum(v is not None for v, _ in doc[0]["datapoints"]) >= POINTS - 2
-
-            def check_find(body: bytes) -> None:
-                assert len(json.loads(body)) == args.series
-
-            results = {"sumSeries": median_ms(port, render, args.runs, check_render),
-                       "find": median_ms(port, find, args.runs, check_find)}
-        finally:
-            proc.terminate()
-            proc.wait(10)
-    for name, ms in results.items():
+        ours = run(serve_ours(whisper_root, port), port, args.runs, args.series)
+        peer: dict[str, float] = {}
+        if not args.no_peer:
+            try:
+                port = free_port()
+                peer = run(serve_graphite_web(Path(storage), port), port, args.runs, args.series)
+            except Exception as exc:  # the peer is optional: say why it is missing
+                print(f"graphite-web not measured in this run: {exc}")
+    for name, ms in ours.items():
         ref = REFERENCE_MS[name]
-        print(f"{name:10s} median {ms:7.2f} ms   graphite-web 1.1.8 {ref:6.1f} ms   ratio {ref / ms:5.1f}x"
-              f"   (target >= 5x: {'ok' if ref / ms >= 5 else 'MISSED'})")
+        line = (f"{name:10s} ours {ms:7.2f} ms | graphite-web 1.1.8 reference {ref:6.1f} ms, ratio {ref / ms:5.1f}x"
+                f" (target >= 5x: {'ok' if ref / ms >= 5 else 'MISSED'})")
+        if name in peer:
+            line += f" | graphite-web 1.1.8 this run {peer[name]:7.2f} ms, ratio {peer[name] / ms:5.1f}x"
+        print(line)
     return 0
 
 

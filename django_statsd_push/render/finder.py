@@ -134,49 +134,54 @@ class Finder:
 
         Directories are only offered, leaves only on the last part; a symlink is
         followed only when its target stays under the root and is of the right kind.
+        Names are filtered before anything is asked of the file system: that is what
+        keeps a 1000-entry ``*`` cheap.
         """
         if GLOB_CHARS.isdisjoint(part):
-            names = [part, part + SUFFIX] if last else [part]
-            entries = []
-            for name in names:
+            for name in ([part, part + SUFFIX] if last else [part]):
                 path = os.path.join(directory, name)
                 try:
                     mode = os.lstat(path).st_mode
                 except OSError:
                     continue
-                entries.append((name, path, stat.S_ISDIR(mode), stat.S_ISLNK(mode)))
-            regex = None
-        else:
-            regex = compile_part(part)
-            try:
-                with os.scandir(directory) as it:
-                    entries = []
-                    for entry in it:
-                        try:
-                            entries.append((entry.name, entry.path, entry.is_dir(follow_symlinks=False), entry.is_symlink()))
-                        except OSError:
-                            continue
-            except OSError:
-                return
-        for name, path, is_dir, is_link in entries:
-            if name.startswith("."):
-                continue
+                found = self._accept(name, path, stat.S_ISDIR(mode), stat.S_ISLNK(mode))
+                if found is not None:
+                    yield found
+            return
+        match = None if part == "*" else compile_part(part).match
+        try:
+            with os.scandir(directory) as it:
+                entries = [entry for entry in it if entry.name[0] != "."]
+        except OSError:
+            return
+        for entry in entries:
+            name = entry.name
             leaf = name.endswith(SUFFIX)
-            metric = name[: -len(SUFFIX)] if leaf else name
             if leaf and not last:
                 continue
-            if regex is not None and not regex.match(metric):
+            if match is not None and not match(name[: -len(SUFFIX)] if leaf else name):
                 continue
-            if is_link:
-                real = self._inside(path)
-                if real is None:
-                    continue
-                path, is_dir = real, os.path.isdir(real)
-                if not is_dir and not (leaf and os.path.isfile(real)):
-                    continue
-            if leaf == is_dir:  # "x.wsp" directories and non-.wsp files are not metrics
+            try:
+                found = self._accept(name, entry.path, entry.is_dir(follow_symlinks=False), entry.is_symlink())
+            except OSError:
                 continue
-            yield metric, path, is_dir
+            if found is not None:
+                yield found
+
+    def _accept(self, name: str, path: str, is_dir: bool, is_link: bool):
+        if name.startswith("."):
+            return None
+        leaf = name.endswith(SUFFIX)
+        if is_link:
+            real = self._inside(path)
+            if real is None:
+                return None
+            path, is_dir = real, os.path.isdir(real)
+            if not is_dir and not (leaf and os.path.isfile(real)):
+                return None
+        if leaf == is_dir:  # "x.wsp" directories and non-.wsp files are not metrics
+            return None
+        return (name[: -len(SUFFIX)] if leaf else name), path, is_dir
 
     def index(self) -> list[str]:
         """Every leaf metric path, sorted (``/metrics/index.json``)."""

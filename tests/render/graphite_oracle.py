@@ -92,23 +92,29 @@ def graphite_python() -> Path:
     return python
 
 
-def _environ(storage_dir: Path) -> dict[str, str]:
+def environ(storage_dir: Path) -> dict[str, str]:
     """Only what graphite-web needs: none of this project's settings module or path."""
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
     return dict(keep, ORACLE_STORAGE_DIR=str(storage_dir), DJANGO_SETTINGS_MODULE="graphite.settings")
 
 
+def prepare(storage_dir: Path) -> Path:
+    """graphite-web's python, configured (by environment) for storage_dir/whisper."""
+    python = graphite_python()
+    site = subprocess.run([str(python), "-c", "import graphite, os; print(os.path.dirname(graphite.__file__))"],
+                          check=True, capture_output=True, text=True, env=environ(storage_dir)).stdout.strip()
+    Path(site, "local_settings.py").write_text(LOCAL_SETTINGS)
+    (storage_dir / "log").mkdir(exist_ok=True)
+    return python
+
+
 def render(storage_dir: Path, requests: list[dict], now: int) -> list[dict]:
     """graphite-web's answers ({"status", "body"}) to requests over storage_dir/whisper
     (``/render`` unless a request's ``_path`` names another view)."""
-    python = graphite_python()
-    site = subprocess.run([str(python), "-c", "import graphite, os; print(os.path.dirname(graphite.__file__))"],
-                          check=True, capture_output=True, text=True, env=_environ(storage_dir)).stdout.strip()
-    Path(site, "local_settings.py").write_text(LOCAL_SETTINGS)
-    (storage_dir / "log").mkdir(exist_ok=True)
+    python = prepare(storage_dir)
     done = subprocess.run([str(python), "-c", DRIVER, str(now)], input="\n".join(json.dumps(r) for r in requests),
                           capture_output=True, text=True, timeout=300,
-                          env=_environ(storage_dir))
+                          env=environ(storage_dir))
     answers = [json.loads(line) for line in done.stdout.splitlines()]
     if len(answers) != len(requests):
         raise OracleUnavailable(f"graphite-web driver failed: {done.stderr[-2000:]}")
