@@ -55,9 +55,9 @@ _INF = math.inf
 _NAN = math.nan
 _FAST_NUMERIC = frozenset((COUNTER, TIMER, GAUGE))
 # JavaScript's StrDecimalLiteral (what Number() accepts besides hex/octal/binary/Infinity).
-_JS_DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
+_JS_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
 _JS_RADIX = re.compile(r"0([xX][0-9a-fA-F]+|[oO][0-7]+|[bB][01]+)\Z")
-_RATE_DIGITS = re.compile(r"[\d.]+")
+_RATE_DIGITS = re.compile(r"[0-9.]+")
 _RADIX_BASE = {"x": 16, "o": 8, "b": 2}
 
 
@@ -100,8 +100,9 @@ def js_number(text: str) -> float | None:
         if match:
             return float(int(match.group(1)[1:], _RADIX_BASE[match.group(1)[0].lower()]))
         return None
-    # float() is more liberal than Number(): "1_000", "nan", "inf", "infinity".
-    if value != value or value in (_INF, -_INF) or "_" in text:
+    # float() is more liberal than Number(): "1_000", "nan", "inf", "infinity", and
+    # digits of other scripts ("١٢").
+    if value != value or value in (_INF, -_INF) or "_" in text or not text.isascii():
         stripped = text.strip()
         if stripped in ("Infinity", "+Infinity"):
             return _INF
@@ -123,7 +124,7 @@ def _finite(text: str) -> float | None:
         value = js_number(text) if text else None
         if value is None:
             return None
-    if "_" in text or not -_INF < value < _INF:
+    if "_" in text or not -_INF < value < _INF or not text.isascii():
         value = js_number(text)
         if value is None or not -_INF < value < _INF:
             return None

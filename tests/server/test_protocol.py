@@ -160,3 +160,9 @@ def test_hot_path_and_parser_agree():
             slow.add(sample)
     assert (fast.counters, fast.timer_counts, fast.gauges, fast.sets) == \
            (slow.counters, slow.timer_counts, slow.gauges, slow.sets)
+
+
+def test_digits_of_other_scripts_are_not_numbers_as_in_javascript():
+    parsed = parse("a:\u0661\u0662|c\nb:\u00a012\u00a0|c".encode())
+    assert parsed.bad_lines == 1
+    assert parsed.samples == [Sample("b", (), 12.0, "c")]  # Unicode spaces are trimmed, as by Number()
