@@ -48,9 +48,12 @@ for line in sys.stdin:
     params = json.loads(line)
     path = params.pop("_path", "/render")
     if path == "/render":
-        params.update(now=sys.argv[1], format="json")
+        params.setdefault("format", "json")
+        params["now"] = sys.argv[1]
     response = client.get(path, params)
-    print(json.dumps({"status": response.status_code, "body": response.content.decode()}), flush=True)
+    body = response.content
+    text = body.hex() if params.get("format") == "pickle" else body.decode()
+    print(json.dumps({"status": response.status_code, "body": text}), flush=True)
 '''
 
 

@@ -99,3 +99,35 @@ def test_find_matches_graphite_web(tmp_path, root, data, client):
         params = {k: v for k, v in req.items() if k != "_path"}
         status, _, body = client.request(req["_path"], params)
         assert (status, json.loads(body)) == (answer["status"], json.loads(answer["body"])), req
+
+
+FORMAT_TARGETS = ["a.b*.c", "sumSeries(n.*)", "scale(noisy, 1e300)", "constantLine(1.5)"]
+
+
+def test_csv_raw_and_pickle_match_graphite_web(tmp_path, root, data, client):
+    import pickle
+
+    from ..conftest import require
+
+    rng = random.Random(7)
+    for i in range(3):
+        write_metric(root, f"n.s{i}", [rng.choice([None, rng.uniform(-1e6, 1e6)]) for _ in range(400)])
+    write_metric(root, "noisy", [rng.choice([None, rng.uniform(-5, 5)]) for _ in range(400)])
+    reqs = [{"target": t, "from": "-20min", "format": f} for t in FORMAT_TARGETS for f in ("csv", "raw", "pickle")]
+    try:
+        answers = graphite_oracle.render(tmp_path, reqs, NOW)
+    except graphite_oracle.OracleUnavailable as exc:
+        require(False, str(exc))
+    for req, answer in zip(reqs, answers):
+        status, _, body = client.request("/render", req)
+        assert status == answer["status"] == 200, req
+        if req["format"] == "pickle":
+            theirs = pickle.loads(bytes.fromhex(answer["body"]))
+            mine = pickle.loads(body)
+            assert [{k: v for k, v in s.items() if k != "values"} for s in mine] == \
+                [{k: v for k, v in s.items() if k != "values"} for s in theirs], req
+            for m, t in zip(mine, theirs):
+                assert all(_same(a, b) for a, b in zip(m["values"], t["values"])) and len(m["values"]) == len(
+                    t["values"]), req
+        else:
+            assert body.decode() == answer["body"], req
