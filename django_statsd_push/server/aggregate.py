@@ -174,6 +174,16 @@ class Aggregator:
 
     # --- output ------------------------------------------------------------------
     def flush(self, now: float) -> Snapshot:
+        """Swap the tables and return this interval's snapshot."""
+        return self.swap(now).snapshot()
+
+    def swap(self, now: float) -> Swapped:
+        """The part of ``flush`` that needs the lock: detach this interval's tables.
+
+        The daemon calls this under its lock and ``Swapped.snapshot()`` (sorting timers,
+        building the immutable mappings) after releasing it, so receiving waits only
+        for the swap.
+        """
         started = time.perf_counter()
         config = self.config
         timestamp = js_round(now)
@@ -215,15 +225,34 @@ class Aggregator:
                     del self.gauge_ttl[key]
                     self.gauges.pop(key, None)
 
+        return Swapped(now, config.flush_interval, counters, timers, timer_counts, gauges, sets,
+                       self.prefix, started)
+
+
+@dataclass
+class Swapped:
+    """One interval's tables, detached from the aggregator (nothing else touches them)."""
+
+    now: float
+    interval: float
+    counters: dict[Key, float]
+    timers: dict[Key, list[float]]
+    timer_counts: dict[Key, float]
+    gauges: dict[Key, float]
+    sets: dict[Key, set[str]]
+    prefix: str
+    started: float
+
+    def snapshot(self) -> Snapshot:
         sk = series_key
         return Snapshot(
-            timestamp=now,
-            interval=config.flush_interval,
-            counters={sk(k): v for k, v in counters.items()},
-            timers={sk(k): tuple(sorted(v)) for k, v in timers.items()},
-            timer_counts={sk(k): v for k, v in timer_counts.items()},
-            gauges={sk(k): v for k, v in gauges.items()},
-            sets={sk(k): frozenset(v) for k, v in sets.items()},
+            timestamp=self.now,
+            interval=self.interval,
+            counters={sk(k): v for k, v in self.counters.items()},
+            timers={sk(k): tuple(sorted(v)) for k, v in self.timers.items()},
+            timer_counts={sk(k): v for k, v in self.timer_counts.items()},
+            gauges={sk(k): v for k, v in self.gauges.items()},
+            sets={sk(k): frozenset(v) for k, v in self.sets.items()},
             prefix_stats=self.prefix,
-            processing_ms=(time.perf_counter() - started) * 1000,
+            processing_ms=(time.perf_counter() - self.started) * 1000,
         )

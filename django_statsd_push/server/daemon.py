@@ -160,7 +160,8 @@ class Daemon:
                     log.warning("the kernel dropped %d statsd datagrams (receive buffer full)", drops)
                     self.aggregator.count("udp_kernel_drops", drops)
             with self.lock:
-                snapshot = self.aggregator.flush(self.clock())
+                swapped = self.aggregator.swap(self.clock())
+            snapshot = swapped.snapshot()  # sorting and copying, without the lock
             for sink in self.sinks:
                 try:
                     sink.flush(snapshot)
