@@ -69,3 +69,16 @@ def test_receiving_goes_on_while_carbon_does_not_read():
 def test_first_retention_override():
     text = "[a]\npattern = .*\nretentions = 10s:6h,1m:7d\n[b]\nretentions=60s:90d\n"
     assert _with_first_retention(text, "1s:1h") == "[a]\npattern = .*\nretentions = 1s:1h,1m:7d\n[b]\nretentions=1s:1h\n"
+
+
+def test_tcp_line_longer_than_the_limit_is_dropped_and_counted():
+    settings = Settings.from_mapping({"port": 0, "mgmt_port": 0, "max_packet_size": 100, "graphite_enabled": False})
+    with Daemon(settings) as daemon, socket.create_connection(("127.0.0.1", daemon.port)) as tcp:
+        tcp.sendall(b"x" * 150)
+        deadline = time.monotonic() + 10
+        while daemon.aggregator.total("lines_too_long") < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        tcp.sendall(b"ok:1|c\n")
+        wait_received(daemon, 1)
+        assert daemon.aggregator.current_counters()["ok"] == 1
