@@ -129,9 +129,13 @@ class Param:
             out["default"] = self.default
         if self.multiple:
             out["multiple"] = True
-        options = list(self.options) or (sorted(aggfuncs.AGG_FUNC_NAMES) if self.type in ("aggFunc", "aggOrSeriesFunc") else [])
+        options = list(self.options)
+        if self.type in ("aggFunc", "aggOrSeriesFunc"):
+            options += aggfuncs.AGG_FUNC_NAMES
+        if self.type == "aggOrSeriesFunc":
+            options += [name for name, info in FUNCTIONS.items() if info.aggregator]
         if options:
-            out["options"] = options
+            out["options"] = sorted(set(options), key=str)  # as graphite-web lists them
         if self.suggestions:
             out["suggestions"] = list(self.suggestions)
         return out

@@ -131,3 +131,24 @@ def test_csv_raw_and_pickle_match_graphite_web(tmp_path, root, data, client):
                     t["values"]), req
         else:
             assert body.decode() == answer["body"], req
+
+
+def test_function_records_match_graphite_web(tmp_path, root):
+    """Grafana's function editor reads these: same groups, parameter names, types, defaults."""
+    from django_statsd_push.render.formats import strict_json
+    from django_statsd_push.render.registry import catalogue
+
+    from ..conftest import require
+
+    try:
+        theirs = graphite_oracle.function_records(tmp_path)
+    except graphite_oracle.OracleUnavailable as exc:
+        require(False, str(exc))
+    ours = json.loads(strict_json(catalogue()))
+    assert set(ours) <= set(theirs)
+    for name, record in ours.items():
+        assert record["group"] == theirs[name]["group"], name
+        for mine, ref in zip(record["params"], theirs[name]["params"], strict=True):
+            if mine["type"] == "aggOrSeriesFunc":  # graphite-web lists its aggregators we lack
+                assert set(mine.pop("options")) <= set(ref.pop("options")), name
+            assert mine == ref, name

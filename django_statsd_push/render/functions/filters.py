@@ -32,15 +32,13 @@ def highest_lowest(seriesList, n, func, highest: bool):
     return ordered[: int(n)]
 
 
-@render_function("Filter Series", [SERIES, Param("n", "integer", default=1),
-                                   Param("func", "aggFunc", default="average")])
+@render_function("Filter Series", [SERIES, N_INT, Param("func", "aggFunc", default="average")])
 def highest(ctx, seriesList, n=1, func="average"):
     """The n series with the highest ``func`` value."""
     return highest_lowest(seriesList, n, func, True)
 
 
-@render_function("Filter Series", [SERIES, Param("n", "integer", default=1),
-                                   Param("func", "aggFunc", default="average")])
+@render_function("Filter Series", [SERIES, N_INT, Param("func", "aggFunc", default="average")])
 def lowest(ctx, seriesList, n=1, func="average"):
     """The n series with the lowest ``func`` value."""
     return highest_lowest(seriesList, n, func, False)
