@@ -62,8 +62,7 @@ class Context:
         return list(cached)  # series are never edited in place, so sharing is safe
 
     def _read(self, pattern: str) -> list[Series]:
-        finder = self.finder
-        nodes = [n for n in finder.find(pattern, leaves_only=True)]
+        nodes = self.finder.find(pattern, leaves_only=True)
         self.budget.series += len(nodes)
         if self.budget.series > self.limits.max_series:
             raise InputError(f"request reads more than {self.limits.max_series} series (--max-series)")
