@@ -32,15 +32,16 @@ def query(url: str, path: str, params) -> object:
         conn.close()
 
 
-def wait_for_values(url: str, target: str, timeout: float = 20.0) -> list[float]:
-    """Carbon writes asynchronously: poll the render API (with a deadline) until points appear."""
+def wait_for_values(url: str, target: str, expected: list[float], timeout: float = 20.0) -> None:
+    """Carbon writes each file asynchronously: poll the render API (with a deadline) until the
+    non-null points are the expected ones (a sum over two files may first see only one)."""
     deadline = time.monotonic() + timeout
     while True:
         doc = query(url, "/render", {"target": target, "from": "-5min", "format": "json"})
         values = [v for series in doc for v, _ in series["datapoints"] if v is not None]
-        if values:
-            return values
-        assert time.monotonic() < deadline, f"no points for {target}"
+        if values == expected:
+            return
+        assert time.monotonic() < deadline, f"{target}: {values}, expected {expected}"
         time.sleep(0.2)
 
 
@@ -80,10 +81,10 @@ def test_statsd_packets_are_rendered(tmp_path):
             daemon.flush()
             assert daemon.carbon.wait_sent(10)
             with BackgroundServer(RenderApp(str(carbon.whisper_dir), static_dir=None)) as url:
-                assert wait_for_values(url, "stats_counts.e2e.hits") == [7]
-                assert wait_for_values(url, "sumSeries(stats_counts.e2e.*)") == [12]
-                assert wait_for_values(url, "stats.timers.e2e.lat.upper") == [30]
-                assert wait_for_values(url, "aliasByNode(stats.timers.e2e.lat.mean, 4)") == [20]
+                wait_for_values(url, "stats_counts.e2e.hits", [7])
+                wait_for_values(url, "sumSeries(stats_counts.e2e.*)", [12])
+                wait_for_values(url, "stats.timers.e2e.lat.upper", [30])
+                wait_for_values(url, "aliasByNode(stats.timers.e2e.lat.mean, 4)", [20])
                 doc = query(url, "/render", {"target": "sumSeries(stats_counts.e2e.*)", "from": "-5min"})
                 assert doc[0]["target"] == "sumSeries(stats_counts.e2e.*)"
                 found = query(url, "/metrics/find", {"query": "stats_counts.e2e.*"})
