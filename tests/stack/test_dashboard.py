@@ -127,3 +127,16 @@ def test_page_draws_every_chart_in_headless_chromium(render_api, tmp_path: Path)
     assert all(int(points) > 0 for _, points in panels), panels
     assert "data-error" not in dom
     assert dom.count("<path ") >= len(expected)
+
+
+def test_grafana_dashboard_imports_with_one_graphite_datasource_input() -> None:
+    dash = json.loads(GRAFANA.read_text())
+    (source,) = dash["__inputs"]
+    assert (source["type"], source["pluginId"]) == ("datasource", "graphite")
+    ref = {"type": "graphite", "uid": "${" + source["name"] + "}"}
+    ids = [panel["id"] for panel in dash["panels"]]
+    assert len(ids) == len(set(ids))
+    for panel in dash["panels"]:
+        assert panel["datasource"] == ref
+        assert panel["targets"] and all(t["datasource"] == ref for t in panel["targets"])
+        assert len({t["refId"] for t in panel["targets"]}) == len(panel["targets"])
