@@ -14,6 +14,8 @@ import mimetypes
 import os
 import time
 from collections.abc import Callable, Iterable
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
+from operator import attrgetter
 from datetime import datetime, timezone
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -93,7 +95,10 @@ class Response:
 
 
 def json_response(obj, request: Request | None = None) -> Response:
-    body = formats.strict_json(obj)
+    return json_text_response(formats.strict_json(obj), request)
+
+
+def json_text_response(body: str, request: Request | None = None) -> Response:
     callback = request.get("jsonp") if request else None
     if callback:
         return Response(f"{formats.check_jsonp(callback)}({body})", "text/javascript")
@@ -232,10 +237,10 @@ class RenderApp:
                 query += "*"
         leaves_only = request.flag("leavesOnly")
         nodes = self.finder.find(query, leaves_only=leaves_only)
-        nodes.sort(key=lambda n: n.name)
+        nodes.sort(key=attrgetter("name"))
         base = query.rsplit(".", 1)[0] + "." if "." in query else ""
         if fmt == "treejson":
-            return json_response(tree_json(nodes, base, wildcards=request.flag("wildcards")), request)
+            return json_text_response(tree_json(nodes, base, wildcards=request.flag("wildcards")), request)
         if fmt == "completer":
             metrics = [{"path": n.path + ("" if n.is_leaf else "."), "name": n.name, "is_leaf": str(int(n.is_leaf))}
                        for n in nodes]
@@ -289,24 +294,32 @@ class RenderApp:
         return Response(body, ctype)
 
 
-def tree_json(nodes, base_path: str, wildcards: bool = False) -> list[dict]:
-    branch = {"allowChildren": 1, "expandable": 1, "leaf": 0}
-    leaf = {"allowChildren": 0, "expandable": 0, "leaf": 1}
-    results: list[dict] = []
+_BRANCH = ', "allowChildren": 1, "expandable": 1, "leaf": 0}'
+_LEAF = ', "allowChildren": 0, "expandable": 0, "leaf": 1}'
+
+
+def tree_json(nodes, base_path: str, wildcards: bool = False) -> str:
+    """graphite-web's treejson document (branches first, then leaves, one entry per name),
+    written directly: for a 1000-node answer this is several times faster than building
+    dicts for ``json.dumps``, and the bytes are the same."""
+    head: list[str] = []
     if len(nodes) > 1 and wildcards:
-        results.append({"text": "*", "id": base_path + "*", **(branch if any(not n.is_leaf for n in nodes) else leaf)})
+        kind = _BRANCH if any(not n.is_leaf for n in nodes) else _LEAF
+        head.append('{"text": "*", "id": ' + encode_basestring_ascii(base_path + "*") + kind)
     seen: set[str] = set()
-    branches, leaves = [], []
+    branches: list[str] = []
+    leaves: list[str] = []
     for node in nodes:
         if node.name in seen:
             continue
         seen.add(node.name)
-        entry = {"text": node.name, "id": base_path + node.name}
+        entry = '{"text": ' + encode_basestring_ascii(node.name) + ', "id": ' + encode_basestring_ascii(
+            base_path + node.name)
         if node.is_leaf:
-            leaves.append({**entry, **leaf})
+            leaves.append(entry + _LEAF)
         else:
-            branches.append({**entry, **branch})
-    return results + branches + leaves
+            branches.append(entry + _BRANCH)
+    return "[" + ", ".join(head + branches + leaves) + "]"
 
 
 def create_app(whisper_root: str, max_series: int = Limits.max_series, max_points: int = Limits.max_points,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import time
 from typing import NamedTuple
 from functools import lru_cache
 
@@ -91,9 +92,63 @@ def _check_part(part: str, pattern: str) -> None:
 class Finder:
     """Finds nodes under one Whisper root."""
 
+    #: a listing is reused while its directory's mtime is unchanged, but only once that
+    #: mtime is this many seconds old: a change in the same clock tick cannot be missed
+    SETTLE_SECONDS = 2.0
+    MAX_CACHED_NODES = 1_000_000  # bounds the memory kept for answers
+
     def __init__(self, root: str, max_nodes: int = 10000) -> None:
         self.root = os.path.realpath(root)
         self.max_nodes = max_nodes
+        self._listings: dict[tuple, tuple[int, list]] = {}
+        self._cached_nodes = 0
+
+    def _list(self, directory: str, part: str, last: bool) -> list[tuple[str, str, bool]]:
+        """(metric name, fs path, is_dir) of a directory's entries matching one glob part.
+
+        Listing and matching a 1000-entry directory dominates /metrics/find; for a settled
+        directory (carbon adds no files to it) the answer is kept and then only its
+        mtime is checked. Answers involving symlinks are never kept (their targets may
+        change without the directory changing)."""
+        try:
+            st = os.stat(directory)
+        except OSError:
+            return []
+        key = (directory, part, last)
+        cached = self._listings.get(key)
+        if cached is not None and cached[0] == st.st_mtime_ns:
+            return cached[1]
+        entries = []
+        try:
+            with os.scandir(directory) as it:
+                for entry in it:
+                    if entry.name[0] == ".":
+                        continue
+                    try:
+                        entries.append((entry.name, entry.path, entry.is_dir(follow_symlinks=False),
+                                        entry.is_symlink()))
+                    except OSError:
+                        continue
+        except OSError:
+            return []
+        match = None if part == "*" else compile_part(part).match
+        found = []
+        for name, path, is_dir, is_link in entries:
+            leaf = name.endswith(SUFFIX)
+            if leaf and not last:
+                continue
+            if match is not None and not match(name[: -len(SUFFIX)] if leaf else name):
+                continue
+            accepted = self._accept(name, path, is_dir, is_link)
+            if accepted is not None:
+                found.append(accepted)
+        if time.time() - st.st_mtime > self.SETTLE_SECONDS and not any(link for *_, link in entries):
+            if self._cached_nodes + len(found) > self.MAX_CACHED_NODES:
+                self._listings.clear()
+                self._cached_nodes = 0
+            self._listings[key] = (st.st_mtime_ns, found)
+            self._cached_nodes += len(found)
+        return found
 
     def _inside(self, path: str) -> str | None:
         real = os.path.realpath(path)
@@ -115,16 +170,17 @@ class Finder:
         for depth, part in enumerate(parts):
             next_dirs: list[tuple[str, str]] = []
             for prefix, directory in dirs:
-                for name, entry_path, is_dir in self._children(directory, part, depth == last):
-                    if depth < last:
-                        next_dirs.append((prefix + name + ".", entry_path))
-                    elif is_dir:
-                        if not leaves_only:
-                            found.append(Node(prefix + name, entry_path, False, name))
-                    else:
-                        found.append(Node(prefix + name, entry_path, True, name))
-                    if len(found) > self.max_nodes or len(next_dirs) > self.max_nodes:
+                children = self._children(directory, part, depth == last)
+                if depth < last:
+                    next_dirs.extend((prefix + name + ".", path) for name, path, is_dir in children if is_dir)
+                    if len(next_dirs) > self.max_nodes:
                         raise InputError(f"pattern {pattern!r} matches more than {self.max_nodes} nodes")
+                    continue
+                for name, path, is_dir in children:
+                    if not (is_dir and leaves_only):
+                        found.append(Node(prefix + name, path, not is_dir, name))
+                if len(found) > self.max_nodes:
+                    raise InputError(f"pattern {pattern!r} matches more than {self.max_nodes} nodes")
             dirs = next_dirs
         found.sort()
         return found
@@ -148,25 +204,7 @@ class Finder:
                 if found is not None:
                     yield found
             return
-        match = None if part == "*" else compile_part(part).match
-        try:
-            with os.scandir(directory) as it:
-                entries = [entry for entry in it if entry.name[0] != "."]
-        except OSError:
-            return
-        for entry in entries:
-            name = entry.name
-            leaf = name.endswith(SUFFIX)
-            if leaf and not last:
-                continue
-            if match is not None and not match(name[: -len(SUFFIX)] if leaf else name):
-                continue
-            try:
-                found = self._accept(name, entry.path, entry.is_dir(follow_symlinks=False), entry.is_symlink())
-            except OSError:
-                continue
-            if found is not None:
-                yield found
+        yield from self._list(directory, part, last)
 
     def _accept(self, name: str, path: str, is_dir: bool, is_link: bool):
         if name.startswith("."):

@@ -84,3 +84,28 @@ def test_node_limit(root):
 
 def test_index(finder):
     assert finder.index() == ["a.b1.c", "a.b1.cpu", "a.b2.c", "a.b3.d", "a.bb.c", "a.x.c", "top", "z.y"]
+
+
+def test_settled_directory_answers_are_reused_until_it_changes(root):
+    import time
+
+    for i in range(3):
+        write_metric(root, f"s.m{i}", [1])
+    old = time.time() - 60
+    os.utime(root / "s", (old, old))
+    finder = Finder(str(root))
+    assert paths(finder.find("s.*")) == ["s.m0", "s.m1", "s.m2"]
+    assert finder._listings  # kept: the directory is settled
+    write_metric(root, "s.m3", [1])  # a new file changes the directory's mtime
+    assert paths(finder.find("s.*")) == ["s.m0", "s.m1", "s.m2", "s.m3"]
+    os.utime(root / "s", (old, old + 1))
+    finder.find("s.*")
+    (root / "s" / "m0.wsp").unlink()
+    assert paths(finder.find("s.*")) == ["s.m1", "s.m2", "s.m3"]
+
+
+def test_a_fresh_directory_is_not_cached(root):
+    write_metric(root, "fresh.m", [1])
+    finder = Finder(str(root))
+    finder.find("fresh.*")
+    assert not finder._listings
