@@ -133,3 +133,28 @@ def test_hitcount_splits_a_step_across_buckets(client, data):
 
 def test_bucket_functions_are_bounded_by_the_points_limit(client, data):
     assert "buckets" in client.error("/render", {"target": "summarize(long, '1s')", "from": "-2d"})
+
+
+def test_integral_by_interval_restarts_at_each_boundary_from_from(client, data):
+    doc = client.render("integralByInterval(a.b1.c, '30s')")
+    assert doc[0]["target"] == "integralByInterval(a.b1.c,'30s')"
+    assert [v for v, _ in doc[0]["datapoints"]] == [1, 3, 0, 4, 9, 6]  # a null keeps the running total
+
+
+def test_exponential_moving_average_is_seeded_from_history(client, data):
+    doc = client.render("exponentialMovingAverage(long, 3)")
+    assert doc[0]["target"] == "exponentialMovingAverage(long,3)"
+    assert doc[0]["datapoints"][0] == [353, NOW - 50]  # mean of the three points before the range
+    assert [v for v, _ in doc[0]["datapoints"]] == [353, 354, 355, 356, 357, 358, 359]
+
+
+def test_smart_summarize_buckets_start_at_from(client, data):
+    doc = client.render("smartSummarize(long, '10min')", **{"from": "-1h"})
+    assert doc[0]["target"] == 'smartSummarize(long, "10min", "sum")'
+    assert [t for _, t in doc[0]["datapoints"]] == list(range(NOW - 3590, NOW, 600))
+
+
+def test_fallback_and_percentile_filters(client, data):
+    assert [s["target"] for s in client.render("fallbackSeries(nothing.*, a.b1.c)")] == ["a.b1.c"]
+    assert client.values("removeAbovePercentile(a.b1.c, 50)") == [1, 2, None, 4, None, None]
+    assert client.values("removeBelowPercentile(a.b1.c, 50)") == [None, None, None, 4, 5, 6]

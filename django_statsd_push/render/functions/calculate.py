@@ -99,3 +99,39 @@ def nPercentile(ctx, seriesList, n):
         out.append(s.with_tag("nPercentile", n, name="nPercentile(%s, %s)" % (s.name, fmt_g(n)),
                               values=np.full(count, float(value))))
     return out
+
+
+@render_function("Calculate", [SERIES, WINDOW])
+def exponentialMovingAverage(ctx, seriesList, windowSize):
+    """Exponential moving average, seeded with the average of the first window (read from
+    before ``from``); the smoothing constant is 2 / (window + 1), the window counted in
+    points, or in seconds for a time window, as graphite-web does."""
+    if not seriesList:
+        return []
+    if isinstance(windowSize, str):
+        preview = interval_seconds(windowSize)
+        constant = 2.0 / (preview + 1)
+    else:
+        if windowSize < 0:
+            raise InputError("exponentialMovingAverage: windowSize must not be negative")
+        preview = max(s.step for s in seriesList) * int(windowSize)
+        constant = 2.0 / (int(windowSize) + 1)
+    out = []
+    for s in ctx.shifted(start=ctx.start - preview).reevaluate_first_argument():
+        if isinstance(windowSize, str):
+            name, points = f'exponentialMovingAverage({s.name},"{windowSize}")', preview // s.step
+        else:
+            name, points = f"exponentialMovingAverage({s.name},{windowSize})", int(windowSize)
+        values = s.values.tolist()
+        seed = [v for v in values[:points] if v == v]
+        ema = (sum(seed) / len(seed) if seed else 0) or 0
+        result = [round(ema, 6)]
+        for v in values[points:]:
+            if v == v:
+                ema = constant * v + (1 - constant) * ema
+                result.append(round(ema, 6))
+            else:
+                result.append(np.nan)
+        out.append(s.with_tag("exponentialMovingAverage", windowSize, name=name, start=s.start + preview,
+                              values=np.asarray(result, dtype=np.float64)))
+    return out

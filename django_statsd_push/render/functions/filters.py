@@ -181,3 +181,37 @@ def sortByName(ctx, seriesList, natural=False, reverse=False):
             return s.name
     return sorted(seriesList, key=key, reverse=reverse)
 
+
+
+def _percentile_filter(seriesList, n, name: str, drop):
+    from .common import percentile
+
+    out = []
+    for s in seriesList:
+        renamed = f"{name}({s.name}, {fmt_g(n)})"
+        cut = percentile(s.values.tolist(), n)
+        if cut is None:
+            out.append(s.copy(name=renamed))
+            continue
+        with np.errstate(invalid="ignore"):  # graphite-web's nPercentile leaves its tag behind
+            out.append(s.with_tag("nPercentile", n, name=renamed, values=np.where(drop(s.values, cut), np.nan,
+                                                                                  s.values)))
+    return out
+
+
+@render_function("Filter Data", [SERIES, N_FLOAT])
+def removeAbovePercentile(ctx, seriesList, n):
+    """Set values above the series' n-th percentile to null."""
+    return _percentile_filter(seriesList, n, "removeAbovePercentile", lambda v, cut: v > cut)
+
+
+@render_function("Filter Data", [SERIES, N_FLOAT])
+def removeBelowPercentile(ctx, seriesList, n):
+    """Set values below the series' n-th percentile to null."""
+    return _percentile_filter(seriesList, n, "removeBelowPercentile", lambda v, cut: np.isnan(v) | (v < cut))
+
+
+@render_function("Special", [SERIES, Param("fallback", "seriesList", required=True)])
+def fallbackSeries(ctx, seriesList, fallback):
+    """The series list, or ``fallback`` when it is empty."""
+    return seriesList if seriesList else fallback

@@ -411,3 +411,66 @@ def changed(ctx, seriesList):
                 flags.append(0.0)
         out.append(s.copy(name=f"changed({s.name})", values=np.asarray(flags)))
     return out
+
+
+@render_function("Transform", [SERIES, Param("intervalUnit", "string", required=True)])
+def integralByInterval(ctx, seriesList, intervalUnit):
+    """Running total that restarts at each ``intervalUnit`` boundary counted from ``from``;
+    nulls add nothing but keep the running total."""
+    try:
+        duration = interval_seconds(intervalUnit)
+    except InputError:
+        raise InputError(f"integralByInterval: invalid interval {intervalUnit!r}") from None
+    if duration <= 0:
+        raise InputError(f"integralByInterval: interval {intervalUnit!r} must be positive")
+    out = []
+    for s in seriesList:
+        times = s.start + s.step * np.arange(len(s.values), dtype=np.int64) - ctx.start
+        restart = (times // duration) != ((times - s.step) // duration)
+        values = np.nan_to_num(s.values, nan=0.0)
+        group = np.cumsum(restart)
+        totals = np.cumsum(values)
+        starts = np.concatenate(([0.0], totals))[np.searchsorted(group, group, side="left")]
+        out.append(s.with_tag("integralByInterval", intervalUnit, name=f"integralByInterval({s.name},'{intervalUnit}')",
+                              values=totals - starts))
+    return out
+
+
+ALIGN_UNITS = (None, "years", "months", "weeks", "days", "hours", "minutes", "seconds", True, False)
+
+
+@render_function("Transform", [SERIES, Param("intervalString", "interval", required=True,
+                                             suggestions=("10min", "1h", "1d")),
+                               Param("func", "aggFunc", default="sum"), Param("alignTo", "string", options=ALIGN_UNITS)])
+def smartSummarize(ctx, seriesList, intervalString, func="sum", alignTo=None):
+    """summarize with buckets starting at ``from`` (or at the start of the ``alignTo`` unit
+    containing it, re-reading the data from there)."""
+    interval = interval_seconds(intervalString)
+    if interval <= 0:
+        raise InputError(f"smartSummarize: interval {intervalString!r} must be positive")
+    if isinstance(alignTo, str):
+        start = ctx.datetime(ctx.start)
+        if alignTo == "years":
+            start = start.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+        elif alignTo == "months":
+            start = start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        elif alignTo == "weeks":
+            start = start.replace(hour=0, minute=0, second=0, microsecond=0)
+            start = start.fromtimestamp(start.timestamp() - (start.isoweekday() - 1) * 86400, start.tzinfo)
+        elif alignTo == "days":
+            start = start.replace(hour=0, minute=0, second=0, microsecond=0)
+        elif alignTo == "hours":
+            start = start.replace(minute=0, second=0, microsecond=0)
+        elif alignTo == "minutes":
+            start = start.replace(second=0, microsecond=0)
+        else:
+            start = start.replace(microsecond=0)
+        seriesList = ctx.shifted(start=int(start.timestamp())).reevaluate_first_argument()
+    out = []
+    for s in seriesList:
+        _check_buckets(ctx, (s.end - s.start) // interval * len(seriesList), "smartSummarize")
+        values, aligned_end = _summarize_values(s, func, interval, s.start, s.end)
+        tags = dict(s.tags, smartSummarize=intervalString, smartSummarizeFunction=func)
+        name = 'smartSummarize(%s, "%s", "%s")' % (s.name, intervalString, func)
+        out.append(s.copy(name=name, end=aligned_end, step=interval, values=values, tags=tags))
+    return out
