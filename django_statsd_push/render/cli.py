@@ -6,6 +6,7 @@ import argparse
 import logging
 import signal
 import sys
+import threading
 
 from .evaluator import Limits
 
@@ -50,15 +51,16 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     def stop(signum, frame):
-        raise KeyboardInterrupt
+        # shutdown() waits for serve_forever to notice, so it must run on another thread;
+        # nothing is interrupted mid-request, unlike raising KeyboardInterrupt here
+        threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     host, port = server.server_address[:2]
     print(f"render API listening on http://{host}:{port} (whisper root {args.whisper_root})", flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
     finally:
         server.server_close()
     return 0

@@ -30,8 +30,14 @@ def test_serves_until_sigterm(root):
             assert b'"id": "x.y"' in r.read()
     finally:
         proc.send_signal(signal.SIGTERM)
-        code = proc.wait(10)
-        proc.stdout.close()
+        try:
+            code = proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # never leave the server behind, even when the test fails
+            proc.wait()
+            raise
+        finally:
+            proc.stdout.close()
     assert code == 0
 
 
