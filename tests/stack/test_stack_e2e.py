@@ -8,6 +8,7 @@ and afterwards no child may be left running or holding a port.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -27,6 +28,7 @@ import pytest
 
 from django_statsd_push.stack import health
 from django_statsd_push.stack.cli import PORT_FLAGS, flag
+from tests.stack.dashboard_page import panel_points, panels
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
@@ -58,14 +60,14 @@ def processes_with(marker: str) -> list[int]:
 class Stack:
     """The launcher as a child of the test, its output read line by line on a thread."""
 
-    def __init__(self, stack_dir: Path) -> None:
+    def __init__(self, stack_dir: Path, *extra: str) -> None:
         self.dir = stack_dir
         self.ports: dict[str, int] = {}
         for dest, _what, _default, udp in PORT_FLAGS:
             self.ports[dest] = health.free_port(HOST, udp=udp, avoid=set(self.ports.values()))
         self.marker = uuid.uuid4().hex
         argv = [sys.executable, "-m", "django_statsd_push.cli", "stack", "--dir", str(stack_dir),
-                "--flush-interval", str(FLUSH_MS), "--workers", "1", "--ready-timeout", "60"]
+                "--flush-interval", str(FLUSH_MS), "--workers", "1", "--ready-timeout", "60", *extra]
         for dest, port in self.ports.items():
             argv += [flag(dest), str(port)]
         env = dict(os.environ, STACK_TEST_MARKER=self.marker, PYTHONUNBUFFERED="1")
@@ -113,11 +115,11 @@ def finish(stack: Stack) -> None:
     stack.proc.stdout.close()
 
 
-@pytest.fixture
-def stack(tmp_path: Path):
+@contextlib.contextmanager
+def running_stack(tmp_path: Path, *extra: str):
     """A running stack on free ports; killed if a test leaves it running."""
     for attempt in range(3):
-        running = Stack(tmp_path / f"stack{attempt}")
+        running = Stack(tmp_path / f"stack{attempt}", *extra)
         try:
             running.wait_for_line("Ctrl-C stops the stack", 120)
         except AssertionError:
@@ -131,6 +133,12 @@ def stack(tmp_path: Path):
         finally:
             finish(running)
         return
+
+
+@pytest.fixture
+def stack(tmp_path: Path):
+    with running_stack(tmp_path) as running:
+        yield running
 
 
 def render_sum(port: int, target: str) -> float:
@@ -240,3 +248,18 @@ def test_flush_interval_must_fit_the_whisper_archives(tmp_path: Path, capsys) ->
     assert main(argv) == 2
     assert "--flush-interval 7000: use whole seconds that divide a minute" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.slow
+def test_demo_traffic_fills_every_dashboard_panel(tmp_path: Path) -> None:
+    with running_stack(tmp_path, "--demo-traffic", "--traffic-rate", "40") as stack:
+        port = stack.ports["render_port"]
+        for panel in panels():
+            for target in panel["targets"]:
+                poll(lambda: render_sum(port, target) > 0, f"{panel['id']}: {target}", 60, stack)
+        points = panel_points(HOST, port, tmp_path / "profile")
+        assert stack.stop() == 0
+    assert list(points) == [p["id"] for p in panels()]
+    assert all(n > 0 for n in points.values()), points
+    output = "\n".join(stack.output)
+    assert "demo traffic: ~40 req/s" in output

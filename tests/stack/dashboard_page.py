@@ -1,0 +1,35 @@
+"""Load the dashboard in Debian's headless Chromium and read what each panel drew."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+from tests.conftest import require_program
+
+STATIC = Path(__file__).resolve().parents[2] / "django_statsd_push" / "render" / "static"
+
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--virtual-time-budget=15000",
+]
+
+
+def panels() -> list[dict]:
+    return json.loads((STATIC / "panels.json").read_text())
+
+
+def panel_points(host: str, port: int, profile: Path) -> dict[str, int]:
+    """{panel id: data points drawn}, in page order, after the page's first refresh."""
+    chromium = require_program("chromium")
+    dom = subprocess.run(
+        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", f"http://{host}:{port}/?refresh=0"],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout
+    assert 'data-state="loaded"' in dom, dom[:2000]
+    assert "data-error" not in dom, dom
+    found = re.findall(r'<section class="panel" id="([\w-]+)"[^>]*?data-points="(\d+)"', dom)
+    return {panel_id: int(points) for panel_id, points in found}
