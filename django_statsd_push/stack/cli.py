@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from django_statsd_push.stack import health
@@ -145,14 +146,14 @@ def app_command(args: argparse.Namespace) -> list[str]:
             "--graceful-timeout", "5", "exampleproject.wsgi:application"]
 
 
-def start_stack(args: argparse.Namespace, sup: Supervisor, say) -> dict[str, str]:
+def start_stack(args: argparse.Namespace, sup: Supervisor, say: Callable[[str], None]) -> dict[str, str]:
     """Start every part in dependency order, each ready before the next; return the URLs."""
     from django_statsd_push.stack.carbon import CarbonService
 
     stack_dir: Path = args.dir.resolve()
     deadline = args.ready_timeout
 
-    def ready(what: str, check, child: ChildProcess) -> None:
+    def ready(what: str, check: Callable[[], bool], child: ChildProcess) -> None:
         try:
             waited = health.wait_until(check, what, deadline, alive=lambda: child.returncode() is None)
         except health.NotReady as e:

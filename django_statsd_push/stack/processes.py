@@ -156,7 +156,7 @@ class Supervisor:
             if code is not None:
                 raise ChildDied(service, code)
 
-    def stop_all(self, report=print) -> dict[str, int | None]:
+    def stop_all(self, report: Callable[[str], None] = print) -> dict[str, int | None]:
         """Stop newest first: whoever produces data stops before whoever stores it."""
         codes: dict[str, int | None] = {}
         while self.started:

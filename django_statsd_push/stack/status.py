@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TextIO
 
 # The daemon's mgmt `stats` key for each figure (first match wins): lines sent to
 # Carbon stand for "metrics flushed", lines waiting for Carbon for its queue.
@@ -53,7 +54,7 @@ def status_line(previous: Reading | None, current: Reading) -> str:
 class StatusPrinter:
     """Writes status lines: in place on a TTY, else one every ``every`` seconds."""
 
-    def __init__(self, stream, every: float = 30.0) -> None:
+    def __init__(self, stream: TextIO, every: float = 30.0) -> None:
         self.stream = stream
         self.tty = bool(getattr(stream, "isatty", lambda: False)())
         self.every = every
