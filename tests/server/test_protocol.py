@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import math
 import socket
-from pathlib import Path
 
 import pytest
 import statsd
 
 from django_statsd_push.server.protocol import Sample, js_number, parse
 
-# A copy of the reference capture from the real etsy statsd 0.9.0 (see fixtures/README.md).
-FIXTURES = Path(__file__).with_name("fixtures")
+from .etsy_lines import FIXTURES
 
 
 def fixture_packets() -> list[bytes]:
