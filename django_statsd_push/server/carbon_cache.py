@@ -37,10 +37,18 @@ class CarbonCacheError(RuntimeError):
 
 
 def graphite_dir() -> Path:
-    """Where the shipped carbon files are: ``$STATSD_PUSH_GRAPHITE_DIR`` or the repo's ``graphite/``."""
+    """Where the operator-editable Graphite files are.
+
+    ``$STATSD_PUSH_GRAPHITE_DIR`` first (an operator's own copy), then the checkout's
+    ``graphite/`` (editable installs: edits there take effect on the next start), then
+    the copy a wheel installs under ``<prefix>/share/django-statsd-push/graphite``.
+    """
     if os.environ.get(GRAPHITE_DIR_ENV):
         return Path(os.environ[GRAPHITE_DIR_ENV])
-    return Path(__file__).resolve().parents[2] / "graphite"
+    checkout = Path(__file__).resolve().parents[2] / "graphite"
+    if checkout.is_dir():
+        return checkout
+    return Path(sys.prefix) / "share" / "django-statsd-push" / "graphite"
 
 
 def find_carbon_cache() -> Path:
