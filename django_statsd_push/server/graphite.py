@@ -44,15 +44,16 @@ def sanitize(key: str) -> str:
 
 
 def etsy_key(series: SeriesKey, sanitize_tags: bool = True) -> str:
-    """The key etsy uses for a series: sanitised ``name;k=v;...``."""
+    """The Graphite name etsy writes for a series (``name;k=v;...``, before namespaces)."""
     name, tags = series
-    if not tags:
-        return sanitize(name)
-    tag_text = ";".join(t.replace(";", "_", 1).replace(":", "=", 1) for t in tags)
+    if tags:
+        name += ";" + ";".join(t.replace(";", "_", 1).replace(":", "=", 1) for t in tags)
     if sanitize_tags:
-        return sanitize(f"{name};{tag_text}")
-    # keyNameSanitize=false: etsy's backend still sanitises the name, not the tags.
-    return f"{sanitize(name)};{tag_text}"
+        return sanitize(name)
+    # keyNameSanitize=false: etsy's backend sanitises what precedes the first ";" only,
+    # whether that ";" came from a tag or from the name itself.
+    path, sep, rest = name.partition(";")
+    return sanitize(path) + sep + rest
 
 
 def is_safe(name: str) -> bool:

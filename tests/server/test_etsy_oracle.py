@@ -22,6 +22,7 @@ PACKETS = [
     b"a.b:1|c",
     b"a.b:3|c|@0.25",
     b"weird name/x#y:2|c",
+    b"semi colon;x$y:3|c",
     b"t.tagged:1|c|#env:prod,role:web",
     b"h.type:4|h",
     b"lat:" + b"|ms\nlat:".join(str(v).encode() for v in

@@ -44,6 +44,9 @@ def test_sanitising_and_tags():
     assert etsy_key(SeriesKey("web.hits", ("env:prod", "region:eu"))) == "web.hits;env=prod;region=eu"
     assert etsy_key(SeriesKey("a", ("k;x:v:w",))) == "a;k_x=vw"
     assert etsy_key(SeriesKey("a b", ("k:v/w",)), sanitize_tags=False) == "a_b;k=v/w"
+    # keyNameSanitize=false: etsy's backend cleans up to the first ";", even one in the name
+    assert etsy_key(SeriesKey("a b;x$y"), sanitize_tags=False) == "a_b;x$y"
+    assert etsy_key(SeriesKey("a b;x$y"), sanitize_tags=True) == "a_b;xy"
 
 
 def flush_lines(packets, graphite: GraphiteConfig, **agg) -> dict[str, str]:
