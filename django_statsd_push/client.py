@@ -407,6 +407,7 @@ class State(NamedTuple):
     tag_format: str | None
     sample_rate: float
     hooks: frozenset[str]
+    heads: Heads  # per-name line templates for these settings (the fast path)
 
 
 def load_state() -> State:
@@ -424,12 +425,12 @@ def load_state() -> State:
         sample_rate = float(conf.sample_rate)
         return State(
             build_transport() if enabled else NullTransport(),
-            enabled, prefix, tag_format, sample_rate, hooks,
+            enabled, prefix, tag_format, sample_rate, hooks, Heads(prefix, tag_format),
         )
     except Exception:
         # The system checks name the bad setting; at run time it only costs metrics.
         logger.exception("statsd: bad STATSD_* settings, metrics are disabled")
-        return State(NullTransport(), False, None, None, 1.0, frozenset())
+        return State(NullTransport(), False, None, None, 1.0, frozenset(), Heads(None, None))
 
 
 class Captured(NamedTuple):
@@ -447,6 +448,35 @@ class Captured(NamedTuple):
 _render = names.render
 _STAT_TYPES = (str, names.Metric)
 _format = StatsClientBase._prepare  # pystatsd's line formatting (and sampling)
+HEADS_MAXLEN = 8192
+
+
+class Heads(dict):
+    """``stat -> (head, tail)``: a line is ``head + value + tail`` (fast path).
+
+    Why: rendering a name (prefix, sanitising, tags) and pystatsd's ``_prepare`` cost
+    more than the rest of a metric together, and the same few hundred names are sent
+    on every request. ``head`` is pystatsd's own line for the rendered name with an
+    empty value (``"app.cache.default.get:"``), so the wire format stays pystatsd's;
+    ``tail`` carries DogStatsD tags. One dict per settings state, so a changed prefix
+    or tag format can never reuse an old head; bounded like ``names.render``'s cache.
+    """
+
+    __slots__ = ("prefix", "tag_format")
+
+    def __init__(self, prefix: str | None, tag_format: str | None) -> None:
+        super().__init__()
+        self.prefix, self.tag_format = prefix, tag_format
+
+    def __missing__(self, stat: Any) -> tuple[str, str]:
+        if not isinstance(stat, _STAT_TYPES):
+            raise KeyError(stat)  # the slow path turns it into a string first
+        name, tail, _ = _render(stat, self.prefix, self.tag_format)
+        entry = (_format(_NamedPrepare, name, "", 1), tail)
+        if len(self) >= HEADS_MAXLEN:
+            self.clear()
+        self[stat] = entry
+        return entry
 
 
 class _NamedPrepare:
@@ -509,9 +539,52 @@ class StatsdClient(_NamedPrepare, StatsClientBase):
     def __init__(self) -> None:
         self._root = self
         self._state: State | None = None
+        # The current state's heads while every line may take the fast path (enabled,
+        # no global sample rate, no capture), else None. Changed under the lock.
+        self._heads: Heads | None = None
         self._lock = threading.Lock()
         self._captures: list[list[Captured]] = []
         _clients.add(self)
+
+    # the fast path: a metric with a known name and rate 1 is one concatenation of
+    # pystatsd's value text (the same expression as in StatsClientBase) between the
+    # name's cached head and tail, then an append to the request's batch. Anything
+    # else (first use of a name, a sample rate, a timedelta, a capture) goes through
+    # pystatsd's methods and _prepare below, which give the same line.
+
+    def timing(self, stat: Any, delta: Any, rate: float = 1) -> None:
+        heads = self._heads
+        if heads is not None and rate == 1:
+            try:
+                head, tail = heads[stat]
+                line = head + "%0.6f|ms" % delta + tail
+            except Exception:
+                pass
+            else:
+                batch = _current_batch.get()
+                if batch is None:
+                    self._send(line)
+                else:
+                    batch.lines.append(line)
+                return
+        _NamedPrepare.timing(self, stat, delta, rate)
+
+    def incr(self, stat: Any, count: Any = 1, rate: float = 1) -> None:
+        heads = self._heads
+        if heads is not None and rate == 1:
+            try:
+                head, tail = heads[stat]
+                line = head + "%s|c" % count + tail
+            except Exception:
+                pass
+            else:
+                batch = _current_batch.get()
+                if batch is None:
+                    self._send(line)
+                else:
+                    batch.lines.append(line)
+                return
+        StatsClientBase.incr(self, stat, count, rate)
 
     # configuration
 
@@ -523,8 +596,15 @@ class StatsdClient(_NamedPrepare, StatsClientBase):
                 if self._state is None:
                     _watch_settings_and_forks()
                     self._state = load_state()
+                    self._update_fast()
                 state = self._state
         return state
+
+    def _update_fast(self) -> None:
+        """Switch the fast path on or off (call with the lock held)."""
+        state = self._state
+        fast = state is not None and state.enabled and state.sample_rate == 1
+        self._heads = state.heads if fast and not self._captures else None
 
     @property
     def transport(self) -> Transport:
@@ -537,7 +617,7 @@ class StatsdClient(_NamedPrepare, StatsClientBase):
     def reset(self) -> None:
         """Forget the configuration (and close the socket); the next metric re-reads it."""
         with self._lock:
-            state, self._state = self._state, None
+            state, self._state, self._heads = self._state, None, None
         if state is not None:
             state.transport.close()
 
@@ -545,7 +625,7 @@ class StatsdClient(_NamedPrepare, StatsClientBase):
 
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
-        state, self._state = self._state, None
+        state, self._state, self._heads = self._state, None, None
         if state is not None:
             state.transport.close()
 
@@ -599,11 +679,15 @@ class StatsdClient(_NamedPrepare, StatsClientBase):
     @contextmanager
     def capture(self) -> Iterator[list[Captured]]:
         records: list[Captured] = []
-        self._captures.append(records)
+        with self._lock:
+            self._captures.append(records)
+            self._update_fast()  # captured lines take the general path
         try:
             yield records
         finally:
-            self._captures.remove(records)
+            with self._lock:
+                self._captures.remove(records)
+                self._update_fast()
 
     def _capture(
         self, stat: Any, state: State, rendered: names.Rendered, value: str, rate: float, line: str
