@@ -1,16 +1,18 @@
-"""Exposition of the series store through prometheus_client: a custom Collector.
+"""The store's exposition: a prometheus_client Collector, and the page it renders.
 
-The store (``registry.py``) owns the numbers; this module only turns them into metric
-families, once per change: between two flushes every scrape gets the same bytes, so
-N scrapers cost one rendering. A family that fails to render is skipped and counted
-(``statsd_push_bridge_render_errors_total``); a scrape never fails because of one bad
-series.
+The store (``registry.py``) owns the numbers; this module turns them into the page,
+once per change: between two flushes every scrape gets the same bytes, so N scrapers
+cost one rendering. The store's series go through ``exposition.TextRenderer`` (text
+format 0.0.4, byte-equal to ``generate_latest`` but incremental); the bridge's own
+few metrics through ``generate_latest`` itself. ``collect()`` stays a plain Collector
+(register it in any ``CollectorRegistry``, e.g. for another encoder). A family that
+fails to render is skipped and counted (``statsd_push_bridge_render_errors_total``);
+a scrape never fails because of one bad series.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from collections.abc import Iterator
 
@@ -22,10 +24,10 @@ from prometheus_client.core import (
     Metric,
     SummaryMetricFamily,
 )
-from prometheus_client.exposition import generate_latest
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
+from django_statsd_push.bridge.exposition import TextRenderer, quantile_values, render_metrics
 from django_statsd_push.bridge.registry import (
     COUNTER,
     GAUGE,
@@ -33,7 +35,6 @@ from django_statsd_push.bridge.registry import (
     OWN_PREFIX,
     SUMMARY,
     Family,
-    Series,
     SeriesStore,
 )
 
@@ -55,6 +56,7 @@ class BridgeCollector:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
         self._cache: tuple[int, bytes] | None = None
+        self._renderer = TextRenderer()
         self._render_lock = threading.Lock()
 
     def describe(self) -> list[Metric]:
@@ -63,30 +65,41 @@ class BridgeCollector:
     def render(self) -> bytes:
         """The text exposition; reused until the store changes."""
         with self._render_lock:
-            generation = self.store.generation
+            store = self.store
+            generation = store.generation
             cached = self._cache
             if cached is not None and cached[0] == generation:
                 return cached[1]
-            output = generate_latest(self.registry)
+            with store.lock:
+                now = store.clock()
+                text = self._renderer.render(list(store.families.values()), now, self._failed)
+                own = list(self._own(*self._own_state()))
+            output = (text + render_metrics(own)).encode()
             self._cache = (generation, output)
             return output
 
+    def _failed(self, family: Family) -> None:
+        self.render_errors += 1
+        log.exception("cannot render family %s", family.name)
+
     def collect(self) -> Iterator[Metric]:
         store = self.store
-        now = store.clock()
         with store.lock:
+            now = store.clock()
             families = []
             for family in list(store.families.values()):
                 try:
                     families.append(_family(family, now))
                 except Exception:  # noqa: BLE001 - one bad family must not fail the scrape
-                    self.render_errors += 1
-                    log.exception("cannot render family %s", family.name)
-            stats = dict(store.stats)
-            series_count, family_count = store.series_count, len(store.families)
-            flush_seconds = store.last_flush_seconds
+                    self._failed(family)
+            own = self._own_state()
         yield from families
-        yield from self._own(stats, series_count, family_count, flush_seconds)
+        yield from self._own(*own)
+
+    def _own_state(self) -> tuple[dict[tuple[str, str], float], int, int, float]:
+        """What the bridge's own metrics need, read under the store's lock."""
+        store = self.store
+        return dict(store.stats), store.series_count, len(store.families), store.last_flush_seconds
 
     def _own(
         self, stats: dict[tuple[str, str], float], series: int, families: int, flush_seconds: float
@@ -152,22 +165,9 @@ def _family(family: Family, now: float) -> Metric:
     else:
         metric = SummaryMetricFamily(family.name, family.help, labels=names)
         for series in family.series.values():
-            _quantiles(metric, family, series, now)
+            labels = dict(zip(names, series.labels))
+            quantiles = zip(family.quantiles, quantile_values(family, series, now))
+            for (quantile, _error), value in quantiles:
+                metric.samples.append(Sample(family.name, {**labels, "quantile": floatToGoString(quantile)}, value, None, None))
             metric.add_metric(series.labels, series.count, series.sum)
     return metric
-
-
-def _quantiles(metric: Metric, family: Family, series: Series, now: float) -> None:
-    """Quantiles over the observations of the last ``max_age`` (exact, on a bounded window)."""
-    window = series.window
-    assert window is not None
-    while window and now - window[0][0] > family.max_age:
-        window.popleft()
-    values = sorted(v for _, v in window)
-    labels = dict(zip(family.label_names, series.labels))
-    for quantile, _error in family.quantiles:
-        if values:
-            value = values[min(len(values) - 1, max(0, math.ceil(quantile * len(values)) - 1))]  # nearest rank
-        else:
-            value = float("nan")
-        metric.samples.append(Sample(family.name, {**labels, "quantile": floatToGoString(quantile)}, value, None, None))

@@ -1,5 +1,6 @@
 """Garbage in, a valid /metrics page out: random names, tags and types, checked by both
-prometheus_client's parser and Prometheus's own (``promtool check metrics``)."""
+prometheus_client's parser and Prometheus's own (``promtool check metrics``), and
+byte-equal to what ``generate_latest`` writes for the same store."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import random
 import subprocess
 
 import pytest
+from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.bridge.test_store import Bridge
@@ -34,6 +36,7 @@ def test_random_input_always_renders_a_valid_page(seed: int) -> None:
     for _ in range(5):
         bridge.feed("\n".join(random_line(rng) for _ in range(300)))
     page = bridge.text()
+    assert page == generate_latest(bridge.collector.registry).decode()
     families = list(text_string_to_metric_families(page))
     assert any(f.name == "statsd_push_bridge_lines" for f in families)
     promtool = require_program("promtool")
