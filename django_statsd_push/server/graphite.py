@@ -8,8 +8,12 @@ delivers it on its own thread: a flush never waits for Carbon.
 Names: etsy builds ``name;tag=value;...`` from DogStatsD tags (first ``;`` of a tag ->
 ``_``, first ``:`` -> ``=``) and strips everything outside ``[A-Za-z0-9_.;=-]`` after
 turning whitespace into ``_`` and ``/`` into ``-``. That sanitising happens here, not in
-the parser. Two raw names that sanitise to the same Graphite name stay separate
-series here (etsy merges them); both are written and Carbon keeps the last value.
+the parser: the aggregator keys series by the raw name (the Prometheus bridge needs it,
+and it keeps the ingest path free of regexes). etsy sanitises at parse time, so raw
+names that clean up to one Graphite name are one series there; ``format_snapshot``
+combines them the same way before writing (counters summed, timer values pooled,
+sets united, gauges: the latest update wins, see ``GaugeHistory``), so Carbon gets
+one line per name and ``numStats`` counts Graphite names, as in etsy.
 
 Safety: whatever the settings, a name that could leave the Whisper root or break
 Carbon's line format (``/``, ``\\``, NUL, whitespace, an empty or over-long path
@@ -18,17 +22,19 @@ segment, over-long name) is not written; it is counted in ``names_rejected``.
 
 from __future__ import annotations
 
+import operator
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from django_statsd_push.server.aggregate import js_round
 from django_statsd_push.server.snapshot import SeriesKey, Snapshot
 from django_statsd_push.server.timer_stats import js_str, timer_stats
 
 Line = tuple[str, str, int]
+V = TypeVar("V")
 
 _WHITESPACE = re.compile(r"\s+")
 _NOT_ALLOWED = re.compile(r"[^a-zA-Z_\-0-9.;=]")
@@ -112,9 +118,76 @@ class GraphiteConfig:
         return ()
 
 
+def by_graphite_name(table: Mapping[SeriesKey, V], name_of: Callable[[SeriesKey], str],
+                     combine: Callable[[V, V], V]) -> dict[str, V]:
+    """``table`` keyed by Graphite name; series sharing a name are combined in table order.
+
+    Without a collision (the usual case) this is one dict comprehension.
+    """
+    merged = {name_of(series): value for series, value in table.items()}
+    if len(merged) == len(table):
+        return merged
+    merged = {}
+    for series, value in table.items():
+        name = name_of(series)
+        merged[name] = combine(merged[name], value) if name in merged else value
+    return merged
+
+
+def _pool(a: tuple[float, ...], b: tuple[float, ...]) -> tuple[float, ...]:
+    return tuple(sorted(a + b))
+
+
+class GaugeHistory:
+    """What the Carbon sink remembers between flushes to give colliding gauges one value.
+
+    etsy keeps one gauge per Graphite name, so the last update of any raw name that
+    cleans up to it wins. A snapshot holds each raw series' current value but not when
+    it was last set, so the winner is the raw series whose value changed since the
+    previous flush (the later-seen one if several did); if none changed, the value
+    written last time stays. The daemon's own ``timestamp_lag`` always wins: etsy sets
+    it at flush time, after every update. Limits: a delta (``+1|g``) applies to its own
+    raw series, not to the shared value, and an update that leaves a raw series' value
+    unchanged goes unnoticed.
+    """
+
+    def __init__(self) -> None:
+        self.previous: Mapping[SeriesKey, float] = {}
+        self.written: dict[str, float] = {}  # names with several raw series only
+
+    def merge(self, snapshot: Snapshot, name_of: Callable[[SeriesKey], str]) -> dict[str, float]:
+        gauges = snapshot.gauges
+        merged = {name_of(series): value for series, value in gauges.items()}
+        written: dict[str, float] = {}
+        if len(merged) < len(gauges):
+            groups: dict[str, list[SeriesKey]] = {}
+            for series in gauges:
+                groups.setdefault(name_of(series), []).append(series)
+            lag = SeriesKey(f"{snapshot.prefix_stats}.timestamp_lag")
+            previous = self.previous
+            for name, members in groups.items():
+                if len(members) == 1:
+                    continue
+                changed = [s for s in members if previous.get(s) != gauges[s]]
+                if lag in members:
+                    value = gauges[lag]
+                elif changed:
+                    value = gauges[changed[-1]]
+                else:
+                    value = self.written.get(name, gauges[members[-1]])
+                merged[name] = written[name] = value
+        self.previous, self.written = gauges, written
+        return merged
+
+
 def format_snapshot(snapshot: Snapshot, config: GraphiteConfig,
-                    on_rejected: Callable[[str], None] | None = None) -> list[Line]:
-    """All lines of one flush except etsy's four ``graphiteStats`` lines (see GraphiteSink)."""
+                    on_rejected: Callable[[str], None] | None = None,
+                    gauge_history: GaugeHistory | None = None) -> list[Line]:
+    """All lines of one flush except etsy's four ``graphiteStats`` lines (see GraphiteSink).
+
+    ``gauge_history`` carries colliding gauges' values from one flush to the next; the
+    sink passes its own. Without it each call starts afresh.
+    """
     started = time.monotonic()
     ts = js_round(snapshot.timestamp)
     ns = config.namespaces
@@ -122,36 +195,39 @@ def format_snapshot(snapshot: Snapshot, config: GraphiteConfig,
     lines: list[Line] = []
     num_stats = 0
     sanitize_tags = config.key_name_sanitize
-    keys: dict[SeriesKey, str] = {}
+    names: dict[SeriesKey, str] = {}
+    writable: dict[str, bool] = {}
 
-    def key_of(series: SeriesKey) -> str:
-        """The etsy key, or "" when the series must not be written (checked once a flush).
+    def name_of(series: SeriesKey) -> str:
+        name = names.get(series)
+        if name is None:
+            name = names[series] = etsy_key(series, sanitize_tags)
+        return name
+
+    def safe(key: str) -> bool:
+        """Checked (and a rejection counted) once per name a flush.
 
         The namespaces and suffix around it are checked when the config is made, so a
         safe key makes safe lines.
         """
-        key = keys.get(series)
-        if key is None:
-            key = etsy_key(series, sanitize_tags)
-            if not is_safe(key) or len(key) > MAX_NAME_BYTES - 100:
-                if on_rejected is not None:
-                    on_rejected(key)
-                key = ""
-            keys[series] = key
-        return key
+        ok = writable.get(key)
+        if ok is None:
+            ok = writable[key] = is_safe(key) and len(key) <= MAX_NAME_BYTES - 100
+            if not ok and on_rejected is not None:
+                on_rejected(key)
+        return ok
 
     def fmt(namespace: list[str], key: str, *parts: str) -> str:
         name, sep, tags = key.partition(";")
         return ".".join([*namespace, name, *parts]) + suffix + sep + tags
 
     def add(name: str, value: float) -> None:
-        if name:
-            lines.append((name, js_str(value), ts))
+        lines.append((name, js_str(value), ts))
 
     interval = snapshot.interval
-    for series, value in snapshot.counters.items():
+    for key, value in by_graphite_name(snapshot.counters, name_of, operator.add).items():
         num_stats += 1
-        if not (key := key_of(series)):
+        if not safe(key):
             continue
         if config.legacy_namespace:
             add(fmt(ns["counter"], key), value / interval)
@@ -162,11 +238,12 @@ def format_snapshot(snapshot: Snapshot, config: GraphiteConfig,
             if config.flush_counts:
                 add(fmt(ns["counter"], key, "count"), value)
 
-    for series, values in snapshot.timers.items():
+    timer_counts = by_graphite_name(snapshot.timer_counts, name_of, operator.add)
+    for key, values in by_graphite_name(snapshot.timers, name_of, _pool).items():
         num_stats += 1
-        if not (key := key_of(series)):
+        if not safe(key):
             continue
-        stats = timer_stats(values, snapshot.timer_counts.get(series, 0), interval,
+        stats = timer_stats(values, timer_counts.get(key, 0), interval,
                             config.percent_threshold, config.bins_for(key),
                             config.calculated_timer_metrics)
         for stat, value in stats.items():
@@ -176,14 +253,14 @@ def format_snapshot(snapshot: Snapshot, config: GraphiteConfig,
             else:
                 add(fmt(ns["timer"], key, stat), value)
 
-    for series, value in snapshot.gauges.items():
+    for key, value in (gauge_history or GaugeHistory()).merge(snapshot, name_of).items():
         num_stats += 1
-        if key := key_of(series):
+        if safe(key):
             add(fmt(ns["gauge"], key), value)
 
-    for series, members in snapshot.sets.items():
+    for key, members in by_graphite_name(snapshot.sets, name_of, operator.or_).items():
         num_stats += 1
-        if key := key_of(series):
+        if safe(key):
             add(fmt(ns["set"], key, "count"), len(members))
 
     prefix = snapshot.prefix_stats
@@ -221,13 +298,14 @@ class GraphiteSink:
         self.last_exception = 0
         self.flush_time = 0
         self.flush_length = 0
+        self.gauge_history = GaugeHistory()
 
     def _rejected(self, name: str) -> None:
         if self.count is not None:
             self.count("names_rejected", 1)
 
     def flush(self, snapshot: Snapshot) -> None:
-        lines = format_snapshot(snapshot, self.config, self._rejected)
+        lines = format_snapshot(snapshot, self.config, self._rejected, self.gauge_history)
         prefix = snapshot.prefix_stats
         ns = self.config.namespaces["global"]
         ts = js_round(snapshot.timestamp)  # etsy: the time Carbon accepted the connection

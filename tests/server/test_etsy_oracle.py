@@ -91,18 +91,34 @@ def random_packets(seed: int = 11) -> list[bytes]:
     return packets
 
 
-def ours(config: dict, flushes: int, packets: list[bytes] = PACKETS) -> list[set]:
+def ours(config: dict, phases: list[list[bytes]]) -> list[set]:
+    """Our flushes: one before any packet, then one after each phase's packets."""
     settings = Settings.from_mapping(config)
     aggregator = Aggregator(settings.aggregator_config())
     keep = Collect()
     sink = GraphiteSink(keep, settings.graphite_config(), aggregator.count)
     t0 = 1_800_000_000.0
     sink.flush(aggregator.flush(t0))
-    for packet in packets:
-        aggregator.ingest(packet)
-    for i in range(1, flushes):
+    for i, packets in enumerate(phases, 1):
+        for packet in packets:
+            aggregator.ingest(packet)
         sink.flush(aggregator.flush(t0 + i))
+    for batch in keep.batches:  # one line per Graphite name, whatever the raw names were
+        names = [n for n, _, _ in batch]
+        assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
     return [masked(b) for b in keep.batches]
+
+
+def theirs(etsy_js, config: dict, phases: list[list[bytes]]) -> list[set]:
+    """etsy's flushes for the same phases (each sent just after a flush arrived)."""
+    with CarbonCapture() as carbon:
+        etsy_config = {**config, "graphiteHost": "127.0.0.1", "graphitePort": carbon.port}
+        with EtsyStatsd(etsy_js, etsy_config) as etsy:
+            flushes = [carbon.flush()]
+            for packets in phases:
+                etsy.send(packets)
+                flushes.append(carbon.flush())
+    return [masked(b) for b in flushes]
 
 
 def mask_lag(lines: set) -> set:
@@ -115,21 +131,50 @@ CONFIGS["random values and packing, many percentiles"] = {
 }
 
 
+def assert_same_flushes(etsy_js, config: dict, phases: list[list[bytes]]) -> None:
+    config = {"flushInterval": 1000, **config}
+    expected = [mask_lag(b) for b in theirs(etsy_js, config, phases)]
+    got = [mask_lag(b) for b in ours(config, phases)]
+    for i in (*range(1, len(got)), 0):  # the flushes with data first: the clearest failure
+        assert got[i] == expected[i], f"flush {i}"
+
+
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_same_lines_as_etsy(etsy_js, name):
-    config = {"flushInterval": 1000, **CONFIGS[name]}
     packets = random_packets() if name.startswith("random") else PACKETS
-    with CarbonCapture() as carbon:
-        etsy_config = {**config, "graphiteHost": "127.0.0.1", "graphitePort": carbon.port}
-        with EtsyStatsd(etsy_js, etsy_config) as etsy:
-            theirs = [carbon.flush()]
-            etsy.send(packets)
-            theirs += [carbon.flush(), carbon.flush()]
-    expected = [mask_lag(masked(b)) for b in theirs]
-    got = [mask_lag(b) for b in ours(config, 3, packets)]
-    assert got[1] == expected[1]
-    assert got[2] == expected[2]
-    assert got[0] == expected[0]
+    assert_same_flushes(etsy_js, CONFIGS[name], [packets, []])
+
+
+# Raw names that etsy's sanitising turns into one name: whitespace runs vs "_", "/" vs
+# "-", characters it strips, a tag vs the same text in the name, tags cleaning alike,
+# and the daemon's own stats. Integral sums, so the order of additions cannot matter.
+COLLIDING = [
+    [b"a b:1|c\na_b:2|c\na \t b:3|c|@0.5\nx/y:1|c\nx-y:4|c|@0.25\np$q%:2|c\npq:3|c",
+     b"h:1|c|#env:prod\nh;env=prod:2|c\nh:4|c|#env$:prod\nh:8|c|#env;x:v\nh:16|c|#env_x:v\n"
+     b"h:1|c|#env:pr od\nh:2|c|#env:pr_od",
+     b"statsd.packets received:5|c\nstatsd.timestamp lag:100|g",
+     b"lat ency:3|ms\nlat_ency:1|ms|@0.5\nlat  ency:12.5|ms\nlat/x:5|ms\nlat-x:7|ms\n"
+     b"api.lat:12|ms|#k:v\napi.lat;k=v:3|ms",
+     b"g a:1|g\ng_a:5|g\ng_a:+1|g\ng/b:3|g\ng-b:4|g",
+     b"s a:x|s\ns_a:y|s\ns$_a:x|s\nu/v:1|s\nu-v:2|s"],
+    [b"g a:7|g\na_b:1|c\nlat_ency:2|ms\nlat ency:4|ms\ns a:z|s"],
+    [],
+    [],
+]
+
+COLLIDING_CONFIGS = {
+    "legacy, percentiles, histogram": {
+        "percentThreshold": [90, 50], "histogram": [{"metric": "lat_ency", "bins": [2, 5, "inf"]}],
+    },
+    "non-legacy, deleteIdleStats, gaugesMaxTTL": {
+        "graphite": {"legacyNamespace": False}, "deleteIdleStats": True, "gaugesMaxTTL": 2,
+    },
+}
+
+
+@pytest.mark.parametrize("name", list(COLLIDING_CONFIGS))
+def test_colliding_names_combine_as_in_etsy(etsy_js, name):
+    assert_same_flushes(etsy_js, COLLIDING_CONFIGS[name], COLLIDING)
 
 
 def test_numbers_are_written_as_node_writes_them(tmp_path):

@@ -127,7 +127,7 @@ def test_unsafe_names_are_refused(name):
 
 def test_rejected_names_are_counted_not_written():
     aggregator = Aggregator(AggregatorConfig(flush_interval=1.0))
-    aggregator.ingest(b"ok:1|c\n" + b"a..b:1|c\n" + b"v:1|c|#k:a/b")
+    aggregator.ingest(b"ok:1|c\n" + b"a..b:1|c\n" + b"a..$b:1|c\n" + b"v:1|c|#k:a/b")
     collect = Collect()
     sink = GraphiteSink(collect, GraphiteConfig(key_name_sanitize=False), aggregator.count)
     sink.flush(aggregator.flush(T0))
@@ -135,4 +135,52 @@ def test_rejected_names_are_counted_not_written():
     assert "stats.ok" in names
     assert not any("a..b" in n or "a/b" in n for n in names)
     nxt = aggregator.flush(T0 + 1)
-    assert nxt.counters[SeriesKey("statsd.names_rejected")] == 2  # once a flush for each series
+    # once a flush for each Graphite name ("a..b" and "a..$b" are one name)
+    assert nxt.counters[SeriesKey("statsd.names_rejected")] == 2
+
+
+def test_raw_names_that_clean_up_alike_are_one_graphite_series():
+    """etsy sanitises at parse time, so these are one series each there: one line per name."""
+    aggregator = Aggregator(AggregatorConfig(flush_interval=1.0))
+    aggregator.ingest(b"a b:1|c\na_b:2|c\na \t b:3|c|@0.5\nx/y:1|c\nx-y:4|c\n"
+                      b"h:1|c|#env:prod\nh;env=prod:2|c\nh:4|c|#env$:prod\n"
+                      b"t x:5|ms\nt_x:1|ms|@0.5\nt$_x:3|ms\n"
+                      b"g a:1|g\ng_a:5|g\n"
+                      b"s a:x|s\ns_a:y|s\ns%_a:x|s")
+    lines = format_snapshot(aggregator.flush(T0), GraphiteConfig(histogram=[("t_x", [2, 4, "inf"])]))
+    names = [n for n, _, _ in lines]
+    assert len(names) == len(set(names))
+    got = dict((n, v) for n, v, _ in lines)
+    assert got["stats_counts.a_b"] == "9" and got["stats.a_b"] == "9"
+    assert got["stats_counts.x-y"] == "5"
+    assert got["stats_counts.h;env=prod"] == "7"
+    assert got["stats.timers.t_x.count"] == "4"  # 1 + 1/0.5 + 1
+    assert got["stats.timers.t_x.upper"] == "5" and got["stats.timers.t_x.lower"] == "1"
+    assert got["stats.timers.t_x.median"] == "3" and got["stats.timers.t_x.sum"] == "9"
+    assert got["stats.timers.t_x.histogram.bin_2"] == "1" and got["stats.timers.t_x.histogram.bin_4"] == "1"
+    assert got["stats.gauges.g_a"] == "5"  # both new: the later-seen one
+    assert got["stats.sets.s_a.count"] == "2"  # {x, y}
+    # three user counters, three of the daemon's, one timer, one gauge, one set
+    assert got["statsd.numStats"] == "9"
+
+
+def test_colliding_gauges_take_the_latest_update():
+    aggregator = Aggregator(AggregatorConfig(flush_interval=1.0))
+    collect = Collect()
+    sink = GraphiteSink(collect, GraphiteConfig())
+    values = []
+    for i, packet in enumerate([b"g a:1|g\ng_a:5|g", b"g a:7|g", b"", b"g_a:5|g", b"g_a:6|g",
+                                b"statsd.timestamp lag:100|g"]):
+        if packet:
+            aggregator.ingest(packet)
+        sink.flush(aggregator.flush(T0 + i))
+        got = {n: v for n, v, _ in collect.batches[-1]}
+        values.append(got["stats.gauges.g_a"])
+    assert values[:3] == ["5", "7", "7"]  # the one that changed wins, then the value stays
+    assert values[3] == "7"  # documented limit: re-setting g_a to its own value goes unnoticed
+    assert values[4] == "6"
+    # the daemon sets its lag at flush time, after every update, in etsy too
+    assert got["stats.gauges.statsd.timestamp_lag"] == "0"
+    # without a history (a bare format_snapshot) the later-seen raw series wins
+    bare = {n: v for n, v, _ in format_snapshot(aggregator.flush(T0 + 6), GraphiteConfig())}
+    assert bare["stats.gauges.g_a"] == "6"
