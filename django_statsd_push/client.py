@@ -449,34 +449,52 @@ _render = names.render
 _STAT_TYPES = (str, names.Metric)
 _format = StatsClientBase._prepare  # pystatsd's line formatting (and sampling)
 HEADS_MAXLEN = 8192
+# pystatsd's value text (StatsClientBase.timing and .incr), for the fast path; the
+# fast-path tests compare every line with pystatsd's own.
+TIMING_VALUE = "%0.6f|ms"
+COUNT_VALUE = "%s|c"
+_ONE = 1  # ``count is _ONE``: exactly the int 1 (True == 1 but formats as "True")
 
 
 class Heads(dict):
-    """``stat -> (head, tail)``: a line is ``head + value + tail`` (fast path).
+    """``stat -> (head, tail, incr line)``: a line is ``head + value + tail``.
 
     Why: rendering a name (prefix, sanitising, tags) and pystatsd's ``_prepare`` cost
     more than the rest of a metric together, and the same few hundred names are sent
     on every request. ``head`` is pystatsd's own line for the rendered name with an
     empty value (``"app.cache.default.get:"``), so the wire format stays pystatsd's;
-    ``tail`` carries DogStatsD tags. One dict per settings state, so a changed prefix
-    or tag format can never reuse an old head; bounded like ``names.render``'s cache.
+    ``tail`` carries DogStatsD tags; the third item is the whole ``incr(stat)`` line.
+    One dict per settings state, so a changed prefix or tag format can never reuse an
+    old head; bounded like ``names.render``'s cache.
     """
 
-    __slots__ = ("prefix", "tag_format")
+    __slots__ = ("prefix", "tag_format", "memo")
 
     def __init__(self, prefix: str | None, tag_format: str | None) -> None:
         super().__init__()
         self.prefix, self.tag_format = prefix, tag_format
+        # Other modules' caches of lines built from these heads (the middleware's
+        # per-route lines): they go when the settings, and so the heads, change.
+        self.memo: dict[Any, Any] = {}
 
-    def __missing__(self, stat: Any) -> tuple[str, str]:
+    def __missing__(self, stat: Any) -> tuple[str, str, str]:
         if not isinstance(stat, _STAT_TYPES):
             raise KeyError(stat)  # the slow path turns it into a string first
         name, tail, _ = _render(stat, self.prefix, self.tag_format)
-        entry = (_format(_NamedPrepare, name, "", 1), tail)
+        head = _format(_NamedPrepare, name, "", 1)
+        entry = (head, tail, head + COUNT_VALUE % 1 + tail)
         if len(self) >= HEADS_MAXLEN:
             self.clear()
         self[stat] = entry
         return entry
+
+    def timing_line(self, stat: Any, ms: float) -> str:
+        head, tail, _ = self[stat]
+        return head + TIMING_VALUE % ms + tail
+
+    def incr_line(self, stat: Any, count: int = 1) -> str:
+        head, tail, one = self[stat]
+        return one if count is _ONE else head + COUNT_VALUE % count + tail
 
 
 class _NamedPrepare:
@@ -556,8 +574,8 @@ class StatsdClient(_NamedPrepare, StatsClientBase):
         heads = self._heads
         if heads is not None and rate == 1:
             try:
-                head, tail = heads[stat]
-                line = head + "%0.6f|ms" % delta + tail
+                head, tail, _ = heads[stat]
+                line = head + TIMING_VALUE % delta + tail
             except Exception:
                 pass
             else:
@@ -573,8 +591,9 @@ class StatsdClient(_NamedPrepare, StatsClientBase):
         heads = self._heads
         if heads is not None and rate == 1:
             try:
-                head, tail = heads[stat]
-                line = head + "%s|c" % count + tail
+                head, tail, line = heads[stat]
+                if count is not _ONE:
+                    line = head + COUNT_VALUE % count + tail
             except Exception:
                 pass
             else:
@@ -585,6 +604,11 @@ class StatsdClient(_NamedPrepare, StatsClientBase):
                     batch.lines.append(line)
                 return
         StatsClientBase.incr(self, stat, count, rate)
+
+    def fast_state(self) -> State | None:
+        """The settings state while the fast path is on (for the middleware), else None."""
+        state, heads = self._state, self._heads
+        return state if heads is not None and state is not None and state.heads is heads else None
 
     # configuration
 

@@ -6,6 +6,7 @@ sets, timedeltas, captures) go through pystatsd and must agree too."""
 from __future__ import annotations
 
 import datetime
+import re
 
 import pytest
 from statsd.client.base import StatsClientBase
@@ -46,6 +47,8 @@ CALLS = [
     ("incr", HIT, (3,), {}),
     ("incr", "view.metric0", (), {}),
     ("incr", "view.metric0", (-2,), {}),
+    ("incr", "view.metric0", (True,), {}),
+    ("incr", "view.metric0", (1.0,), {}),
     ("incr", HIT, (4,), {"rate": 0.25}),
     ("decr", "plain.counter", (5,), {}),
     ("gauge", "queue", (7,), {}),
@@ -136,3 +139,30 @@ def test_bad_values_and_names_behave_as_before(udp):
     statsd.timing(["unhashable"], 1)  # a name that is not a string: str() of it
     statsd.incr(("plain", "tuple"))
     assert udp.lines() == ["a:1|c", "__unhashable__:1.000000|ms", "__plain____tuple__:1|c"]
+
+
+@pytest.mark.parametrize("tag_format", [None, "dogstatsd", "graphite"])
+def test_middleware_lines_equal_the_general_path(udp, settings, tag_format):
+    """The middleware's per-route lines against its general path (taken while capturing)."""
+    from django.test import Client
+
+    from django_statsd_push.testing import capture_metrics
+
+    settings.STATSD_TAG_FORMAT = tag_format
+    settings.STATSD_PREFIX = "app"
+    settings.STATSD_HOOKS = ["db"]
+    client = Client(raise_request_exception=False)
+    requests = [("get", "/ten/"), ("get", "/db/"), ("post", "/db/"), ("get", "/boom/"),
+                ("get", "/not-found/"), ("get", "/nowhere/"), ("generic", "/ten/")]
+
+    def lines_of(method: str, url: str) -> list[str]:
+        args = ("BREW", url) if method == "generic" else (url,)
+        getattr(client, method)(*args)
+        return [re.sub(r":[0-9.]+\|ms", ":T|ms", line) for line in udp.lines()]
+
+    for method, url in requests * 2:
+        fast = lines_of(method, url)
+        assert statsd._heads is not None
+        with capture_metrics():
+            general = lines_of(method, url)
+        assert fast == general and any("request" in line for line in fast), (method, url)
