@@ -164,6 +164,14 @@ def test_raw_names_that_clean_up_alike_are_one_graphite_series():
     assert got["statsd.numStats"] == "9"
 
 
+def test_colliding_names_are_combined_with_key_name_sanitize_off_too():
+    """etsy writes stats_counts.a_b twice then (Carbon keeps the last); we write the sum."""
+    aggregator = Aggregator(AggregatorConfig(flush_interval=1.0))
+    aggregator.ingest(b"a b:1|c\na_b:2|c")
+    lines = format_snapshot(aggregator.flush(T0), GraphiteConfig(key_name_sanitize=False))
+    assert [v for n, v, _ in lines if n == "stats_counts.a_b"] == ["3"]
+
+
 def test_colliding_gauges_take_the_latest_update():
     aggregator = Aggregator(AggregatorConfig(flush_interval=1.0))
     collect = Collect()
