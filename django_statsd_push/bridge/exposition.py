@@ -56,11 +56,10 @@ def render_metrics(metrics: Iterable[Metric]) -> str:
     return generate_latest(_Metrics(metrics)).decode()  # type: ignore[arg-type]
 
 
-def _line(name: str, labels: Iterable[str]) -> str:
+def _line(name: str, labels: str) -> str:
     """One sample line up to its value, as generate_latest's ``sample_line`` writes it,
-    with ``%s`` for the value (the labels come ``%``-doubled)."""
-    text = ",".join(labels)
-    return f"{name}{{{text}}} %s\n" if text else f"{name} %s\n"
+    with ``%s`` for the value (``labels`` joined, ``%``-doubled)."""
+    return f"{name}{{{labels}}} %s\n" if labels else f"{name} %s\n"
 
 
 class _FamilyText:
@@ -97,24 +96,26 @@ class _FamilyText:
             f'{name}="{_escape(value, ALLOWUTF8, None)}"'.replace("%", "%%")
             for name, value in zip(self.label_names, series.labels)
         ]
+        joined = ",".join(labels)
         if not self.extra:
-            return _line(self.sample, labels)
-        before, after = labels[: self.at], labels[self.at :]
-        lines = [_line(self.sample, [*before, pair, *after]) for pair in self.extra]
-        lines.extend(_line(tail, labels) for tail in self.tails)
-        return "".join(lines)
+            return _line(self.sample, joined)
+        before, after = ",".join(labels[: self.at]), ",".join(labels[self.at :])
+        head = self.sample + "{" + (before + "," if before else "")
+        tail = ("," + after if after else "") + "} %s\n"
+        lines = head + (tail + head).join(self.extra) + tail
+        return lines + "".join(_line(name, joined) for name in self.tails)
 
 
-def _histogram_values(series: Series, now: float) -> list[float]:
-    return [*series.buckets, series.count, series.count, series.sum]  # type: ignore[misc]
+def _histogram_values(series: Series, now: float) -> tuple[float, ...]:
+    return (*series.buckets, series.count, series.count, series.sum)  # type: ignore[misc]
 
 
-def _summary_values(series: Series, now: float) -> list[float]:
-    return [*quantile_values(series.family, series, now), series.count, series.sum]
+def _summary_values(series: Series, now: float) -> tuple[float, ...]:
+    return (*quantile_values(series.family, series, now), series.count, series.sum)
 
 
-def _scalar_values(series: Series, now: float) -> list[float]:
-    return [series.value]
+def _scalar_values(series: Series, now: float) -> tuple[float, ...]:
+    return (series.value,)
 
 
 _VALUES = {HISTOGRAM: _histogram_values, SUMMARY: _summary_values}
@@ -131,13 +132,10 @@ class _Formatted(dict[float, str]):
         return text
 
 
-class _Rendered:
-    __slots__ = ("template", "values", "text")
-
-    def __init__(self, template: str) -> None:
-        self.template = template
-        self.values: list[float] | None = None
-        self.text = ""
+# Per series: (template, the values its text shows, text). A tuple of strings and floats
+# drops out of the garbage collector's view; 10k tracked objects per render made the
+# collector a visible share of it (a full collection walks the whole store).
+_Rendered = tuple[str, tuple[float, ...], str]
 
 
 class TextRenderer:
@@ -182,12 +180,11 @@ class TextRenderer:
         for series in family.series.values():
             rendered = old_series.get(series)
             if rendered is None:
-                rendered = _Rendered(shared.template(series))
+                rendered = (shared.template(series), (), "")
             values = values_of(series, now)
             # a zero is always re-rendered: 0.0 == -0.0, yet they print differently
-            if values != rendered.values or not values[-1]:
-                rendered.text = rendered.template % tuple(map(fmt, values))
-                rendered.values = values
+            if values != rendered[1] or not values[-1]:
+                rendered = (rendered[0], values, rendered[0] % tuple(map(fmt, values)))
             keep[series] = rendered
-            append(rendered.text)
+            append(rendered[2])
         return "".join(texts)
