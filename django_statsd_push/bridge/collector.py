@@ -74,7 +74,7 @@ class BridgeCollector:
                 now = store.clock()
                 text = self._renderer.render(list(store.families.values()), now, self._failed)
                 own = list(self._own(*self._own_state()))
-            output = (text + render_metrics(own)).encode()
+            output = text + render_metrics(own)
             self._cache = (generation, output)
             return output
 

@@ -51,9 +51,9 @@ class _Metrics:
         return self._metrics
 
 
-def render_metrics(metrics: Iterable[Metric]) -> str:
+def render_metrics(metrics: Iterable[Metric]) -> bytes:
     """prometheus_client's own text for ready-made metric families."""
-    return generate_latest(_Metrics(metrics)).decode()  # type: ignore[arg-type]
+    return generate_latest(_Metrics(metrics))  # type: ignore[arg-type]
 
 
 def _line(name: str, labels: str) -> str:
@@ -66,7 +66,7 @@ class _FamilyText:
     """What every series of one family shares: HELP/TYPE (generate_latest's own, for an
     empty family), the escaped sample and label names, the ``le``/``quantile`` pairs."""
 
-    __slots__ = ("header", "sample", "tails", "label_names", "at", "extra", "values")
+    __slots__ = ("header", "sample", "tails", "bare_tails", "label_names", "at", "extra", "values")
 
     def __init__(self, family: Family) -> None:
         self.header = render_metrics([Metric(family.name, family.help, family.type)])
@@ -81,29 +81,27 @@ class _FamilyText:
             key, self.sample, bounds = "quantile", name, [floatToGoString(q) for q, _error in family.quantiles]
         else:
             self.sample = escape_metric_name(name + "_total" if family.type == COUNTER else name)
-            self.tails: tuple[str, ...] = ()
             return
         # the reserved label sorts into the same place on every line of a series
         self.at = bisect_left(family.label_names, key)
         self.extra = [f'{escape_label_name(key)}="{_escape(b, ALLOWUTF8, None)}"' for b in bounds]
-        self.tails = (escape_metric_name(name + "_count"), escape_metric_name(name + "_sum"))
+        tails = (escape_metric_name(name + "_count"), escape_metric_name(name + "_sum"))
+        self.tails = "".join(_line(tail, "\0") for tail in tails)  # "\0": where the labels go
+        self.bare_tails = "".join(_line(tail, "") for tail in tails)
         self.sample = escape_metric_name(self.sample)
 
-    def template(self, series: Series) -> str:
+    def template(self, series: Series, escaped: _Escaped) -> str:
         """Every line of one series with a ``%s`` where each value goes, in
         generate_latest's sample order (buckets or quantiles, then ``_count``, ``_sum``)."""
-        labels = [
-            f'{name}="{_escape(value, ALLOWUTF8, None)}"'.replace("%", "%%")
-            for name, value in zip(self.label_names, series.labels)
-        ]
+        labels = [f'{name}="{escaped[value]}"' for name, value in zip(self.label_names, series.labels)]
         joined = ",".join(labels)
         if not self.extra:
             return _line(self.sample, joined)
         before, after = ",".join(labels[: self.at]), ",".join(labels[self.at :])
         head = self.sample + "{" + (before + "," if before else "")
         tail = ("," + after if after else "") + "} %s\n"
-        lines = head + (tail + head).join(self.extra) + tail
-        return lines + "".join(_line(name, joined) for name in self.tails)
+        tails = self.tails.replace("\0", joined) if joined else self.bare_tails  # one pass: labels are not rescanned
+        return head + (tail + head).join(self.extra) + tail + tails
 
 
 def _histogram_values(series: Series, now: float) -> tuple[float, ...]:
@@ -132,10 +130,19 @@ class _Formatted(dict[float, str]):
         return text
 
 
-# Per series: (template, the values its text shows, text). A tuple of strings and floats
+class _Escaped(dict[str, str]):
+    """Label values as they appear between the quotes (``%``-doubled for the template),
+    remembered for one render: values repeat across series (methods, statuses)."""
+
+    def __missing__(self, value: str) -> str:
+        text = self[value] = _escape(value, ALLOWUTF8, None).replace("%", "%%")
+        return text
+
+
+# Per series: (template, the values its text shows, text as UTF-8). A tuple of strings and floats
 # drops out of the garbage collector's view; 10k tracked objects per render made the
 # collector a visible share of it (a full collection walks the whole store).
-_Rendered = tuple[str, tuple[float, ...], str]
+_Rendered = tuple[str, tuple[float, ...], bytes]
 
 
 class TextRenderer:
@@ -149,19 +156,21 @@ class TextRenderer:
         self._series: dict[Series, _Rendered] = {}
         self._families: dict[Family, _FamilyText] = {}
 
-    def render(self, families: Iterable[Family], now: float, on_error: Callable[[Family], None]) -> str:
-        """The page's part for ``families``. A family that cannot be rendered is left
-        out and reported to ``on_error(family)``; the rest of the page stands."""
+    def render(self, families: Iterable[Family], now: float, on_error: Callable[[Family], None]) -> bytes:
+        """The page's part for ``families``, UTF-8. A family that cannot be rendered is
+        left out and reported to ``on_error(family)``; the rest of the page stands."""
         old_series, old_families = self._series, self._families
         self._series, self._families = {}, {}
-        formatted = _Formatted()
-        parts: list[str] = []
+        formatted, escaped = _Formatted(), _Escaped()
+        parts: list[bytes] = []
         for family in families:
+            mark = len(parts)
             try:
-                parts.append(self._family(family, now, old_series, old_families, formatted))
+                self._family(family, now, old_series, old_families, parts, formatted, escaped)
             except Exception:  # noqa: BLE001 - one bad family must not fail the scrape
+                del parts[mark:]
                 on_error(family)
-        return "".join(parts)
+        return b"".join(parts)
 
     def _family(
         self,
@@ -169,22 +178,23 @@ class TextRenderer:
         now: float,
         old_series: dict[Series, _Rendered],
         old_families: dict[Family, _FamilyText],
+        parts: list[bytes],
         formatted: _Formatted,
-    ) -> str:
+        escaped: _Escaped,
+    ) -> None:
         shared = old_families.get(family)
         if shared is None:
             shared = _FamilyText(family)
         self._families[family] = shared
-        texts = [shared.header]
-        append, keep, values_of, fmt = texts.append, self._series, shared.values, formatted.__getitem__
+        parts.append(shared.header)
+        append, keep, values_of, fmt = parts.append, self._series, shared.values, formatted.__getitem__
         for series in family.series.values():
             rendered = old_series.get(series)
             if rendered is None:
-                rendered = (shared.template(series), (), "")
+                rendered = (shared.template(series, escaped), (), b"")
             values = values_of(series, now)
             # a zero is always re-rendered: 0.0 == -0.0, yet they print differently
             if values != rendered[1] or not values[-1]:
-                rendered = (rendered[0], values, rendered[0] % tuple(map(fmt, values)))
+                rendered = (rendered[0], values, (rendered[0] % tuple(map(fmt, values))).encode())
             keep[series] = rendered
             append(rendered[2])
-        return "".join(texts)
