@@ -1,6 +1,6 @@
 """Prometheus bridge: statsd ingest rate without loss, and /metrics render time for 10k series.
 
-    python bench/bridge.py [--events 1000000] [--packet-size 512] [--skip-etsy]
+    python bench/bridge.py [--events 1000000] [--packet-size 512] [--skip-etsy] [--skip-udp] [--render-only]
 
 1. Ingest, lossless (TCP). ``statsd-push bridge`` runs as its own process; the bench
    streams ``--events`` statsd lines (a Django-like mix: request timers, response and
@@ -15,9 +15,12 @@
    ladder of rates for one second each; the highest rate with zero loss is reported.
    The kernel caps receive buffers at net.core.rmem_max; etsy keeps the default.
 3. /metrics: a store holding 10k series (counters: 100 names x 100 label values; then
-   10k histogram series, 14 lines each),
-   rendered through prometheus_client cold (cache bypassed), median of 5; and the
-   cached path a second scraper gets between two flushes.
+   10k histogram series, 14 lines each). Timed: the first scrape after the series
+   appeared (every line template built), a scrape after a flush that changed every
+   series (median of 5: the per-flush worst case), after a flush that changed nothing,
+   and a second scrape within one flush (cached page); beside them prometheus_client's
+   ``generate_latest`` over the same store (the previous path), whose output ours must
+   equal byte for byte (asserted). ``--render-only`` runs just this part.
 
 statsd_exporter cannot be installed here (no Go toolchain/binary); its published
 figure, about 145k events/s per core, is printed beside ours as a constant.
@@ -40,6 +43,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from prometheus_client.exposition import generate_latest  # noqa: E402
 
 from django_statsd_push.bridge.collector import BridgeCollector  # noqa: E402
 from django_statsd_push.bridge.mapping import load_mapping  # noqa: E402
@@ -240,8 +245,28 @@ def udp_ladder(receiver, packets: list[bytes], per_packet: float, port: int) -> 
     return best
 
 
-def render_times(kind: str, series: int = 10_000) -> tuple[float, float, int]:
-    """(cold ms median of 5, cached ms, bytes) for a store holding ``series`` series."""
+def timed(render) -> tuple[float, float, bytes]:
+    """(wall ms, CPU ms of this process, result): the machine is shared, so the CPU
+    time is the steadier figure; the target is read on the wall time."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    body = render()
+    return (time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000, body
+
+
+def medians(runs: list[tuple[float, float, bytes]]) -> tuple[float, float]:
+    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+
+
+def render_times(kind: str, series: int = 10_000, repeat: int = 5) -> dict[str, tuple[float, float]]:
+    """(wall ms, CPU ms) medians per /metrics rendering of a store holding ``series`` series:
+
+    ``first``    the first scrape after the series appeared (every line template built; 3 runs)
+    ``changed``  after a flush that changed every series (the per-flush worst case)
+    ``idle``     after a flush that changed nothing (series texts reused)
+    ``cached``   a second scrape within one flush (the page is reused)
+    ``generate_latest``  prometheus_client's encoder over the same store (the old path; 3 runs)
+    ``flush``    applying the all-changed snapshot (not part of a scrape; for scale)
+    """
     store = SeriesStore(load_mapping(MAPPING), max_series=series * 2)
     if kind == "counter":
         # 100 metric names x 100 label values, as tags (statsd_exporter's typical shape)
@@ -252,17 +277,38 @@ def render_times(kind: str, series: int = 10_000) -> tuple[float, float, int]:
         snapshot = Snapshot(1.0, 1.0, timers={k: (5.0, 30.0, 200.0) for k in keys}, timer_counts=dict.fromkeys(keys, 3.0))
     store.apply(snapshot)
     assert store.series_count == series, store.series_count
+    first = [timed(BridgeCollector(store).render) for _ in range(3)]
     collector = BridgeCollector(store)
-    cold = []
-    for _ in range(5):
-        store.generation += 1  # bypass the per-flush cache: a full rendering each time
-        start = time.perf_counter()
-        body = collector.render()
-        cold.append((time.perf_counter() - start) * 1000)
-    start = time.perf_counter()
     collector.render()
-    cached = (time.perf_counter() - start) * 1000
-    return statistics.median(cold), cached, len(body)
+    changed, idle, flush = [], [], []
+    for _ in range(repeat):
+        flush.append(timed(lambda: store.apply(snapshot)))  # adds to every counter / histogram
+        changed.append(timed(collector.render))
+        store.generation += 1  # a flush that changed nothing
+        idle.append(timed(collector.render))
+    cached = timed(collector.render)
+    body = cached[2]
+    assert body == generate_latest(collector.registry), "the renderer left generate_latest's format"
+    reference = [timed(lambda: generate_latest(collector.registry)) for _ in range(3)]
+    return {
+        "first": medians(first), "changed": medians(changed), "idle": medians(idle), "cached": medians([cached]),
+        "generate_latest": medians(reference), "flush": medians(flush), "bytes": (len(body), 0.0),
+    }  # fmt: skip
+
+
+def render_report() -> None:
+    print("\n/metrics render, 10k series: ours (incremental text writer) vs prometheus_client's generate_latest")
+    print("  ms wall / ms CPU, medians")
+    for kind in ("counter", "histogram"):
+        t = render_times(kind)
+        print(f"  10k {kind} series ({t['bytes'][0] / 1e6:.1f} MB):")
+        for key, what in (("first", "first scrape after they appeared"), ("changed", "after a flush changing all"),
+                          ("idle", "after a flush changing none"), ("cached", "second scrape in a flush"),
+                          ("generate_latest", "prometheus_client generate_latest"), ("flush", "(the flush itself)")):  # fmt: skip
+            print(f"    {what:<36} {t[key][0]:8.2f} / {t[key][1]:8.2f}")
+        worst = max(t["first"][0], t["changed"][0])
+        print(f"    generate_latest / ours after a flush changing all: {t['generate_latest'][0] / t['changed'][0]:.1f}x;"
+              f" target < {TARGET_RENDER_MS:.0f} ms (first and all-changed, wall): {'met' if worst < TARGET_RENDER_MS else 'NOT met'}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -271,7 +317,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--packet-size", type=int, default=512)
     parser.add_argument("--skip-etsy", action="store_true")
     parser.add_argument("--skip-udp", action="store_true")
+    parser.add_argument("--render-only", action="store_true", help="only the /metrics render figures")
     args = parser.parse_args(argv)
+    if args.render_only:
+        render_report()
+        return 0
 
     print(f"bridge bench: {args.events} events, Django-like mix, {os.cpu_count()} CPUs (shared)")
     lines = django_lines(args.events)
@@ -305,12 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  ratio vs statsd_exporter (per core): {ours[1] / STATSD_EXPORTER_PER_CORE:.2f}x")
     print(f"  target >= {TARGET_PER_CORE:,} ev/s per core: {'met' if ours[1] >= TARGET_PER_CORE else 'NOT met'}")
 
-    print("\n/metrics render, 10k series (prometheus_client text exposition)")
-    for kind in ("counter", "histogram"):
-        cold, cached, size = render_times(kind)
-        verdict = "met" if cold < TARGET_RENDER_MS else "NOT met"
-        print(f"  10k {kind:<9} series: {cold:7.1f} ms cold ({size / 1e6:.1f} MB), {cached:.3f} ms cached"
-              f"   target < {TARGET_RENDER_MS:.0f} ms: {verdict}")
+    render_report()
     return 0
 
 
