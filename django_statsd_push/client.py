@@ -488,14 +488,6 @@ class Heads(dict):
         self[stat] = entry
         return entry
 
-    def timing_line(self, stat: Any, ms: float) -> str:
-        head, tail, _ = self[stat]
-        return head + TIMING_VALUE % ms + tail
-
-    def incr_line(self, stat: Any, count: int = 1) -> str:
-        head, tail, one = self[stat]
-        return one if count is _ONE else head + COUNT_VALUE % count + tail
-
 
 class _NamedPrepare:
     """Shared by the client and its pipelines: names, tags, sample rate, capture."""
@@ -560,6 +552,7 @@ class StatsdClient(_NamedPrepare, StatsClientBase):
         # The current state's heads while every line may take the fast path (enabled,
         # no global sample rate, no capture), else None. Changed under the lock.
         self._heads: Heads | None = None
+        self.fast: State | None = None  # the state whose heads those are (middleware)
         self._lock = threading.Lock()
         self._captures: list[list[Captured]] = []
         _clients.add(self)
@@ -605,11 +598,6 @@ class StatsdClient(_NamedPrepare, StatsClientBase):
                 return
         StatsClientBase.incr(self, stat, count, rate)
 
-    def fast_state(self) -> State | None:
-        """The settings state while the fast path is on (for the middleware), else None."""
-        state, heads = self._state, self._heads
-        return state if heads is not None and state is not None and state.heads is heads else None
-
     # configuration
 
     @property
@@ -628,7 +616,8 @@ class StatsdClient(_NamedPrepare, StatsClientBase):
         """Switch the fast path on or off (call with the lock held)."""
         state = self._state
         fast = state is not None and state.enabled and state.sample_rate == 1
-        self._heads = state.heads if fast and not self._captures else None
+        self.fast = state if fast and not self._captures else None
+        self._heads = self.fast.heads if self.fast is not None else None
 
     @property
     def transport(self) -> Transport:
@@ -641,7 +630,8 @@ class StatsdClient(_NamedPrepare, StatsClientBase):
     def reset(self) -> None:
         """Forget the configuration (and close the socket); the next metric re-reads it."""
         with self._lock:
-            state, self._state, self._heads = self._state, None, None
+            state, self._state = self._state, None
+            self._heads = self.fast = None
         if state is not None:
             state.transport.close()
 
@@ -649,7 +639,8 @@ class StatsdClient(_NamedPrepare, StatsClientBase):
 
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
-        state, self._state, self._heads = self._state, None, None
+        state, self._state = self._state, None
+        self._heads = self.fast = None
         if state is not None:
             state.transport.close()
 
@@ -689,8 +680,9 @@ class StatsdClient(_NamedPrepare, StatsClientBase):
             return
         try:
             transport = self.state.transport
-            if sum(map(len, lines)) + len(lines) - 1 < transport.packet_size:
-                transport.send("\n".join(lines))  # the usual case: one datagram
+            data = "\n".join(lines)
+            if len(data) < transport.packet_size:
+                transport.send(data)  # the usual case: one datagram
                 return
             pipe = Pipeline(self)  # pystatsd's packing for the rest
             pipe._stats.extend(lines)

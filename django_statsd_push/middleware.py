@@ -20,7 +20,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponseBase
 
 from django_statsd_push import names
-from django_statsd_push.client import Batch, State, _current_batch, statsd
+from django_statsd_push.client import TIMING_VALUE, Batch, State, _current_batch, statsd
 
 logger = logging.getLogger("django_statsd_push")
 
@@ -105,18 +105,18 @@ class StatsdMiddleware:
         self, request: HttpRequest, response: HttpResponseBase, start: float, batch: Batch
     ) -> None:
         elapsed_ms = (perf_counter() - start) * 1000.0
-        state = statsd.fast_state()
+        state = statsd.fast
         if state is not None:
-            # The usual case: this route's names and constant lines are known.
+            # The usual case: this route's heads and constant lines are known.
             try:
-                heads, lines = state.heads, batch.lines
                 key = (view_name(request), request.method, response.status_code)
-                timer, responses, db = heads.memo.get(key) or _route_lines(state, *key)
-                lines.append(heads.timing_line(timer, elapsed_ms))
+                head, tail, responses, db = state.heads.memo.get(key) or _route(state, *key)
+                lines = batch.lines
+                lines.append(head + TIMING_VALUE % elapsed_ms + tail)
                 lines += responses
                 if db:
-                    lines.append(heads.timing_line(db[0], batch.db_queries))
-                    lines.append(heads.timing_line(db[1], batch.db_time))
+                    lines.append(db[0] + TIMING_VALUE % batch.db_queries + db[1])
+                    lines.append(db[2] + TIMING_VALUE % batch.db_time + db[3])
             except Exception:
                 logger.debug("statsd: request metrics dropped", exc_info=True)
             finally:
@@ -142,20 +142,22 @@ class StatsdMiddleware:
 ROUTES_MAXLEN = 4096
 
 
-def _route_lines(state: State, view: str, method: str | None, status: int) -> tuple:
-    """The names and constant lines of one (view, method, status), kept in the heads' memo.
+def _route(state: State, view: str, method: str | None, status: int) -> tuple:
+    """One (view, method, status)'s line heads and constant lines, kept in the heads' memo.
 
-    Same metrics, in the same order, as the general path of ``emit``: the timer, the
-    response counters (whole lines: always 1), and the two DB figures if that hook is on.
+    The same metrics, in the same order, as the general path of ``emit``: the timer's
+    head and tail, the response counters (whole lines: always 1), then the heads and
+    tails of the two DB figures if that hook is on.
     """
     heads, sent_method = state.heads, method or "OTHER"
     responses = names.responses(status, state.tag_format is not None)
-    db = (
-        (names.request(view, sent_method, "db_queries"), names.request(view, sent_method, "db_time"))
-        if "db" in state.hooks else ()
-    )
-    lines = (names.request(view, sent_method), tuple(map(heads.incr_line, responses)), db)
+    db: tuple[str, ...] = ()
+    if "db" in state.hooks:
+        db = heads[names.request(view, sent_method, "db_queries")][:2]
+        db += heads[names.request(view, sent_method, "db_time")][:2]
+    counters = tuple(heads[metric][2] for metric in responses)
+    route = (*heads[names.request(view, sent_method)][:2], counters, db)
     if len(heads.memo) >= ROUTES_MAXLEN:
         heads.memo.clear()
-    heads.memo[(view, method, status)] = lines
-    return lines
+    heads.memo[(view, method, status)] = route
+    return route
