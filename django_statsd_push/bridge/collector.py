@@ -141,8 +141,11 @@ class BridgeCollector:
 
 def _family(family: Family, now: float) -> Metric:
     names = family.label_names
+    metric: Metric
     if family.type == COUNTER:
-        metric: Metric = CounterMetricFamily(family.name, family.help, labels=names)
+        # Metric, not CounterMetricFamily: that strips a "_total" the store already
+        # stripped once ("a_total_total" would get HELP/TYPE "a_total" over "a_total_total").
+        metric = Metric(family.name, family.help, COUNTER)
         sample_name = family.name + "_total"
         for series in family.series.values():
             metric.samples.append(Sample(sample_name, dict(zip(names, series.labels)), series.value, None, None))

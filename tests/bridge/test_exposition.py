@@ -39,9 +39,11 @@ def test_every_type_renders_as_generate_latest_does_across_flushes() -> None:
         "h.get:0.5|ms\nh.get:300|ms\nh.post:5000|ms\n"
         "q.a:1|ms\nq.a:7|ms\nq.b:2|ms\n"
         "short.x:1|c\n"
+        "twice_total_total:2|c\n"
     )
     first = same_page(bridge.collector)
     assert 'h_seconds_bucket{kind="get",le="1e+07"} 2.0' in first
+    assert "# TYPE twice_total_total counter\ntwice_total_total 2.0\n" in first
     assert 'q_seconds{quantile="0.99"} 0.007\n' in first and "# HELP q_seconds Quantiles, with a \\\\ and a\\nnewline." in first
     # Some series change, some stay, a set empties, a gauge moves relatively.
     bridge.feed("hits:1|c|#path:/a\ntemp:+1.5|g\nh.get:2|ms\nq.a:3|ms")
