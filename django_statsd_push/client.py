@@ -663,7 +663,7 @@ class StatsdClient(_NamedPrepare, StatsClientBase):
             self._send(data)
 
     def _send(self, data: str) -> None:
-        self.state.transport.send(data)
+        (self._state or self.state).transport.send(data)
 
     def pipeline(self) -> Pipeline:
         return Pipeline(self)
@@ -679,7 +679,7 @@ class StatsdClient(_NamedPrepare, StatsClientBase):
             outer.lines.extend(lines)
             return
         try:
-            transport = self.state.transport
+            transport = (self._state or self.state).transport
             data = "\n".join(lines)
             if len(data) < transport.packet_size:
                 transport.send(data)  # the usual case: one datagram
