@@ -13,12 +13,20 @@ end-to-end test and ``statsd-push stack``::
         carbon.whisper_file("stats.app.hits")   # -> Path of the .wsp file
 
 Ports given as 0 are picked free before start (carbon cannot report a port it chose).
+
+Stopping loses no point: carbon's writer thread checks ``reactor.running`` between
+write rounds, so on SIGTERM whatever is still in its cache (a statsd daemon's last
+flush, typically) is dropped. ``stop()`` therefore first runs a write barrier (see
+``write_barrier``) and only then sends SIGTERM. The child also gets SIGTERM from the
+kernel if its parent dies without stopping it (``parent_death``).
 """
 
 from __future__ import annotations
 
 import configparser
+import logging
 import os
+import random
 import re
 import shutil
 import signal
@@ -28,8 +36,18 @@ import sys
 import time
 from pathlib import Path
 
+from django_statsd_push.server.parent_death import die_with_parent
+
+log = logging.getLogger(__name__)
+
 GRAPHITE_DIR_ENV = "STATSD_PUSH_GRAPHITE_DIR"
 CARBON_FILES = ("carbon.conf", "storage-schemas.conf", "storage-aggregation.conf")
+# The write barrier's two points: in carbon's own namespace (beside its carbon.agents.*
+# self-instrumentation, never under stats.*), and their files are deleted once carbon
+# has exited, so nothing of them is left for a finder or a dashboard.
+BARRIER_MARKERS = ("carbon.write_barrier.first", "carbon.write_barrier.second")
+# Strategies whose write round drains every metric present when the round began.
+BARRIER_STRATEGIES = ("sorted", "naive")
 
 
 class CarbonCacheError(RuntimeError):
@@ -77,6 +95,15 @@ def _with_first_retention(schemas: str, first: str) -> str:
     return re.sub(r"^(\s*retentions\s*=\s*)(.+)$", swap, schemas, flags=re.MULTILINE)
 
 
+def _holds(path: Path, value: float, when: int) -> bool:
+    import whisper
+
+    try:
+        return value in whisper.fetch(str(path), when - 60)[1]
+    except (OSError, whisper.WhisperException):
+        return False
+
+
 class CarbonCache:
     """A carbon-cache child process with its own config, whisper dir, logs and pid file.
 
@@ -99,6 +126,7 @@ class CarbonCache:
         self.log_dir = self.root / "log"
         self.proc: subprocess.Popen | None = None
         self._output = None
+        self.barrier_blocker: str | None = None  # why this config allows no write barrier
 
     # --- configuration -----------------------------------------------------------
     def write_config(self) -> Path:
@@ -127,6 +155,11 @@ class CarbonCache:
         }
         for key, value in overrides.items():
             parser.set("cache", key, value)
+        strategy = parser.get("cache", "CACHE_WRITE_STRATEGY", fallback="sorted").strip()
+        lag = parser.get("cache", "MIN_TIMESTAMP_LAG", fallback="0").strip() or "0"
+        self.barrier_blocker = (
+            f"CACHE_WRITE_STRATEGY = {strategy}" if strategy not in BARRIER_STRATEGIES
+            else f"MIN_TIMESTAMP_LAG = {lag}" if float(lag) else None)
         conf = self.conf_dir / "carbon.conf"
         with conf.open("w") as f:
             parser.write(f)
@@ -146,6 +179,7 @@ class CarbonCache:
             [sys.executable, str(find_carbon_cache()), f"--config={conf}", "--nodaemon", "start"],
             stdout=self._output, stderr=subprocess.STDOUT, cwd=self.root,
             start_new_session=True,  # a Ctrl-C meant for the parent does not skip our clean stop
+            preexec_fn=die_with_parent,  # a SIGKILLed parent leaves no carbon-cache behind
         )
         deadline = time.monotonic() + timeout
         while True:
@@ -162,10 +196,51 @@ class CarbonCache:
                     raise CarbonCacheError(f"carbon-cache did not listen on {self.host}:{self.line_port}")
                 time.sleep(0.1)
 
-    def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM (carbon writes its cache out first), then SIGKILL after ``timeout``."""
+    def write_barrier(self, timeout: float) -> bool:
+        """Return True once every point carbon received before the call is in Whisper.
+
+        Sends one marker point and waits until it is on disk, then a second one. With
+        the ``sorted`` or ``naive`` write strategy a round drains every metric present
+        when it began; the round that wrote the first marker began after it arrived,
+        so it also drained everything that came before; the second marker, sent after
+        the first was written, can only be written by a later round, i.e. after that
+        one finished. False (nothing waited for) if the config holds points back
+        (another strategy, ``MIN_TIMESTAMP_LAG``), or at the deadline, or if carbon dies.
+        """
+        if self.barrier_blocker is not None:
+            log.warning("carbon-cache runs with %s: no write barrier is possible, "
+                        "points still in its cache are lost on stop", self.barrier_blocker)
+            return False
+        import whisper  # carbon's own dependency
+
+        end = time.monotonic() + timeout
+        for metric in BARRIER_MARKERS:
+            path = self.whisper_file(metric)
+            if not path.exists():  # ours, so carbon's MAX_CREATES_PER_MINUTE cannot drop it
+                path.parent.mkdir(parents=True, exist_ok=True)
+                whisper.create(str(path), [(1, 600)])
+            value, now = float(random.randrange(1, 1_000_000)), int(time.time())
+            try:
+                with socket.create_connection((self.host, self.line_port), timeout=2) as s:
+                    s.sendall(f"{metric} {value:g} {now}\n".encode())
+            except OSError as e:
+                log.warning("write barrier: cannot reach carbon-cache's line port: %s", e)
+                return False
+            while not _holds(path, value, now):
+                if time.monotonic() > end or not self.running:
+                    log.warning("carbon-cache did not confirm its writes within %gs (write barrier); "
+                                "points still in its cache may be lost", timeout)
+                    return False
+                time.sleep(0.05)
+        return True
+
+    def stop(self, timeout: float = 15.0, flush: bool = True) -> None:
+        """Write barrier (``flush``; unless skipped, at most ``timeout``), then SIGTERM,
+        then SIGKILL if carbon has not exited ``timeout`` later."""
         proc = self.proc
         if proc is not None and proc.poll() is None:
+            if flush:
+                self.write_barrier(timeout)
             proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(timeout)
@@ -178,6 +253,16 @@ class CarbonCache:
         if self._output is not None:
             self._output.close()
             self._output = None
+        for metric in BARRIER_MARKERS:
+            path = self.whisper_file(metric)
+            path.unlink(missing_ok=True)
+            for folder in path.parents:
+                if folder == self.whisper_dir:
+                    break
+                try:
+                    folder.rmdir()  # only if empty: carbon.agents.* stays
+                except OSError:
+                    break
 
     @property
     def running(self) -> bool:

@@ -9,7 +9,6 @@ last flush reached it.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
@@ -18,15 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to SIGTERM the child if the launcher itself is killed (no leaked daemons)."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):  # not Linux: the launcher's own stop() still runs
-        pass
+from django_statsd_push.server.parent_death import die_with_parent
 
 
 class Service(Protocol):
@@ -90,7 +81,7 @@ class ChildProcess:
                 env=self.env,
                 cwd=self.cwd,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,  # no leaked daemons if the launcher is killed
             )
 
     def returncode(self) -> int | None:
