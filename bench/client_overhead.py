@@ -14,8 +14,13 @@ Each configuration serves the same trivial view through Django's real WSGIHandle
   mozilla   django_statsd's GraphiteRequestTimingMiddleware + GraphiteMiddleware; the
             view sends 10 metrics with django_statsd.clients.statsd
 
-middleware overhead = config - none (the issue's target: push <= 1/3 of mozilla);
-instrumentation cost = config - bare (middleware and the 10 metrics together).
+Two readings of push / mozilla are printed, both from the same run:
+
+  middleware overhead  = config - none  (the issue's target: push <= 1/3 of mozilla;
+                         ``--strict`` checks this one)
+  instrumentation cost = config - bare  (stricter: middleware and the 10 metrics
+                         together, so the client's per-metric cost counts too; the
+                         same 1/3 is printed as a goal)
 
 All metrics go over real UDP to a socket bound on 127.0.0.1 (each configuration's
 datagrams are counted on it first). Configurations are interleaved in short rounds and
@@ -213,14 +218,25 @@ def main(argv: list[str] | None = None) -> int:
         over = f"{us[name] - us['none']:+9.1f} µs" if name in ("push", "mozilla") else ""
         cost = f"{us[name] - us['bare']:+9.1f} µs" if name != "bare" else ""
         print(f"  {name:<8} {us[name]:6.1f} µs   {over:>19}   {cost:>20}")
-    ratio = (us["push"] - us["none"]) / (us["mozilla"] - us["none"])
-    ok_ratio = ratio <= 1 / 3
-    print(
-        f"\nmiddleware overhead push / mozilla = {ratio:.3f}  (target <= 0.333)  "
-        f"{'PASS' if ok_ratio else 'FAIL'}"
-    )
-    cost_ratio = (us["push"] - us["bare"]) / (us["mozilla"] - us["bare"])
-    print(f"instrumentation cost push / mozilla = {cost_ratio:.3f}  (no target; for the record)")
+    # Two readings of the same run; the first is the target, the second the
+    # stricter one (it charges the 10 metrics, and so the client, to the integration).
+    ok_ratio = True
+    print("\npush / mozilla, two readings of this run:")
+    for base, what, strict in (
+        ("none", "middleware overhead   (baseline 'none': 10 metrics via plain pystatsd)", True),
+        ("bare", "instrumentation cost  (baseline 'bare': no middleware, no metrics)", False),
+    ):
+        push_cost, mozilla_cost = us["push"] - us[base], us["mozilla"] - us[base]
+        ratio = push_cost / mozilla_cost
+        met = ratio <= 1 / 3
+        ok_ratio = ok_ratio and (met or not strict)
+        print(
+            f"  {what}\n    {push_cost:+.1f} µs / {mozilla_cost:+.1f} µs = {ratio:.3f}  "
+            f"(target <= 0.333{'' if strict else ', not checked by --strict'})  "
+            f"{'PASS' if met else 'MISS'}"
+        )
+    if us["push"] < us["none"]:
+        print("  (push is faster than 'none': its 13 lines leave in 1 datagram, 'none' sends 10)")
 
     metric_us, send_us = per_metric(port, max(2.0, args.seconds / 4))
     metric_ratio = metric_us / send_us
