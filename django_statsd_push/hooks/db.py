@@ -26,18 +26,24 @@ from django.db import connections
 from django.db.backends.signals import connection_created
 
 from django_statsd_push import names
-from django_statsd_push.client import current_batch, statsd
+from django_statsd_push.client import _current_batch, statsd
 
 _UID = "django_statsd_push.hooks.db"
 _VERBS = {"select": "select", "insert": "insert", "update": "update", "delete": "delete"}
+# What the ORM writes: the first six characters say it, no stripping or lowering.
+_ORM_VERBS = {word.upper(): word for word in _VERBS}
 _active = False
-_timing, _incr, _db_query, _current = statsd.timing, statsd.incr, names.db_query, current_batch
+_timing, _incr, _db_query = statsd.timing, statsd.incr, names.db_query
+_current = _current_batch.get  # current_batch() without its frame
 
 
 def verb(sql: Any) -> str:
     """select/insert/update/delete/other from the statement's first word."""
     if not isinstance(sql, str):  # psycopg.sql.Composed and the like
         return "other"
+    found = _ORM_VERBS.get(sql[:6])
+    if found is not None:
+        return found
     # lstrip returns the same object when there is nothing to strip: no copy of long SQL.
     return _VERBS.get(sql.lstrip(" \t\r\n(")[:6].lower(), "other")
 
