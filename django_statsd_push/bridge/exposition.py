@@ -3,12 +3,19 @@
 ``prometheus_client.generate_latest`` spends ~4.7 µs on every line, re-escaping the
 same label set for each of a histogram's 14 lines on every scrape: 10k histogram
 series took ~0.9 s. Here the constant part of every line (sample name, escaped label
-set with ``le``/``quantile`` in its sorted place) is built once per series, with
-prometheus_client's own escaping and number-formatting helpers, into a ``%``-template;
-a render only formats the values, and a series whose values did not change since the
-last render reuses its text. HELP/TYPE lines come from ``generate_latest`` itself, once
-per family. Tests hold the output byte-equal to ``generate_latest`` over the same store
-(``tests/bridge/test_exposition.py``), so the speed-up cannot drift from the format.
+set with ``le``/``quantile`` in its sorted place) is built once per series into a
+``%``-template; a render only formats the values (prometheus_client's
+``floatToGoString``), and a series whose values did not change since the last render
+reuses its text. HELP/TYPE lines come from ``generate_latest`` itself, once per family.
+
+prometheus_client's name and label-value escapers are not called: they are private or
+absent in part of the supported range (``_escape`` changed signature after 0.22, the
+name escapers appeared in 0.22). Names need no escaping (the mapping makes every metric
+and label name a valid legacy name, which prometheus_client writes unchanged), and a
+label value takes the text format's three escapes, as generate_latest writes them in
+every version. Tests hold the output byte-equal to ``generate_latest`` over the same
+store (``tests/bridge/test_exposition.py``, ``test_fuzz.py``), so the speed-up cannot
+drift from the format unnoticed.
 """
 
 from __future__ import annotations
@@ -19,7 +26,6 @@ from collections.abc import Callable, Iterable
 
 from prometheus_client.core import Metric
 from prometheus_client.exposition import generate_latest
-from prometheus_client.openmetrics.exposition import ALLOWUTF8, _escape, escape_label_name, escape_metric_name
 from prometheus_client.utils import floatToGoString
 
 from django_statsd_push.bridge.registry import COUNTER, HISTOGRAM, SUMMARY, Family, Series
@@ -64,14 +70,14 @@ def _line(name: str, labels: str) -> str:
 
 class _FamilyText:
     """What every series of one family shares: HELP/TYPE (generate_latest's own, for an
-    empty family), the escaped sample and label names, the ``le``/``quantile`` pairs."""
+    empty family), the sample and label names, the ``le``/``quantile`` pairs."""
 
     __slots__ = ("header", "sample", "tails", "bare_tails", "label_names", "at", "extra", "values")
 
     def __init__(self, family: Family) -> None:
         self.header = render_metrics([Metric(family.name, family.help, family.type)])
         name = family.name
-        self.label_names = [escape_label_name(n) for n in family.label_names]  # sorted already
+        self.label_names = family.label_names  # sorted, as generate_latest orders them
         self.values = _VALUES.get(family.type, _scalar_values)
         self.extra: list[str] = []
         self.at = 0
@@ -80,15 +86,14 @@ class _FamilyText:
         elif family.type == SUMMARY:
             key, self.sample, bounds = "quantile", name, [floatToGoString(q) for q, _error in family.quantiles]
         else:
-            self.sample = escape_metric_name(name + "_total" if family.type == COUNTER else name)
+            self.sample = name + "_total" if family.type == COUNTER else name
             return
         # the reserved label sorts into the same place on every line of a series
         self.at = bisect_left(family.label_names, key)
-        self.extra = [f'{escape_label_name(key)}="{_escape(b, ALLOWUTF8, None)}"' for b in bounds]
-        tails = (escape_metric_name(name + "_count"), escape_metric_name(name + "_sum"))
+        self.extra = [f'{key}="{bound}"' for bound in bounds]
+        tails = (name + "_count", name + "_sum")
         self.tails = "".join(_line(tail, "\0") for tail in tails)  # "\0": where the labels go
         self.bare_tails = "".join(_line(tail, "") for tail in tails)
-        self.sample = escape_metric_name(self.sample)
 
     def template(self, series: Series, escaped: _Escaped) -> str:
         """Every line of one series with a ``%s`` where each value goes, in
@@ -135,7 +140,8 @@ class _Escaped(dict[str, str]):
     remembered for one render: values repeat across series (methods, statuses)."""
 
     def __missing__(self, value: str) -> str:
-        text = self[value] = _escape(value, ALLOWUTF8, None).replace("%", "%%")
+        text = value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r'\"').replace("%", "%%")
+        self[value] = text
         return text
 
 

@@ -14,14 +14,15 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
-
 from django_statsd_push.bridge.collector import BridgeCollector
 
 __all__ = ["DEFAULT_LISTEN", "MetricsServer", "parse_listen"]
 
 log = logging.getLogger(__name__)
 DEFAULT_LISTEN = "127.0.0.1:9102"
+#: what the page is (exposition.py writes 0.0.4). Spelled here: prometheus_client names
+#: it CONTENT_TYPE_PLAIN_0_0_4 only after 0.22 (the floor is 0.20), and its CONTENT_TYPE_LATEST is 1.0.0 now.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def parse_listen(value: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
@@ -70,7 +71,7 @@ class _Handler(BaseHTTPRequestHandler):
             server.collector.render_errors += 1
             log.exception("rendering /metrics failed; serving the last good page")
             body = server.last_good
-        self._send(200, body, CONTENT_TYPE_PLAIN_0_0_4)  # what generate_latest writes
+        self._send(200, body, CONTENT_TYPE)
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
