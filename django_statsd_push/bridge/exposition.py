@@ -124,12 +124,12 @@ def _scalar_values(series: Series, now: float) -> tuple[float, ...]:
 _VALUES = {HISTOGRAM: _histogram_values, SUMMARY: _summary_values}
 
 
-class _Formatted(dict[float, str]):
+class _Formatted(dict[float, bytes]):
     """floatToGoString, remembered for one render (bucket counts repeat a lot). Zeros
     are not remembered: 0.0 == -0.0 as a key, yet they print differently."""
 
-    def __missing__(self, value: float) -> str:
-        text = floatToGoString(value)
+    def __missing__(self, value: float) -> bytes:
+        text = floatToGoString(value).encode()
         if value:
             self[value] = text
         return text
@@ -145,10 +145,11 @@ class _Escaped(dict[str, str]):
         return text
 
 
-# Per series: (template, the values its text shows, text as UTF-8). A tuple of strings and floats
+# Per series: (template, the values its text shows, text), UTF-8: ``bytes % values``
+# is ~3x faster than ``str %`` and leaves nothing to encode. A tuple of bytes and floats
 # drops out of the garbage collector's view; 10k tracked objects per render made the
 # collector a visible share of it (a full collection walks the whole store).
-_Rendered = tuple[str, tuple[float, ...], bytes]
+_Rendered = tuple[bytes, tuple[float, ...], bytes]
 
 
 class TextRenderer:
@@ -197,10 +198,10 @@ class TextRenderer:
         for series in family.series.values():
             rendered = old_series.get(series)
             if rendered is None:
-                rendered = (shared.template(series, escaped), (), b"")
+                rendered = (shared.template(series, escaped).encode(), (), b"")
             values = values_of(series, now)
             # a zero is always re-rendered: 0.0 == -0.0, yet they print differently
             if values != rendered[1] or not values[-1]:
-                rendered = (rendered[0], values, (rendered[0] % tuple(map(fmt, values))).encode())
+                rendered = (rendered[0], values, rendered[0] % tuple(map(fmt, values)))
             keep[series] = rendered
             append(rendered[2])
