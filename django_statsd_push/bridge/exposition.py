@@ -87,6 +87,7 @@ class _FamilyText:
             key, self.sample, bounds = "quantile", name, [floatToGoString(q) for q, _error in family.quantiles]
         else:
             self.sample = name + "_total" if family.type == COUNTER else name
+            self.tails = self.bare_tails = ""  # one line per series
             return
         # the reserved label sorts into the same place on every line of a series
         self.at = bisect_left(family.label_names, key)
@@ -100,12 +101,14 @@ class _FamilyText:
         generate_latest's sample order (buckets or quantiles, then ``_count``, ``_sum``)."""
         labels = [f'{name}="{escaped[value]}"' for name, value in zip(self.label_names, series.labels)]
         joined = ",".join(labels)
-        if not self.extra:
+        if not self.tails:
             return _line(self.sample, joined)
+        tails = self.tails.replace("\0", joined) if joined else self.bare_tails  # one pass: labels are not rescanned
+        if not self.extra:
+            return tails
         before, after = ",".join(labels[: self.at]), ",".join(labels[self.at :])
         head = self.sample + "{" + (before + "," if before else "")
         tail = ("," + after if after else "") + "} %s\n"
-        tails = self.tails.replace("\0", joined) if joined else self.bare_tails  # one pass: labels are not rescanned
         return head + (tail + head).join(self.extra) + tail + tails
 
 

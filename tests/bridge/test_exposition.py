@@ -102,3 +102,10 @@ def test_unchanged_flush_reuses_series_text() -> None:
     bridge.store.generation += 1  # a flush that changed nothing
     second = bridge.collector.render()
     assert second == first and second is not first
+
+
+def test_summary_without_quantiles_is_count_and_sum() -> None:
+    bridge = Bridge("mappings:\n- match: q.*\n  name: q\n  observer_type: summary\n")
+    bridge.feed("q.a:1|ms")
+    bridge.store.families["q"].quantiles = ()  # the mapping never leaves none; the writer must not care
+    assert "# TYPE q summary\nq_count 1.0\nq_sum 0.001\n" in same_page(bridge.collector)
