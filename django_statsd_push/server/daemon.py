@@ -8,6 +8,12 @@ sinks run outside it, so receiving never waits for formatting or for Carbon.
 Flushes happen on a deadline (``next += interval``), not by counting ticks, so a slow
 flush does not shift the ones after it. ``stop()`` flushes once more (SIGTERM does
 that) and ``reload()`` applies a new ``Settings`` (SIGHUP) without dropping a point.
+
+Each flush is stamped with the end of the interval it closes. For a regular flush
+that is the moment it runs; the flush ``stop()`` makes closes an interval cut short,
+so it is stamped with the deadline that interval would have ended at. Stamped with
+the clock instead it would share a Whisper step with the regular flush just before
+it (a SIGTERM right after a flush), and Carbon keeps one value per step: the last.
 """
 
 from __future__ import annotations
@@ -57,6 +63,8 @@ class Daemon:
         self.tcp: LineServer | None = None
         self.mgmt: LineServer | None = None
         self.flushes = 0
+        # Where the interval being collected ends: the stamp of the flush stop() makes.
+        self.next_flush_at = self.started + settings.flush_interval_ms / 1000
         self.kernel_drops = 0
         self._stop = threading.Event()
         self._stopped = False
@@ -121,6 +129,7 @@ class Daemon:
         self.udp.start()
         self.tcp.start()
         self.mgmt.start()
+        self.next_flush_at = self.clock() + s.flush_interval_ms / 1000
         self._flusher.start()
         log.info("statsd listening on %s:%d (UDP+TCP), management on %s:%d, flush every %g ms",
                  *self.udp.address, *self.mgmt.address, s.flush_interval_ms)
@@ -140,18 +149,20 @@ class Daemon:
     def _flush_loop(self) -> None:
         next_at = time.monotonic() + self.settings.flush_interval_ms / 1000
         while not self._stop.wait(max(0.0, next_at - time.monotonic())):
+            stamp = self.clock()
             try:
-                self.flush()
+                self.flush(stamp)
             except Exception:  # keep flushing on schedule whatever one flush did
                 log.exception("flush failed")
             interval = self.settings.flush_interval_ms / 1000
+            self.next_flush_at = stamp + interval
             next_at += interval
             now = time.monotonic()
             if next_at <= now:  # fell behind (suspended, overloaded): skip, do not burst
                 next_at = now + interval
 
-    def flush(self) -> None:
-        """Swap the tables and feed the snapshot to every sink."""
+    def flush(self, stamp: float | None = None) -> None:
+        """Swap the tables and feed the snapshot, stamped ``stamp`` (default: now), to every sink."""
         with self._flush_lock:
             if self.udp is not None:
                 drops = self.udp.new_kernel_drops()
@@ -160,7 +171,7 @@ class Daemon:
                     log.warning("the kernel dropped %d statsd datagrams (receive buffer full)", drops)
                     self.aggregator.count("udp_kernel_drops", drops)
             with self.lock:
-                swapped = self.aggregator.swap(self.clock())
+                swapped = self.aggregator.swap(self.clock() if stamp is None else stamp)
             snapshot = swapped.snapshot()  # sorting and copying, without the lock
             for sink in self.sinks:
                 try:
@@ -223,6 +234,9 @@ class Daemon:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop receiving, flush once more, close the sinks (Carbon gets ``timeout`` to drain).
 
+        The last flush is stamped with the current interval's deadline (see the module
+        docstring), so it may lie up to one interval in the future.
+
         Idempotent: the context manager calls it again after an explicit stop.
         """
         if self._stopped:
@@ -235,7 +249,8 @@ class Daemon:
             if server is not None:
                 server.stop()
         try:
-            self.flush()
+            # Overdue (the flusher fell behind): now is the end of the interval.
+            self.flush(max(self.clock(), self.next_flush_at))
         finally:
             if self.udp is not None:
                 self.udp.close()

@@ -2,7 +2,7 @@
 
 carbon-cache -> statsd daemon (+ Prometheus sink) -> render API -> example app, started
 in that order (each one's consumer is ready before it sends) and stopped in reverse
-(the app stops sending, the daemon flushes once more before its SIGTERM, carbon writes
+(the app stops sending, the daemon flushes once more on its SIGTERM, carbon writes
 its cache out before its own), so Ctrl-C loses no point that was sent.
 """
 
@@ -101,8 +101,7 @@ def python_child(name: str, args: list[str], stack_dir: Path, env: dict[str, str
 
 
 # p90 and p99 for the latency panels (etsy's default is 90 alone). deleteIdleStats:
-# an idle series is not re-sent as 0, so the flush on SIGTERM cannot overwrite the
-# last regular flush's values in the same Whisper step (see wait_for_next_flush).
+# a view with no requests in a flush is a gap in the graphs rather than a 0.
 DAEMON_CONFIG = """\
 # Written by `statsd-push stack` on every start; flags given by the launcher override it.
 percentThreshold = [90, 99]
@@ -180,13 +179,6 @@ def start_stack(args: argparse.Namespace, sup: Supervisor, say: Callable[[str], 
         "--flush-interval", str(args.flush_interval),
         "--prometheus-listen", f"{HOST}:{args.prometheus_port}", "--mapping", str(args.mapping),
     ], stack_dir)
-    flush_s = args.flush_interval / 1000
-
-    def flush_before_stop() -> None:
-        say(f"  waiting for the daemon's next flush (at most {flush_s:g}s) so no point is overwritten")
-        health.wait_for_next_flush(HOST, args.mgmt_port, flush_s + 5)
-
-    daemon.before_stop = flush_before_stop
     sup.start(daemon)
     ready("statsd daemon", lambda: health.mgmt_healthy(HOST, args.mgmt_port), daemon)
     ready("Prometheus bridge",
@@ -277,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         say("Ctrl-C stops the stack")
         watch(args, sup, status)
     except (KeyboardInterrupt, Stop):
-        say("stopping (app, then daemon after one more flush, then carbon)...")
+        say("stopping (app, then daemon, which flushes once more, then carbon)...")
     except ChildDied as died:
         say(f"statsd-push stack: {died}; last lines of its log:\n{died.service.log_tail()}")
         code = 1

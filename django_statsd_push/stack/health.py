@@ -159,23 +159,3 @@ def wait_until(
         if time.monotonic() >= end:
             raise NotReady(f"{what} was not ready within {deadline_s:g}s")
         time.sleep(interval)
-
-
-def wait_for_next_flush(host: str, mgmt_port: int, deadline_s: float) -> bool:
-    """Wait until the daemon's mgmt ``flushes`` count goes up; False if it did not in time.
-
-    Why: a flush is stamped with the time it happens, and Whisper keeps one value per
-    step. A SIGTERM flush made in the same step as the last regular flush would replace
-    that flush's values, so the launcher lets a regular flush carry the app's last
-    packets first (and the daemon runs with deleteIdleStats, so the SIGTERM flush then
-    has nothing to overwrite them with).
-    """
-    try:
-        before = mgmt_stats(host, mgmt_port).get("flushes")
-        if before is None:
-            return False
-        wait_until(lambda: mgmt_stats(host, mgmt_port).get("flushes") != before,
-                   "daemon flush", deadline_s, interval=0.05)
-        return True
-    except (OSError, NotReady):
-        return False

@@ -63,8 +63,6 @@ class ChildProcess:
         self.env = env
         self.cwd = cwd
         self.popen: subprocess.Popen[bytes] | None = None
-        # Runs before SIGTERM while the child is still alive (the daemon's flush wait).
-        self.before_stop: Callable[[], None] | None = None
 
     @property
     def pid(self) -> int | None:
@@ -91,8 +89,6 @@ class ChildProcess:
         """SIGTERM (each daemon's graceful path), then SIGKILL the whole group at the deadline."""
         if self.popen is None:
             return None
-        if self.popen.poll() is None and self.before_stop is not None:
-            self.before_stop()
         if self.popen.poll() is None:
             self.popen.send_signal(signal.SIGTERM)
             try:

@@ -1,5 +1,5 @@
-"""Stopping loses nothing: carbon-cache writes its cache out before SIGTERM, and does not
-outlive a killed parent."""
+"""Stopping loses nothing: the daemon's last flush gets its own Whisper step, carbon-cache
+writes its cache out before SIGTERM, and carbon-cache does not outlive a killed parent."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,8 +17,89 @@ import pytest
 import whisper
 
 from django_statsd_push.server.carbon_cache import BARRIER_MARKERS, CarbonCache
+from django_statsd_push.server.config import Settings
+from django_statsd_push.server.daemon import Daemon
+from django_statsd_push.server.snapshot import Snapshot
+
+from .helpers import send_udp, wait_received
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+class Stamps:
+    """A sink that keeps each flush's timestamp."""
+
+    def __init__(self) -> None:
+        self.stamps: list[float] = []
+        self.flushed = threading.Event()
+
+    def flush(self, snapshot: Snapshot) -> None:
+        self.stamps.append(snapshot.timestamp)
+        self.flushed.set()
+
+    def close(self) -> None:
+        pass
+
+
+def daemon_with(clock: list[float], interval_ms: int) -> tuple[Daemon, Stamps]:
+    sink = Stamps()
+    settings = Settings.from_mapping({"port": 0, "mgmt_port": 0, "flushInterval": interval_ms})
+    return Daemon(settings, sinks=[sink], clock=lambda: clock[0]), sink
+
+
+@pytest.mark.parametrize(("stop_at", "stamp"), [(1005.0, 1060.0), (1100.0, 1100.0)],
+                         ids=["within-the-interval", "overdue"])
+def test_final_flush_is_stamped_with_the_interval_deadline(stop_at, stamp):
+    clock = [1000.0]
+    daemon, sink = daemon_with(clock, 60000)
+    with daemon:
+        clock[0] = stop_at
+    assert sink.stamps == [stamp]
+
+
+def test_final_flush_after_a_regular_one_gets_the_next_deadline():
+    clock = [1000.0]
+    daemon, sink = daemon_with(clock, 200)
+    with daemon:
+        assert sink.flushed.wait(10), "no regular flush"
+        clock[0] = 1000.03  # SIGTERM 0.03 s after the regular flush
+    *regular, final = sink.stamps
+    assert regular and final == pytest.approx(regular[-1] + 0.2)
+
+
+def whisper_points(path: Path) -> dict[int, float]:
+    # The last flush may be stamped up to one interval ahead: read past "now".
+    now = int(time.time()) + 10
+    (start, _end, step), values = whisper.fetch(str(path), now - 600, now, now=now)
+    return {start + i * step: v for i, v in enumerate(values) if v is not None}
+
+
+@pytest.mark.slow
+def test_regular_and_final_flush_both_reach_whisper(tmp_path):
+    # A frozen clock puts the stop in the regular flush's second every time (a SIGTERM
+    # 0.03 s after a flush does so most of the time): stamped with the clock, the final
+    # flush (2 hits) would replace the regular flush's 5 hits in that Whisper step.
+    frozen = float(int(time.time()))
+    with CarbonCache(tmp_path / "carbon", first_retention="1s:1h") as carbon:
+        settings = Settings.from_mapping({"port": 0, "mgmt_port": 0, "flushInterval": 2000,
+                                          "graphitePort": carbon.line_port})
+        with Daemon(settings, clock=lambda: frozen) as daemon:
+            send_udp(daemon.port, b"demo.hits:1|c\n" * 5)
+            wait_received(daemon, 5)
+            assert daemon.flushes == 0, "the machine stalled for a whole flush interval"
+            deadline = time.monotonic() + 10
+            while daemon.flushes == 0:
+                assert time.monotonic() < deadline, "no regular flush"
+                time.sleep(0.01)
+            send_udp(daemon.port, b"demo.hits:2|c")
+            wait_received(daemon, 6)
+            daemon.stop()
+            assert daemon.flushes == 2, "a second regular flush came before the stop"
+            assert daemon.carbon.sent_lines and daemon.carbon.pending == 0
+        carbon.stop()  # the points of the final flush are still in carbon's cache now
+        assert not carbon.running
+        assert whisper_points(carbon.whisper_file("stats_counts.demo.hits")) == {
+            int(frozen): 5.0, int(frozen) + 2: 2.0}
 
 
 @pytest.mark.slow
