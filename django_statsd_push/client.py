@@ -2,7 +2,10 @@
 
 ``statsd`` is a :class:`StatsdClient`, a subclass of pystatsd's ``StatsClientBase``:
 pystatsd formats every line (``name:value|type[|@rate]``); this module only decides
-the name (via :mod:`django_statsd_push.names`), where the line goes, and when.
+the name (via :mod:`django_statsd_push.names`), where the line goes, and when. For
+speed, ``timing`` and ``incr`` of a name already seen (rate 1) reuse pystatsd's line
+for that name with the value text pystatsd would write in it, instead of walking
+pystatsd's call chain again (tests/client/test_fast_path.py holds the two together).
 
 Fire-and-forget: no method of ``statsd`` raises or blocks on the network. A host that
 does not resolve, a refused port or a full socket buffer drop the datagram and count
@@ -33,6 +36,13 @@ Internal API used by the middleware and the hooks (``django_statsd_push.hooks``)
 
 ``activate_batch(batch) -> token`` / ``deactivate_batch(token)``
     The same for code driven by signals (Celery's task_prerun / task_postrun).
+
+``statsd.fast -> State | None``
+    The settings state while the fast path is on (metrics enabled, no
+    ``STATSD_SAMPLE_RATE``, no capture), else None. ``state.heads[stat]`` is the
+    name's ``(head, tail, incr line)``: a line is ``head + value + tail`` with the
+    value text pystatsd writes (``TIMING_VALUE``, ``COUNT_VALUE``); the middleware
+    keeps its per-route lines in ``state.heads.memo``.
 
 Settings are read on first use and again after any ``STATSD_*`` setting changes
 (Django's ``setting_changed`` signal, sent by ``override_settings``) and after
