@@ -572,6 +572,8 @@ class StatsdClient(_NamedPrepare, StatsClientBase):
     # name's cached head and tail, then an append to the request's batch. Anything
     # else (first use of a name, a sample rate, a timedelta, a capture) goes through
     # pystatsd's methods and _prepare below, which give the same line.
+    # timing and incr repeat their last lines on purpose: one shared helper measured
+    # +35 ns a metric (incr 128 -> 167 ns), about a tenth of a request's metric cost.
 
     def timing(self, stat: Any, delta: Any, rate: float = 1) -> None:
         heads = self._heads
