@@ -58,10 +58,7 @@ class StatsdMiddleware:
             response = self.get_response(request)
         finally:
             _current_batch.reset(token)
-        if getattr(response, "streaming", True):
-            self.finish(request, response, start, batch)
-        else:  # the usual case, one call shorter
-            self.emit(request, response, start, batch)
+        self.finish(request, response, start, batch)
         return response
 
     async def __acall__(self, request: HttpRequest) -> Any:
@@ -72,10 +69,7 @@ class StatsdMiddleware:
             response = await self.get_response(request)
         finally:
             _current_batch.reset(token)
-        if getattr(response, "streaming", True):
-            self.finish(request, response, start, batch)
-        else:  # the usual case, one call shorter
-            self.emit(request, response, start, batch)
+        self.finish(request, response, start, batch)
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> None:
