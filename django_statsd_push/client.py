@@ -650,11 +650,9 @@ class StatsdClient(_NamedPrepare, StatsClientBase):
     close = reset
 
     def _after_fork_in_child(self) -> None:
+        # The parent's lock may have been held by another thread at the fork.
         self._lock = threading.Lock()
-        state, self._state = self._state, None
-        self._heads = self.fast = None
-        if state is not None:
-            state.transport.close()
+        self.reset()
 
     # sending
 
