@@ -301,15 +301,30 @@ class StreamTransport(Transport):
 
     Connects on first send (at most ``STREAM_TIMEOUT`` seconds, then no new attempt
     for ``STREAM_RETRY_AFTER`` seconds): use UDP where even that is too much.
+    Subclasses say where to connect (``_address``).
     """
 
     packet_size = STREAM_PACKET_SIZE
 
-    def __init__(self, connect: Callable[[], socket.socket]) -> None:
-        self._connect = connect
+    def __init__(self) -> None:
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
         self._retry_at = 0.0
+
+    def _address(self) -> tuple[int, Any]:
+        """``(family, address)`` to connect to now; OSError when there is none yet."""
+        raise NotImplementedError
+
+    def _open(self) -> socket.socket:
+        family, address = self._address()
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(STREAM_TIMEOUT)
+            sock.connect(address)
+        except OSError:
+            sock.close()
+            raise
+        return sock
 
     def send(self, data: str) -> None:
         with self._lock:
@@ -318,7 +333,7 @@ class StreamTransport(Transport):
                     if time.monotonic() < self._retry_at:
                         self.dropped += 1
                         return
-                    self._sock = self._connect()
+                    self._sock = self._open()
                 self._sock.sendall(data.encode("ascii") + b"\n")
             except (OSError, UnicodeError):
                 self.dropped += 1
@@ -343,23 +358,16 @@ class StreamTransport(Transport):
 class TCPTransport(StreamTransport):
     def __init__(self, host: str, port: int, ipv6: bool = False, refresh: float = 60.0) -> None:
         family = socket.AF_INET6 if ipv6 else socket.AF_INET
-        super().__init__(self._open)
+        super().__init__()
         self.resolver = Resolver(
             host, port, family, socket.SOCK_STREAM, refresh, self.reconnect
         )
         self.resolver.start()
 
-    def _open(self) -> socket.socket:
+    def _address(self) -> tuple[int, Any]:
         if self.resolver.address is None:
             raise OSError("statsd host not resolved")
-        sock = socket.socket(self.resolver.family, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(STREAM_TIMEOUT)
-            sock.connect(self.resolver.address)
-        except OSError:
-            sock.close()
-            raise
-        return sock
+        return self.resolver.family, self.resolver.address
 
     def close(self) -> None:
         self.resolver.close()
@@ -369,17 +377,10 @@ class TCPTransport(StreamTransport):
 class UnixTransport(StreamTransport):
     def __init__(self, path: str) -> None:
         self.path = path
-        super().__init__(self._open)
+        super().__init__()
 
-    def _open(self) -> socket.socket:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(STREAM_TIMEOUT)
-            sock.connect(self.path)
-        except OSError:
-            sock.close()
-            raise
-        return sock
+    def _address(self) -> tuple[int, Any]:
+        return socket.AF_UNIX, self.path
 
 
 def build_transport() -> Transport:
