@@ -62,11 +62,6 @@ def install_enabled() -> None:
         _call(name, "install")
 
 
-def uninstall_all() -> None:
-    for name in sorted(_installed):
-        _call(name, "uninstall")
-
-
 def installed() -> frozenset[str]:
     return frozenset(_installed)
 
