@@ -211,12 +211,9 @@ class RenderApp:
             raise InputError(f"response would hold {points} points, more than {self.limits.max_points} "
                              "(narrow the range or use maxDataPoints)")
         if fmt == "json":
-            body = formats.render_json(data, no_null_points=request.flag("noNullPoints")
-                                       or "noNullPoints" in request.params)
-            callback = request.get("jsonp")
-            if callback:
-                return Response(f"{formats.check_jsonp(callback)}({body})", "text/javascript")
-            return Response(body, "application/json")
+            # graphite-web reads noNullPoints by its presence alone (even "=false")
+            body = formats.render_json(data, no_null_points="noNullPoints" in request.params)
+            return json_text_response(body, request)
         if fmt == "csv":
             return Response(formats.render_csv(data, tz), "text/csv")
         if fmt == "raw":
