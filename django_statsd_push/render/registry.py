@@ -80,10 +80,10 @@ def _string(value):
 
 
 def _agg_func(value):
-    if isinstance(value, str) and (value in aggfuncs.AGG_FUNC_NAMES or value[:-6] in aggfuncs.AGG_FUNC_NAMES
-                                   and value.endswith("Series")):
-        return value
-    raise ValueError
+    if not isinstance(value, str):
+        raise ValueError
+    aggfuncs.canonical(value)  # the names the reducers accept, "...Series" forms included
+    return value
 
 
 def _agg_or_series_func(value):
