@@ -41,6 +41,28 @@ def _window_values(values: np.ndarray, points: int, func: str, xff: float) -> np
     return np.where(ok, result, np.nan)
 
 
+def _windowed(ctx, seriesList, windowSize, func: str):
+    """The call's first argument re-read from one window before ``from``, so its first
+    points have a full window: ``(seconds read early, [(series, window in points)])``.
+    A time window (``"5min"``) is counted in each series' own steps; a point count reads
+    early by that many steps of the coarsest series."""
+    if isinstance(windowSize, str):
+        preview = interval_seconds(windowSize)
+    else:
+        if windowSize < 0:
+            raise InputError(f"{func}: windowSize must not be negative")
+        preview = max(s.step for s in seriesList) * int(windowSize)
+    reread = ctx.shifted(start=ctx.start - preview).reevaluate_first_argument()
+    return preview, [(s, preview // s.step if isinstance(windowSize, str) else int(windowSize)) for s in reread]
+
+
+def _window_name(func: str, s, windowSize) -> str:
+    """graphite-web quotes a time window in the name, not a point count."""
+    if isinstance(windowSize, str):
+        return f'{func}({s.name},"{windowSize}")'
+    return f"{func}({s.name},{windowSize})"
+
+
 @render_function("Calculate", [SERIES, WINDOW, Param("func", "aggFunc", default="average"),
                                Param("xFilesFactor", "float")])
 def movingWindow(ctx, seriesList, windowSize, func="average", xFilesFactor=None):
@@ -49,22 +71,14 @@ def movingWindow(ctx, seriesList, windowSize, func="average", xFilesFactor=None)
     if not seriesList:
         return []
     canonical = aggfuncs.canonical(func)
-    if isinstance(windowSize, str):
-        preview = interval_seconds(windowSize)
-    else:
-        if windowSize < 0:
-            raise InputError("movingWindow: windowSize must not be negative")
-        preview = max(s.step for s in seriesList) * int(windowSize)
     tag = "moving" + func[:1].upper() + func[1:].lower()
+    preview, windowed = _windowed(ctx, seriesList, windowSize, "movingWindow")
     out = []
-    for s in ctx.shifted(start=ctx.start - preview).reevaluate_first_argument():
-        if isinstance(windowSize, str):
-            name, points = f'{tag}({s.name},"{windowSize}")', preview // s.step
-        else:
-            name, points = f"{tag}({s.name},{windowSize})", int(windowSize)
+    for s, points in windowed:
         xff = xFilesFactor if xFilesFactor is not None else s.xff
         values = _window_values(s.values, points, canonical, xff)
-        out.append(s.with_tag(tag, windowSize, name=name, start=s.start + preview, values=values))
+        out.append(s.with_tag(tag, windowSize, name=_window_name(tag, s, windowSize), start=s.start + preview,
+                              values=values))
     return out
 
 
@@ -108,20 +122,11 @@ def exponentialMovingAverage(ctx, seriesList, windowSize):
     points, or in seconds for a time window, as graphite-web does."""
     if not seriesList:
         return []
-    if isinstance(windowSize, str):
-        preview = interval_seconds(windowSize)
-        constant = 2.0 / (preview + 1)
-    else:
-        if windowSize < 0:
-            raise InputError("exponentialMovingAverage: windowSize must not be negative")
-        preview = max(s.step for s in seriesList) * int(windowSize)
-        constant = 2.0 / (int(windowSize) + 1)
+    preview, windowed = _windowed(ctx, seriesList, windowSize, "exponentialMovingAverage")
+    constant = 2.0 / ((preview if isinstance(windowSize, str) else int(windowSize)) + 1)
     out = []
-    for s in ctx.shifted(start=ctx.start - preview).reevaluate_first_argument():
-        if isinstance(windowSize, str):
-            name, points = f'exponentialMovingAverage({s.name},"{windowSize}")', preview // s.step
-        else:
-            name, points = f"exponentialMovingAverage({s.name},{windowSize})", int(windowSize)
+    for s, points in windowed:
+        name = _window_name("exponentialMovingAverage", s, windowSize)
         values = s.values.tolist()
         seed = [v for v in values[:points] if v == v]
         ema = (sum(seed) / len(seed) if seed else 0) or 0
