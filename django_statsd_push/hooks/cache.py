@@ -26,7 +26,6 @@ Choices:
 
 from __future__ import annotations
 
-from functools import partial
 from time import perf_counter
 from typing import Any
 
@@ -213,8 +212,9 @@ _previous: Any = None
 
 
 def _create_connection(alias: str) -> TimedCache:
-    create = _previous if _previous is not None else partial(type(caches).create_connection, caches)
-    return TimedCache(create(alias), alias)
+    if _previous is not None:
+        return TimedCache(_previous(alias), alias)
+    return TimedCache(type(caches).create_connection(caches, alias), alias)
 
 
 def _replace_created(wrap: bool) -> None:
