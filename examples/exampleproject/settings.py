@@ -39,7 +39,7 @@ TEMPLATES = []
 STATSD_HOST = os.environ.get("STATSD_HOST", "127.0.0.1")
 STATSD_PORT = int(os.environ.get("STATSD_PORT", "8125"))
 STATSD_PREFIX = os.environ.get("STATSD_PREFIX", "") or None
-STATSD_HOOKS = ["db", "cache", "models", "migrations"]
+STATSD_HOOKS = ["db", "cache", "models"]
 STATSD_EXPORT_MIGRATIONS = True
 
 LOGGING = {
