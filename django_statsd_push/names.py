@@ -63,8 +63,9 @@ class Rendered(NamedTuple):
 def render(stat: str | Metric, prefix: str | None, tag_format: str | None) -> Rendered:
     """Turn what a caller passed to ``statsd`` into the name and tag text to send.
 
-    Cached: the same few hundred names are sent on every request, and this keeps the
-    per-metric cost to one dict lookup.
+    Cached: the same few hundred names are sent on every request. The client's fast
+    path keeps whole line heads per name (``client.Heads``) and renders each name once;
+    this cache serves the calls it does not take (sample rates, gauges, sets, captures).
     """
     tags: tuple[tuple[str, str], ...] = ()
     if isinstance(stat, Metric):
