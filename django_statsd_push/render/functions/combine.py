@@ -7,8 +7,7 @@ import numpy as np
 from .. import aggfuncs
 from ..errors import InputError
 from ..registry import FUNCTIONS, Param, render_function
-from ..series import (EmptyNormalize, Series, format_path_expressions, matrix, normalize,
-                      series_from_values)
+from ..series import EmptyNormalize, Series, format_path_expressions, normalize, series_from_values
 from .common import agg_key, percentile
 
 SERIES_LISTS = [Param("seriesLists", "seriesList", required=True, multiple=True)]
@@ -99,9 +98,10 @@ def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.where((b == 0) | np.isnan(b), np.nan, a / b)
 
 
-def _pair(a: Series, b: Series):
-    _, start, end, step, m = normalize([[a, b]])
-    return start, end, step, m[0], m[1]
+def _pairwise(ctx, func: str, s: Series, t: Series, op) -> Series:
+    """``func(s,t)``: ``op`` of the two series' values once normalised to a common step."""
+    _, start, end, step, m = normalize([[s, t]])
+    return series_from_values(f"{func}({s.name},{t.name})", start, end, step, op(m[0], m[1]), xff=ctx.xff)
 
 
 @render_function("Combine", [Param("dividendSeriesList", "seriesList", required=True),
@@ -114,18 +114,11 @@ def divideSeries(ctx, dividendSeriesList, divisorSeries):
     if len(divisorSeries) > 1:
         raise InputError(f"divideSeries second argument must reference exactly 1 series (got {len(divisorSeries)})")
     divisor = divisorSeries[0]
-    out = []
-    for s in dividendSeriesList:
-        start, end, step, a, b = _pair(s, divisor)
-        out.append(series_from_values(f"divideSeries({s.name},{divisor.name})", start, end, step, _safe_div(a, b),
-                                      xff=ctx.xff))
-    return out
+    return [_pairwise(ctx, "divideSeries", s, divisor, _safe_div) for s in dividendSeriesList]
 
 
 def _percent(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    width = max(len(a), len(b))
-    m = matrix([a, b]) if width else np.empty((2, 0))
-    return _safe_div(m[0], m[1]) * 100.0
+    return _safe_div(a, b) * 100.0
 
 
 def _group(series_list, key_of):
@@ -143,8 +136,7 @@ def _group(series_list, key_of):
 def _sum_total(ctx, group: list[Series]) -> Series:
     if len(group) == 1:
         return group[0]
-    return aggregate_lists(ctx, [group], "sum", xff=0.0)[0].copy(
-        name=f"sumSeries({format_path_expressions(group)})", tags={})
+    return aggregate_lists(ctx, [group], "sum", xff=0.0)[0]
 
 
 @render_function("Combine", [Param("seriesList", "seriesList", required=True), Param("total", "any"),
@@ -177,22 +169,15 @@ def asPercent(ctx, seriesList, total=None, *nodes):
                     out.append(series_from_values(f"asPercent({s.name},MISSING)", start, end, step,
                                                   np.full(len(s), np.nan), xff=ctx.xff))
                     continue
-                t = totals[key]
-                pstart, pend, pstep, a, b = _pair(s, t)
-                out.append(series_from_values(f"asPercent({s.name},{t.name})", pstart, pend, pstep, _percent(a, b),
-                                              xff=ctx.xff))
+                out.append(_pairwise(ctx, "asPercent", s, totals[key], _percent))
         return out
     if isinstance(total, list):
         if len(total) not in (1, len(flat)):
             raise InputError("asPercent second argument must be missing, a single number, reference exactly 1 "
                              "series or reference the same number of series as the first argument")
         if len(total) == len(flat):
-            out = []
-            for s, t in zip(sorted(flat, key=lambda x: x.name), sorted(total, key=lambda x: x.name)):
-                pstart, pend, pstep, a, b = _pair(s, t)
-                out.append(series_from_values(f"asPercent({s.name},{t.name})", pstart, pend, pstep, _percent(a, b),
-                                              xff=ctx.xff))
-            return out
+            return [_pairwise(ctx, "asPercent", s, t, _percent)
+                    for s, t in zip(sorted(flat, key=lambda x: x.name), sorted(total, key=lambda x: x.name))]
         flat, start, end, step, m = normalize([seriesList, total])
         m, total_values, total_text = m[:-1], m[-1], total[0].name
     elif total is None:
@@ -212,13 +197,17 @@ def asPercent(ctx, seriesList, total=None, *nodes):
 def groupByNodes(ctx, seriesList, callback, *nodes):
     """Group series by the given nodes (or tags) and combine each group with the callback;
     each result is named by its key."""
-    keys, groups = _group(seriesList, lambda s: agg_key(s, nodes))
+    if callback in FUNCTIONS and FUNCTIONS[callback].aggregator:
+        return _combine_groups(seriesList, lambda s: agg_key(s, nodes), lambda g: FUNCTIONS[callback].func(ctx, g))
+    return _combine_groups(seriesList, lambda s: agg_key(s, nodes), lambda g: aggregate_lists(ctx, [g], callback))
+
+
+def _combine_groups(seriesList, key_of, combine) -> list[Series]:
+    """Each group of series sharing a key, combined into one series named by that key."""
+    keys, groups = _group(seriesList, key_of)
     out = []
     for key in keys:
-        if callback in FUNCTIONS and FUNCTIONS[callback].aggregator:
-            combined = FUNCTIONS[callback].func(ctx, groups[key])
-        else:
-            combined = aggregate_lists(ctx, [groups[key]], callback)
+        combined = combine(groups[key])
         if combined:
             out.append(combined[0].copy(name=key, path_expression=combined[0].path_expression))
     return out
@@ -236,12 +225,7 @@ def aggregate_with_wildcards(ctx, seriesList, func, positions) -> list[Series]:
     def key_of(s: Series) -> str:
         return ".".join(part for i, part in enumerate(s.name.split(".")) if i not in positions)
 
-    keys, groups = _group(seriesList, key_of)
-    out = []
-    for key in keys:
-        combined = aggregate_lists(ctx, [groups[key]], func)
-        out.append(combined[0].copy(name=key, path_expression=combined[0].path_expression))
-    return out
+    return _combine_groups(seriesList, key_of, lambda g: aggregate_lists(ctx, [g], func))
 
 
 @render_function("Combine", [Param("seriesList", "seriesList", required=True),
