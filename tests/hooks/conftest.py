@@ -51,6 +51,16 @@ def database(alias: str, config: dict[str, Any]) -> Iterator[Any]:
         del connections.settings[alias]
 
 
+def request_lines(client: Any, udp: Any, settings: Any, url: str) -> list[str]:
+    """GET ``url`` (tests/hooks/urls.py) through the middleware: its one datagram's lines."""
+    settings.ROOT_URLCONF = "tests.hooks.urls"
+    settings.MIDDLEWARE = ["django_statsd_push.middleware.StatsdMiddleware"]
+    assert client.get(url).status_code == 200
+    datagrams = udp.datagrams()
+    assert len(datagrams) == 1, datagrams
+    return datagrams[0].split("\n")
+
+
 @pytest.fixture
 def unblocked(django_db_blocker):
     with django_db_blocker.unblock():

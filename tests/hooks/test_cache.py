@@ -12,6 +12,8 @@ from django_statsd_push.hooks import cache as cache_hook
 from django_statsd_push.testing import capture_metrics
 from tests.conftest import require_tcp
 
+from .conftest import request_lines
+
 BACKENDS = {
     "locmem": ({"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}, None),
     "redis": (
@@ -174,14 +176,9 @@ def test_errors_propagate_and_are_timed(hooked):
 
 
 def test_request_sends_cache_metrics_in_one_datagram(udp, settings, client):
-    settings.ROOT_URLCONF = "tests.hooks.urls"
-    settings.MIDDLEWARE = ["django_statsd_push.middleware.StatsdMiddleware"]
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     settings.STATSD_HOOKS = ["cache"]
-    assert client.get("/cached/").status_code == 200
-    datagrams = udp.datagrams()
-    assert len(datagrams) == 1, datagrams
-    lines = datagrams[0].split("\n")
+    lines = request_lines(client, udp, settings, "/cached/")
     assert sum(line.startswith("cache.default.get:") for line in lines) == 2
     assert sum(line.startswith("cache.default.set:") for line in lines) == 1
     assert "cache.default.get.hit:1|c" in lines

@@ -12,7 +12,7 @@ from django_statsd_push import hooks
 from django_statsd_push.hooks import db as db_hook
 from django_statsd_push.testing import capture_metrics
 
-from .conftest import database
+from .conftest import database, request_lines
 
 DDL = "CREATE TEMPORARY TABLE hooks_t (id integer PRIMARY KEY, name varchar(20))"
 
@@ -100,12 +100,7 @@ def test_queries_sent_as_real_datagrams(udp, db_hook_on):
 
 @pytest.mark.django_db
 def test_request_counts_its_queries_in_one_datagram(udp, db_hook_on, settings, client):
-    settings.ROOT_URLCONF = "tests.hooks.urls"
-    settings.MIDDLEWARE = ["django_statsd_push.middleware.StatsdMiddleware"]
-    assert client.get("/three-queries/").status_code == 200
-    datagrams = udp.datagrams()
-    assert len(datagrams) == 1, datagrams
-    lines = datagrams[0].split("\n")
+    lines = request_lines(client, udp, settings, "/three-queries/")
     assert sum(line.startswith("db.default.sqlite.select:") for line in lines) == 3
     assert "request.three_queries.GET.db_queries:3.000000|ms" in lines
     db_time = [line for line in lines if line.startswith("request.three_queries.GET.db_time:")]
