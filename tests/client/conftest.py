@@ -7,7 +7,6 @@ import socket
 import pytest
 
 from django_statsd_push.client import statsd
-from django_statsd_push.pytest_plugin import statsd_metrics  # noqa: F401  (until installed)
 
 
 class Receiver:
