@@ -328,12 +328,6 @@ class SeriesStore:
             if self._claims.get(claim) == family.name:
                 del self._claims[claim]
 
-    # -- reading ---------------------------------------------------------------------
-
-    def counters(self) -> dict[tuple[str, str], float]:
-        with self.lock:
-            return dict(self.stats)
-
 
 def _merge(tags: dict[str, str], result: Result) -> dict[str, str]:
     """Mapping labels win over tags unless the rule says ``honor_labels``."""
