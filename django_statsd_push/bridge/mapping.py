@@ -326,6 +326,16 @@ def _summary(node: Any, line: int) -> dict[str, Any]:
     return out
 
 
+def _observer_options(node: _Node, rule: Rule) -> Rule:
+    """``rule`` with the node's ``histogram_options``/``summary_options`` on top: a mapping
+    entry reads them exactly as the ``defaults`` block does (unset buckets keep ``rule``'s)."""
+    if node.get("histogram_options") is not None:
+        rule = replace(rule, buckets=_histogram(node["histogram_options"], _line_of(node, "histogram_options"), rule.buckets))
+    if node.get("summary_options") is not None:
+        rule = replace(rule, **_summary(node["summary_options"], _line_of(node, "summary_options")))
+    return rule
+
+
 def _defaults(node: Any) -> tuple[Rule, bool]:
     if node is None:
         return Rule(), False
@@ -335,10 +345,7 @@ def _defaults(node: Any) -> tuple[Rule, bool]:
         observer_type=_choice(node, "observer_type", "histogram"),
         ttl=parse_duration(node.get("ttl"), _line_of(node, "ttl"), "ttl"),
     )
-    if node.get("histogram_options") is not None:
-        base = replace(base, buckets=_histogram(node["histogram_options"], _line_of(node, "histogram_options"), base.buckets))
-    if node.get("summary_options") is not None:
-        base = replace(base, **_summary(node["summary_options"], _line_of(node, "summary_options")))
+    base = _observer_options(node, base)
     ordering_disabled = node.get("glob_disable_ordering", False)
     if not isinstance(ordering_disabled, bool):
         raise _Problem(_line_of(node, "glob_disable_ordering"), "glob_disable_ordering must be true or false")
@@ -411,10 +418,7 @@ def _rule(node: Any, base: Rule) -> Rule:
         line=line,
         regex=regex,
     )
-    if node.get("histogram_options") is not None:
-        rule = replace(rule, buckets=_histogram(node["histogram_options"], _line_of(node, "histogram_options"), base.buckets))
-    if node.get("summary_options") is not None:
-        rule = replace(rule, **_summary(node["summary_options"], _line_of(node, "summary_options")))
+    rule = _observer_options(node, rule)
     captures = None if match_type == "regex" else match.split(".").count("*")
     return replace(
         rule,
