@@ -109,18 +109,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class OurBridge:
     name = "statsd-push bridge"
 
     def __init__(self) -> None:
-        self.port = free_port()
-        self.http = free_port()
+        self.port = etsy.free_port()
+        self.http = etsy.free_port()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "django_statsd_push.cli", "bridge", "--statsd-port", str(self.port),
              "--listen", f"127.0.0.1:{self.http}", "--mapping", str(MAPPING), "--flush-interval", "50",
@@ -153,8 +147,8 @@ class Etsy:
     name = "etsy statsd 0.9"
 
     def __init__(self, stats_js: Path) -> None:
-        self.port = free_port()
-        udp = free_port(socket.SOCK_DGRAM)
+        self.port = etsy.free_port()
+        udp = etsy.free_port(socket.SOCK_DGRAM)
         self.server = etsy.EtsyStatsd(
             stats_js,
             {
