@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
@@ -44,15 +45,8 @@ def percentile(points, n: float, interpolate: bool = False):
     fraction = fractional - rank
     if not interpolate:
         rank += int(math.ceil(fraction))
-    if rank == 0:
-        result = values[0]
-    elif rank - 1 == len(values):
-        result = values[-1]
-    elif rank - 1 > len(values):
-        result = values[-1]
-    else:
-        result = values[rank - 1]
-    if interpolate and rank != len(values) and rank < len(values):
+    result = values[min(max(rank, 1), len(values)) - 1]  # ranks past either end take that end
+    if interpolate and rank < len(values):
         result = result + fraction * (values[rank] - result)
     return result
 
@@ -61,9 +55,7 @@ def nan_to_none(values: np.ndarray) -> list:
     return [None if v != v else v for v in values.tolist()]
 
 
-def compile_regex(pattern: str, func: str):
-    import re
-
+def compile_regex(pattern: str, func: str) -> re.Pattern[str]:
     try:
         return re.compile(pattern)
     except re.error as exc:
