@@ -9,7 +9,7 @@ import numpy as np
 from .. import aggfuncs
 from ..registry import Param, render_function
 from ..series import Series, fmt_g
-from .common import compile_regex
+from .common import compile_regex, percentile
 
 SERIES = Param("seriesList", "seriesList", required=True)
 N_INT = Param("n", "integer", required=True)
@@ -127,20 +127,22 @@ def removeEmptySeries(ctx, seriesList, xFilesFactor=None):
     return [s for s in seriesList if bool(aggfuncs.xff_mask(s.points().reshape(1, -1), 1, xff)[0])]
 
 
+def _remove_values(seriesList, n, name: str, drop):
+    with np.errstate(invalid="ignore"):
+        return [s.copy(name=f"{name}({s.name}, {fmt_g(n)})", values=np.where(drop(s.values), np.nan, s.values))
+                for s in seriesList]
+
+
 @render_function("Filter Data", [SERIES, N_FLOAT])
 def removeBelowValue(ctx, seriesList, n):
     """Set values below n to null."""
-    with np.errstate(invalid="ignore"):
-        return [s.copy(name="removeBelowValue(%s, %s)" % (s.name, fmt_g(n)),
-                       values=np.where(s.values < n, np.nan, s.values)) for s in seriesList]
+    return _remove_values(seriesList, n, "removeBelowValue", lambda v: v < n)
 
 
 @render_function("Filter Data", [SERIES, N_FLOAT])
 def removeAboveValue(ctx, seriesList, n):
     """Set values above n to null."""
-    with np.errstate(invalid="ignore"):
-        return [s.copy(name="removeAboveValue(%s, %s)" % (s.name, fmt_g(n)),
-                       values=np.where(s.values > n, np.nan, s.values)) for s in seriesList]
+    return _remove_values(seriesList, n, "removeAboveValue", lambda v: v > n)
 
 
 @render_function("Sorting", [SERIES, Param("func", "aggFunc", default="average"),
@@ -182,10 +184,7 @@ def sortByName(ctx, seriesList, natural=False, reverse=False):
     return sorted(seriesList, key=key, reverse=reverse)
 
 
-
 def _percentile_filter(seriesList, n, name: str, drop):
-    from .common import percentile
-
     out = []
     for s in seriesList:
         renamed = f"{name}({s.name}, {fmt_g(n)})"
