@@ -9,7 +9,7 @@ import numpy as np
 from .. import aggfuncs
 from ..errors import InputError
 from ..registry import Param, render_function
-from ..series import Series, fmt_g
+from ..series import Series, fmt_g, matrix
 from ..timeparse import interval_seconds, parse_offset
 
 SERIES = Param("seriesList", "seriesList", required=True)
@@ -147,17 +147,13 @@ def transformNull(ctx, seriesList, default=0, referenceSeries=None):
     """Replace nulls with ``default`` (only where some reference series has a value, if given)."""
     fill = None
     if referenceSeries:
-        from ..series import matrix
-
         ref = matrix([r.values for r in referenceSeries])
         fill = np.where((~np.isnan(ref)).any(axis=0), float(default), np.nan)
     out = []
     for s in seriesList:
         v = s.values
         if fill is not None:
-            width = max(len(v), len(fill))
-            v = np.concatenate((v, np.full(width - len(v), np.nan)))
-            f = np.concatenate((fill, np.full(width - len(fill), np.nan)))
+            v, f = matrix([v, fill])  # the longer one's length, the other padded with nulls
             values = np.where(np.isnan(v), f, v)
             name = "transformNull(%s,%s,referenceSeries)" % (s.name, fmt_g(default))
         else:
@@ -240,14 +236,9 @@ def hitcount(ctx, seriesList, intervalString, alignToInterval=False):
     if interval <= 0:
         raise InputError(f"hitcount: interval {intervalString!r} must be positive")
     if alignToInterval:
-        start = ctx.datetime(ctx.start)
-        if interval >= 86400:
-            start = start.replace(hour=0, minute=0, second=0, microsecond=0)
-        elif interval >= 3600:
-            start = start.replace(minute=0, second=0, microsecond=0)
-        elif interval >= 60:
-            start = start.replace(second=0, microsecond=0)
-        seriesList = ctx.shifted(start=int(start.timestamp())).reevaluate_first_argument()
+        unit = ("days" if interval >= 86400 else "hours" if interval >= 3600
+                else "minutes" if interval >= 60 else "seconds")
+        seriesList = ctx.shifted(start=_start_of(ctx, unit)).reevaluate_first_argument()
         seriesList = [s.copy(end=s.start + int((s.end - s.start) // interval) * interval + interval)
                       for s in seriesList]
     out = []
@@ -259,6 +250,26 @@ def hitcount(ctx, seriesList, intervalString, alignToInterval=False):
         name = 'hitcount(%s, "%s"%s)' % (s.name, intervalString, ", true" if alignToInterval else "")
         out.append(s.with_tag("hitcount", intervalString, name=name, start=new_start, step=interval, values=values))
     return out
+
+
+#: what each unit clears from a date (weeks as days, then back to the Monday)
+_UNIT_START = {
+    "years": dict(month=1, day=1, hour=0, minute=0, second=0, microsecond=0),
+    "months": dict(day=1, hour=0, minute=0, second=0, microsecond=0),
+    "weeks": dict(hour=0, minute=0, second=0, microsecond=0),
+    "days": dict(hour=0, minute=0, second=0, microsecond=0),
+    "hours": dict(minute=0, second=0, microsecond=0),
+    "minutes": dict(second=0, microsecond=0),
+    "seconds": dict(microsecond=0),
+}
+
+
+def _start_of(ctx, unit: str) -> int:
+    """``from`` moved back to the start of its ``unit``, in the request's time zone."""
+    start = ctx.datetime(ctx.start).replace(**_UNIT_START[unit])
+    if unit == "weeks":
+        start = start.fromtimestamp(start.timestamp() - (start.isoweekday() - 1) * 86400, start.tzinfo)
+    return int(start.timestamp())
 
 
 def _hits(s: Series, interval: int, new_start: int, buckets_n: int) -> np.ndarray:
@@ -449,23 +460,7 @@ def smartSummarize(ctx, seriesList, intervalString, func="sum", alignTo=None):
     if interval <= 0:
         raise InputError(f"smartSummarize: interval {intervalString!r} must be positive")
     if isinstance(alignTo, str):
-        start = ctx.datetime(ctx.start)
-        if alignTo == "years":
-            start = start.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
-        elif alignTo == "months":
-            start = start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        elif alignTo == "weeks":
-            start = start.replace(hour=0, minute=0, second=0, microsecond=0)
-            start = start.fromtimestamp(start.timestamp() - (start.isoweekday() - 1) * 86400, start.tzinfo)
-        elif alignTo == "days":
-            start = start.replace(hour=0, minute=0, second=0, microsecond=0)
-        elif alignTo == "hours":
-            start = start.replace(minute=0, second=0, microsecond=0)
-        elif alignTo == "minutes":
-            start = start.replace(second=0, microsecond=0)
-        else:
-            start = start.replace(microsecond=0)
-        seriesList = ctx.shifted(start=int(start.timestamp())).reevaluate_first_argument()
+        seriesList = ctx.shifted(start=_start_of(ctx, alignTo)).reevaluate_first_argument()
     out = []
     for s in seriesList:
         _check_buckets(ctx, (s.end - s.start) // interval * len(seriesList), "smartSummarize")
