@@ -122,7 +122,9 @@ def check_jsonp(callback: str) -> str:
 
 
 def count_points(data: list[Series]) -> int:
-    return sum(len(s.points()) if s.values_per_point > 1 else len(s) for s in data)
+    """Points the response will hold, without consolidating (the renderer does that once):
+    ``points()`` makes one point of every ``values_per_point`` values, the last one partial."""
+    return sum(-(-len(s) // s.values_per_point) for s in data)
 
 
 def strict_json(obj) -> str:
