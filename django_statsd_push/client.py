@@ -500,28 +500,52 @@ class Heads(dict):
         return entry
 
 
+def _dropped(kind: str, value: Any, stat: Any) -> None:
+    logger.debug("statsd: bad %s value %r for %r dropped", kind, value, stat)
+
+
 class _NamedPrepare:
     """Shared by the client and its pipelines: names, tags, sample rate, capture."""
 
     _prefix = None  # pystatsd must not prefix: names.render does
     _root: StatsdClient
 
-    # pystatsd formats (timing) or compares (gauge) the value before _prepare runs.
+    # pystatsd formats (``"%s|c" % count``, ``-count``) or compares (gauge) the value
+    # before _prepare runs, so a bad one raises there: each method drops it instead.
+    # Spelled out rather than generated: a generic *args wrapper measured +200 ns.
     def timing(self, stat: Any, delta: Any, rate: float = 1) -> None:
         try:
             StatsClientBase.timing(self, stat, delta, rate)  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            logger.debug("statsd: bad timing %r for %r dropped", delta, stat)
+            _dropped("timing", delta, stat)
+
+    def incr(self, stat: Any, count: Any = 1, rate: float = 1) -> None:
+        try:
+            StatsClientBase.incr(self, stat, count, rate)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            _dropped("incr", count, stat)
+
+    def decr(self, stat: Any, count: Any = 1, rate: float = 1) -> None:
+        try:
+            StatsClientBase.decr(self, stat, count, rate)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            _dropped("decr", count, stat)
 
     def gauge(self, stat: Any, value: Any, rate: float = 1, delta: bool = False) -> None:
         try:
             StatsClientBase.gauge(self, stat, value, rate, delta)  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            logger.debug("statsd: bad gauge %r for %r dropped", value, stat)
+            _dropped("gauge", value, stat)
+
+    def set(self, stat: Any, value: Any, rate: float = 1) -> None:
+        try:
+            StatsClientBase.set(self, stat, value, rate)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            _dropped("set", value, stat)
 
     def _prepare(self, stat: Any, value: str, rate: float) -> str | None:
         # Every line, from the client or a pipeline, passes here: the one place that
-        # guarantees a bad name or value never raises to the caller. Hot path.
+        # guarantees a bad name or rate never raises to the caller. Hot path.
         try:
             root = self._root
             state = root._state or root.state
@@ -609,7 +633,7 @@ class StatsdClient(_NamedPrepare, StatsClientBase):
                 else:
                     batch.lines.append(line)
                 return
-        StatsClientBase.incr(self, stat, count, rate)
+        _NamedPrepare.incr(self, stat, count, rate)
 
     # configuration
 

@@ -165,6 +165,18 @@ def test_bad_values_never_raise(udp):
     assert udp.lines()[-1].endswith(":1|c")
 
 
+def test_values_pystatsd_cannot_format_never_raise(udp):
+    statsd.incr("c", (1, 2))  # "%s|c" % count
+    statsd.decr("c", "a")  # -count
+    statsd.set("s", (1, 2))
+    statsd.gauge("g", (1, 2))  # value < 0
+    with statsd.pipeline() as pipe:
+        pipe.incr("p", (1, 2))
+        pipe.incr("p")
+    statsd.incr("c", count=3)
+    assert udp.lines() == ["p:1|c", "c:3|c"]
+
+
 def test_log_client(settings, caplog):
     settings.STATSD_CLIENT = "log"
     with caplog.at_level("INFO", logger="django_statsd_push"):
