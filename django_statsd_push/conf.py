@@ -1,6 +1,6 @@
 """The one place that knows the STATSD_* settings and their defaults.
 
-Every property reads ``django.conf.settings`` when it is accessed, never at import, so
+Every attribute reads ``django.conf.settings`` when it is accessed, never at import, so
 ``override_settings`` and late ``settings.configure()`` both work. Values are returned
 as the user wrote them: validation is the job of the system checks (``checks.py``),
 which can name the setting and the fix; the client falls back to sending nothing when
@@ -10,15 +10,41 @@ a value is unusable rather than failing a request.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 CLIENTS = ("udp", "tcp", "unix", "null", "log", "capture")
 HOOKS = ("db", "cache", "models", "migrations", "celery")
 TAG_FORMATS = (None, "dogstatsd", "graphite")
 
+T = TypeVar("T")
+
+
+class _Setting(Generic[T]):
+    """One STATSD_* setting and its default, read from Django's settings on each access."""
+
+    def __init__(self, name: str, default: T) -> None:
+        self.name, self.default = name, default
+
+    def __get__(self, instance: object, owner: type | None = None) -> T:
+        return StatsdSettings.get(self.name, self.default)
+
 
 class StatsdSettings:
     """Typed, lazily read view of the STATSD_* settings."""
+
+    host: _Setting[str] = _Setting("STATSD_HOST", "localhost")
+    port: _Setting[int] = _Setting("STATSD_PORT", 8125)
+    prefix: _Setting[str | None] = _Setting("STATSD_PREFIX", None)
+    maxudpsize: _Setting[int] = _Setting("STATSD_MAXUDPSIZE", 512)
+    ipv6: _Setting[bool] = _Setting("STATSD_IPV6", False)
+    client: _Setting[str] = _Setting("STATSD_CLIENT", "udp")
+    enabled: _Setting[bool] = _Setting("STATSD_ENABLED", True)
+    sample_rate: _Setting[float] = _Setting("STATSD_SAMPLE_RATE", 1.0)
+    hooks: _Setting[Sequence[str]] = _Setting("STATSD_HOOKS", ())
+    tag_format: _Setting[str | None] = _Setting("STATSD_TAG_FORMAT", None)
+    dns_refresh: _Setting[float] = _Setting("STATSD_DNS_REFRESH", 60.0)
+    unix_socket: _Setting[str | None] = _Setting("STATSD_UNIX_SOCKET", None)
+    export_migrations: _Setting[bool] = _Setting("STATSD_EXPORT_MIGRATIONS", False)
 
     @staticmethod
     def get(name: str, default: Any) -> Any:
@@ -29,58 +55,6 @@ class StatsdSettings:
         if not settings.configured:
             return default
         return getattr(settings, name, default)
-
-    @property
-    def host(self) -> str:
-        return self.get("STATSD_HOST", "localhost")
-
-    @property
-    def port(self) -> int:
-        return self.get("STATSD_PORT", 8125)
-
-    @property
-    def prefix(self) -> str | None:
-        return self.get("STATSD_PREFIX", None)
-
-    @property
-    def maxudpsize(self) -> int:
-        return self.get("STATSD_MAXUDPSIZE", 512)
-
-    @property
-    def ipv6(self) -> bool:
-        return self.get("STATSD_IPV6", False)
-
-    @property
-    def client(self) -> str:
-        return self.get("STATSD_CLIENT", "udp")
-
-    @property
-    def enabled(self) -> bool:
-        return self.get("STATSD_ENABLED", True)
-
-    @property
-    def sample_rate(self) -> float:
-        return self.get("STATSD_SAMPLE_RATE", 1.0)
-
-    @property
-    def hooks(self) -> Sequence[str]:
-        return self.get("STATSD_HOOKS", ())
-
-    @property
-    def tag_format(self) -> str | None:
-        return self.get("STATSD_TAG_FORMAT", None)
-
-    @property
-    def dns_refresh(self) -> float:
-        return self.get("STATSD_DNS_REFRESH", 60.0)
-
-    @property
-    def unix_socket(self) -> str | None:
-        return self.get("STATSD_UNIX_SOCKET", None)
-
-    @property
-    def export_migrations(self) -> bool:
-        return self.get("STATSD_EXPORT_MIGRATIONS", False)
 
 
 settings = StatsdSettings()
