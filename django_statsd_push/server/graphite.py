@@ -326,8 +326,3 @@ class GraphiteSink:
 
     def close(self) -> None:
         self.writer.close()
-
-
-def to_text(lines: list[Line]) -> bytes:
-    """Carbon's plaintext protocol."""
-    return "".join(f"{n} {v} {t}\n" for n, v, t in lines).encode()
