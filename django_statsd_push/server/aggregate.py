@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django_statsd_push.server.protocol import GAUGE, SET, TIMER, Sample, fold
@@ -30,9 +31,10 @@ def series_key(key: Key) -> SeriesKey:
     return SeriesKey(key) if key.__class__ is str else key  # type: ignore[return-value]
 
 
-# Counters etsy keeps (at 0) even when deleteCounters drops idle ones: it matches by
-# substring, so a user counter containing one of these is kept too.
-_KEPT_COUNTERS = ("packets_received", "metrics_received", "bad_lines_seen")
+# etsy's own counters (``<prefix_stats>.<stat>``). etsy keeps them (at 0) even when
+# deleteCounters drops idle ones: it matches by substring, so a user counter containing
+# one of these is kept too.
+_OWN_COUNTERS = ("bad_lines_seen", "packets_received", "metrics_received")
 
 
 def js_round(x: float) -> int:
@@ -62,13 +64,8 @@ class Aggregator:
     def __init__(self, config: AggregatorConfig | None = None) -> None:
         self.config = config or AggregatorConfig()
         self.prefix = self.config.prefix_stats
-        self.key_bad = f"{self.prefix}.bad_lines_seen"
-        self.key_packets = f"{self.prefix}.packets_received"
-        self.key_metrics = f"{self.prefix}.metrics_received"
         self.key_lag = f"{self.prefix}.timestamp_lag"
-        self.counters: dict[Key, float] = dict.fromkeys(
-            (self.key_bad, self.key_packets, self.key_metrics), 0.0
-        )
+        self.counters: dict[Key, float] = dict.fromkeys((f"{self.prefix}.{s}" for s in _OWN_COUNTERS), 0.0)
         self.timers: dict[Key, list[float]] = {}
         self.timer_counts: dict[Key, float] = {}
         self.gauges: dict[Key, float] = {}
@@ -154,19 +151,30 @@ class Aggregator:
         self.lines += lines
         self.bad += bad
 
+    def _own_counts(self) -> dict[str, int]:
+        """This interval's hot-path counts by etsy's stat name (``_OWN_COUNTERS``)."""
+        return dict(zip(_OWN_COUNTERS, (self.bad, self.packets, self.lines)))
+
+    def _add_own(self, counters: dict[Key, float], counts: Iterable[tuple[str, float]]) -> None:
+        """Add the daemon's own counts to ``counters`` as ``<prefix_stats>.<stat>``.
+
+        A missing key starts at 0: ``delcounters statsd.*`` on the management port may
+        have removed one of etsy's three, and the flush must go on.
+        """
+        for stat, amount in counts:
+            key = f"{self.prefix}.{stat}"
+            counters[key] = counters.get(key, 0.0) + amount
+
     # --- reading between flushes (management interface) ----------------------------
     def current_counters(self) -> dict[Key, float]:
         """The counters as etsy would show them now (its own counters included)."""
         counters = dict(self.counters)
-        counters[self.key_bad] += self.bad
-        counters[self.key_packets] += self.packets
-        counters[self.key_metrics] += self.lines
+        self._add_own(counters, self._own_counts().items())
         return counters
 
     def total(self, stat: str) -> float:
         """One of the daemon's own counters summed since start, this interval included."""
-        current = {"bad_lines_seen": self.bad, "packets_received": self.packets,
-                   "metrics_received": self.lines}.get(stat)
+        current = self._own_counts().get(stat)
         if current is None:
             with self._internal_lock:
                 current = self.internal.get(stat, 0)
@@ -194,20 +202,15 @@ class Aggregator:
         with self._internal_lock:
             internal, self.internal = self.internal, {}
         counters = self.counters
-        counters[self.key_bad] += self.bad
-        counters[self.key_packets] += self.packets
-        counters[self.key_metrics] += self.lines
-        for stat, amount in (("bad_lines_seen", self.bad), ("packets_received", self.packets),
-                             ("metrics_received", self.lines), *internal.items()):
+        counts = (*self._own_counts().items(), *internal.items())
+        self._add_own(counters, counts)
+        for stat, amount in counts:
             self.totals[stat] = self.totals.get(stat, 0) + amount
-        for stat, amount in internal.items():
-            key = f"{self.prefix}.{stat}"
-            counters[key] = counters.get(key, 0.0) + amount
         self.packets = self.lines = self.bad = 0
 
         timers, timer_counts, sets = self.timers, self.timer_counts, self.sets
         if config.resolved("delete_counters"):
-            self.counters = {k: 0.0 for k in counters if any(s in series_key(k).name for s in _KEPT_COUNTERS)}
+            self.counters = {k: 0.0 for k in counters if any(s in series_key(k).name for s in _OWN_COUNTERS)}
         else:
             self.counters = dict.fromkeys(counters, 0.0)
         if config.resolved("delete_timers"):

@@ -60,6 +60,17 @@ def test_management_interface_speaks_etsy():
         assert mgmt(daemon.mgmt_port, "nonsense") == "ERROR\n"
 
 
+def test_deleting_the_daemons_own_counters_does_not_stop_flushing():
+    """etsy lets ``delcounters statsd.*`` remove its own counters; they start again at 0."""
+    with CarbonCapture() as carbon, Daemon(settings(carbon.port, flushInterval=60000)) as daemon:
+        assert "deleted: statsd.bad_lines_seen" in mgmt(daemon.mgmt_port, "delcounters statsd.*")
+        send_udp(daemon.port, b"a:1|c\nbad")
+        wait_received(daemon, 2)
+        assert "'statsd.bad_lines_seen': 1" in mgmt(daemon.mgmt_port, "counters")
+        daemon.flush()
+        carbon.lines_until(lambda line: line.startswith("stats_counts.statsd.bad_lines_seen 1 "))
+
+
 def test_kernel_drops_are_reported_as_a_metric():
     with CarbonCapture() as carbon, \
             Daemon(settings(carbon.port, flushInterval=60000, udp_receive_buffer=4096)) as daemon:
