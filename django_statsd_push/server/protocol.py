@@ -209,20 +209,12 @@ def fold(datagram: bytes | str, aggregator: Aggregator) -> tuple[int, int]:
     JavaScript might disagree on) goes through ``parse_line`` and ``aggregator.add``,
     in order. ``tests/server/test_protocol.py`` holds the two paths together.
     """
-    if isinstance(datagram, bytes):
-        if not datagram.isascii():  # non-ASCII digits and spaces: float() != Number()
-            parsed = parse(datagram)
-            for sample in parsed.samples:
-                aggregator.add(sample)
-            return parsed.lines, parsed.bad_lines
-        text = datagram.decode("ascii")
-    else:
-        text = datagram
-        if not text.isascii():
-            parsed = parse(text)
-            for sample in parsed.samples:
-                aggregator.add(sample)
-            return parsed.lines, parsed.bad_lines
+    if not datagram.isascii():  # non-ASCII digits and spaces: float() != Number()
+        parsed = parse(datagram)
+        for sample in parsed.samples:
+            aggregator.add(sample)
+        return parsed.lines, parsed.bad_lines
+    text = datagram.decode("ascii") if isinstance(datagram, bytes) else datagram
     tagged = "|#" in text  # a tag could hide anywhere in a line: no shortcut then
     counters, timers, timer_counts = aggregator.counters, aggregator.timers, aggregator.timer_counts
     gauges, sets = aggregator.gauges, aggregator.sets
