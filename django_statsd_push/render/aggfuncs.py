@@ -37,9 +37,18 @@ def _average(a, axis):
         return np.where(count > 0, np.nansum(a, axis=axis) / np.maximum(count, 1), np.nan)
 
 
+def _null_if_empty(func):
+    """NumPy's max/min/median/argmax refuse a slice of length 0; graphite's helpers give None."""
+    def wrapped(a, axis):
+        if a.shape[axis] == 0:
+            return np.full(a.shape[1 - axis], np.nan)
+        return func(a, axis)
+
+    return wrapped
+
+
+@_null_if_empty
 def _avg_zero(a, axis):
-    if a.shape[axis] == 0:
-        return np.full(a.shape[1 - axis], np.nan)
     return np.nansum(a, axis=axis) / a.shape[axis]
 
 
@@ -57,12 +66,22 @@ def _first_last(a, axis, last):
     if last:
         a, valid = np.flip(a, axis=axis), np.flip(valid, axis=axis)
     idx = np.expand_dims(np.argmax(valid, axis=axis), axis)
-    picked = np.take_along_axis(a, idx, axis=axis).squeeze(axis) if a.shape[axis] else np.full(a.shape[1 - axis], np.nan)
+    picked = np.take_along_axis(a, idx, axis=axis).squeeze(axis)
     return np.where(valid.any(axis=axis), picked, np.nan)
 
 
+@_null_if_empty
+def _first(a, axis):
+    return _first_last(a, axis, last=False)
+
+
+@_null_if_empty
+def _last(a, axis):
+    return _first_last(a, axis, last=True)
+
+
 def _diff(a, axis):
-    first = _first_last(a, axis, last=False)
+    first = _first(a, axis)
     return _nan_where_empty(first - (np.nansum(a, axis=axis) - np.nan_to_num(first)), a, axis)
 
 
@@ -70,22 +89,25 @@ def _multiply(a, axis):
     return np.prod(a, axis=axis)  # NaN propagates: None if any factor is None
 
 
+@_null_if_empty
 def _range(a, axis):
-    return np.fmax.reduce(a, axis=axis) - np.fmin.reduce(a, axis=axis) if a.shape[axis] else np.full(a.shape[1 - axis], np.nan)
+    return np.fmax.reduce(a, axis=axis) - np.fmin.reduce(a, axis=axis)
 
 
+@_null_if_empty
 def _fmax(a, axis):
-    return np.fmax.reduce(a, axis=axis) if a.shape[axis] else np.full(a.shape[1 - axis], np.nan)
+    return np.fmax.reduce(a, axis=axis)
 
 
+@_null_if_empty
 def _fmin(a, axis):
-    return np.fmin.reduce(a, axis=axis) if a.shape[axis] else np.full(a.shape[1 - axis], np.nan)
+    return np.fmin.reduce(a, axis=axis)
 
 
 REDUCERS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
     "average": _average,
     "avg_zero": _avg_zero,
-    "median": _quiet(lambda a, axis: np.nanmedian(a, axis=axis) if a.shape[axis] else np.full(a.shape[1 - axis], np.nan)),
+    "median": _null_if_empty(_quiet(lambda a, axis: np.nanmedian(a, axis=axis))),
     "sum": _sum,
     "min": _fmin,
     "max": _fmax,
@@ -94,7 +116,7 @@ REDUCERS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
     "count": lambda a, axis: _count(a, axis).astype(np.float64),
     "range": _range,
     "multiply": _multiply,
-    "last": lambda a, axis: _first_last(a, axis, last=True),
+    "last": _last,
 }
 ALIASES = {"rangeOf": "range", "avg": "average", "total": "sum", "current": "last"}
 AGG_FUNC_NAMES: list[str] = list(REDUCERS) + list(ALIASES)
@@ -144,7 +166,7 @@ def consolidate(values: np.ndarray, per_point: int, func: str, xff: float) -> np
     padded[:n] = values
     rows = padded.reshape(groups, per_point)
     if func == "first":
-        out = _first_last(rows, 1, last=False)
+        out = _first(rows, 1)
     elif func == "avg_zero":
         sizes = np.full(groups, per_point, dtype=np.float64)
         sizes[-1] = n - (groups - 1) * per_point
