@@ -125,7 +125,7 @@ class StatsdMiddleware:
         token = _current_batch.set(batch)
         try:
             state = statsd.state
-            view, method = view_name(request), request.method or "OTHER"
+            view, method = view_name(request), request.method
             statsd.timing(names.request(view, method), elapsed_ms)
             for metric in names.responses(response.status_code, state.tag_format is not None):
                 statsd.incr(metric)
@@ -149,14 +149,14 @@ def _route(state: State, view: str, method: str | None, status: int) -> tuple:
     head and tail, the response counters (whole lines: always 1), then the heads and
     tails of the two DB figures if that hook is on.
     """
-    heads, sent_method = state.heads, method or "OTHER"
+    heads = state.heads
     responses = names.responses(status, state.tag_format is not None)
     db: tuple[str, ...] = ()
     if "db" in state.hooks:
-        db = heads[names.request(view, sent_method, "db_queries")][:2]
-        db += heads[names.request(view, sent_method, "db_time")][:2]
+        db = heads[names.request(view, method, "db_queries")][:2]
+        db += heads[names.request(view, method, "db_time")][:2]
     counters = tuple(heads[metric][2] for metric in responses)
-    route = (*heads[names.request(view, sent_method)][:2], counters, db)
+    route = (*heads[names.request(view, method)][:2], counters, db)
     if len(heads.memo) >= ROUTES_MAXLEN:
         heads.memo.clear()
     heads.memo[(view, method, status)] = route

@@ -93,10 +93,11 @@ _cached = lru_cache(maxsize=4096)
 
 
 @_cached
-def request(view: str, method: str, suffix: str | None = None) -> Metric:
+def request(view: str, method: str | None, suffix: str | None = None) -> Metric:
     """``request.<view>.<METHOD>[.<suffix>]`` (suffix: ``db_queries``, ``db_time``)."""
-    method = method.upper()
-    # Any string can arrive as a method; unknown ones share one series, not one each.
+    method = (method or "").upper()
+    # Any string (or None: HttpRequest.method) can arrive as a method; unknown ones
+    # share one series, not one each.
     method = method if method in HTTP_METHODS else "OTHER"
     parts: tuple[Part, ...] = ("request", ("view", view), ("method", method))
     return metric(*parts, suffix) if suffix else metric(*parts)

@@ -34,6 +34,11 @@ def test_unknown_methods_collapse():
     assert names.render(names.request("v", "get"), None, None).name == "request.v.GET"
 
 
+def test_a_request_without_a_method_is_other():
+    # HttpRequest().method is None until a handler sets it.
+    assert names.request("v", None) == names.request("v", "OTHER")
+
+
 @pytest.mark.parametrize(
     "tag_format, name, tail",
     [
