@@ -1,8 +1,9 @@
 """Port checks before start, readiness checks after: the stack never guesses with sleeps.
 
-Readiness is whatever each daemon itself answers once it can do its job: TCP accept
-for carbon, the management interface's ``health`` for the statsd daemon, HTTP 200 for
-the render API, the bridge and the example app.
+Readiness is whatever each daemon itself answers once it can do its job: the
+management interface's ``health`` for the statsd daemon, HTTP 200 for the render API,
+the bridge and the example app (carbon-cache's line port is waited for by
+``server/carbon_cache.py``, which starts it).
 """
 
 from __future__ import annotations
@@ -77,14 +78,6 @@ def check_ports(ports: list[Port], host: str = HOST) -> list[str]:
                 f"stop whatever holds it or choose another with {p.flag} PORT"
             )
     return errors
-
-
-def tcp_accepts(host: str, port: int, timeout: float = 1.0) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def http_status(host: str, port: int, path: str, timeout: float = 2.0) -> int | None:

@@ -52,8 +52,7 @@ def test_wait_until_stops_at_the_deadline_and_on_death() -> None:
     assert health.wait_until(lambda: True, "app", 1) < 1
 
 
-def test_tcp_and_http_checks_on_a_closed_port() -> None:
+def test_http_and_mgmt_checks_on_a_closed_port() -> None:
     port = health.free_port()
-    assert health.tcp_accepts("127.0.0.1", port) is False
     assert health.http_status("127.0.0.1", port, "/") is None
     assert health.mgmt_healthy("127.0.0.1", port) is False
