@@ -7,7 +7,7 @@ import numpy as np
 from .. import aggfuncs
 from ..errors import InputError
 from ..registry import FUNCTIONS, Param, render_function
-from ..series import EmptyNormalize, Series, format_path_expressions, normalize, series_from_values
+from ..series import Series, format_path_expressions, normalize, series_from_values
 from .common import agg_key, percentile
 
 SERIES_LISTS = [Param("seriesLists", "seriesList", required=True, multiple=True)]
@@ -251,5 +251,3 @@ averageSeriesWithWildcards = _with_wildcards("average", "averageSeriesWithWildca
                                              "Average the series that match once the given nodes are removed.")
 multiplySeriesWithWildcards = _with_wildcards("multiply", "multiplySeriesWithWildcards",
                                               "Multiply the series that match once the given nodes are removed.")
-
-__all__ = ["aggregate_lists", "EmptyNormalize"]
