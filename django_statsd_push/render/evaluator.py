@@ -75,12 +75,8 @@ class Context:
                  if result is not None and not isinstance(result, Exception)]  # out of retention, or unreadable
         cached = self.carbonlink.query([node.path for node, _ in found]) if self.carbonlink else {}
         out: list[Series] = []
-        for node, ((start, end, step), values) in found:
+        for node, ((start, end, step), values, header) in found:
             if cached.get(node.path):
-                try:
-                    header = reader.read_header(node.fs_path)
-                except (OSError, reader.CorruptWhisperFile):
-                    continue
                 values = merge(values, start, step, cached[node.path], header.aggregation, header.archives[0].step)
             self.budget.points += len(values)
             values.flags.writeable = False

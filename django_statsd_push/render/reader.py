@@ -1,7 +1,7 @@
 """Reading Whisper files: one archive for the whole range, as ``whisper.fetch`` chooses it.
 
 Our own reader instead of ``whisper.fetch`` because the render hot path reads a
-thousand files per request: two ``pread`` calls per file and one vectorised
+thousand files per request: three ``pread`` calls per file and one vectorised
 timestamp check replace whisper's per-point Python loop. The semantics are
 whisper's (and so graphite-web's): ``from`` is exclusive (the first point is the
 first interval *after* it), ``until`` is clipped to ``now``, the first archive whose
@@ -85,7 +85,7 @@ def fetch(path: str, from_time: int, until_time: int, now: int) -> tuple[tuple[i
     result = fetch_many([path], from_time, until_time, now)[0]
     if isinstance(result, Exception):
         raise result
-    return result
+    return None if result is None else result[:2]
 
 
 class TooManyPoints(Exception):
@@ -93,9 +93,11 @@ class TooManyPoints(Exception):
 
 
 def fetch_many(paths: list[str], from_time: int, until_time: int, now: int, max_points: int | None = None) -> list:
-    """``fetch`` for many files. An unreadable or corrupt file gives a CorruptWhisperFile or
-    OSError instance in its slot instead of a result. Past ``max_points`` points it stops
-    reading and raises TooManyPoints, so a huge range cannot exhaust memory.
+    """``fetch`` for many files, each result with the file's ``Header`` as a third item
+    (merging carbon's cached points needs it, and it has been read already). An
+    unreadable or corrupt file gives a CorruptWhisperFile or OSError instance in its slot
+    instead of a result. Past ``max_points`` points it stops reading and raises
+    TooManyPoints, so a huge range cannot exhaust memory.
 
     Each file is decoded on its own: measured against one decode of all files' bytes
     joined, per-file NumPy calls on cache-sized arrays were faster."""
@@ -108,7 +110,8 @@ def fetch_many(paths: list[str], from_time: int, until_time: int, now: int, max_
         try:
             fd = os.open(path, os.O_RDONLY)
             try:
-                raw = _read_range(fd, _read_header(fd), from_time, until_time, now)
+                header = _read_header(fd)
+                raw = _read_range(fd, header, from_time, until_time, now)
             finally:
                 os.close(fd)
         except (OSError, CorruptWhisperFile) as exc:
@@ -123,12 +126,12 @@ def fetch_many(paths: list[str], from_time: int, until_time: int, now: int, max_
         if max_points is not None and total > max_points:
             raise TooManyPoints(total)
         if data is None:  # an archive never written to
-            results.append(((start, end, step), np.full(count, np.nan)))
+            results.append(((start, end, step), np.full(count, np.nan), header))
             continue
         points = np.frombuffer(data, dtype=_POINT_DTYPE)
         expected = start + step * np.arange(len(points), dtype=np.int64)
         values = np.where(points["t"].astype(np.int64) == expected, points["v"].astype(np.float64), np.nan)
-        results.append(((start, end, step), values))
+        results.append(((start, end, step), values, header))
     return results
 
 
