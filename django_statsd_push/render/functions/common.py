@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 import re
 
-import numpy as np
-
 from .. import grammar
 from ..errors import InputError
 from ..series import Series
@@ -49,10 +47,6 @@ def percentile(points, n: float, interpolate: bool = False):
     if interpolate and rank < len(values):
         result = result + fraction * (values[rank] - result)
     return result
-
-
-def nan_to_none(values: np.ndarray) -> list:
-    return [None if v != v else v for v in values.tolist()]
 
 
 def compile_regex(pattern: str, func: str) -> re.Pattern[str]:
