@@ -9,7 +9,7 @@ numbers (int, float, scientific), quoted strings (kept raw, as graphite does),
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .errors import InputError
 
@@ -36,8 +36,6 @@ class Call:
     name: str
     args: tuple = ()
     kwargs: tuple = ()  # ((name, node), ...)
-    position: int = field(default=0, compare=False)
-    raw: str = field(default="", compare=False)
 
 
 Node = PathExpr | Literal | Call
@@ -94,7 +92,7 @@ class _Parser:
             if not m or self.text[m.end() : m.end() + 1] != "(":
                 raise self.error("expected a function call after '|'")
             call = self.call()
-            node = Call(call.name, (node,) + call.args, call.kwargs, call.position, call.raw)
+            node = Call(call.name, (node,) + call.args, call.kwargs)
         self.depth -= 1
         return node
 
@@ -108,7 +106,7 @@ class _Parser:
         kwargs: list[tuple[str, Node]] = []
         if self.peek() == ")":
             self.pos += 1
-            return Call(name, (), (), start, self.text[start : self.pos])
+            return Call(name)
         while True:
             self.skip()
             if self.pos >= len(self.text):
@@ -128,7 +126,7 @@ class _Parser:
                 continue
             if c == ")":
                 self.pos += 1
-                return Call(name, tuple(args), tuple(kwargs), start, self.text[start : self.pos])
+                return Call(name, tuple(args), tuple(kwargs))
             if not c:
                 raise self.error(f"unbalanced parentheses: missing ')' to close {name}( opened", start)
             raise self.error(f"expected ',' or ')' in {name}(), found {c!r}")
@@ -205,7 +203,7 @@ def parse(target: str) -> Node:
 
 
 def path_expressions(node: Node) -> list[str]:
-    """Every path expression in a tree, in order (for prefetching)."""
+    """Every path expression in a tree, in order."""
     if isinstance(node, PathExpr):
         return [node.path]
     if isinstance(node, Call):
