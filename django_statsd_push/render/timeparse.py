@@ -72,9 +72,7 @@ def parse_time(text: str, now: datetime, tz: tzinfo) -> datetime:
     """Parse one ``from``/``until`` value relative to ``now`` (an aware datetime)."""
     try:
         return _parse(text, now, tz)
-    except InputError as exc:
-        raise InputError(f"invalid time {text!r}: {exc}") from None
-    except (ValueError, OverflowError, IndexError) as exc:
+    except (ValueError, OverflowError, IndexError) as exc:  # InputError is a ValueError
         raise InputError(f"invalid time {text!r}: {exc}") from None
 
 
