@@ -88,8 +88,7 @@ def child_env(**extra: str) -> dict[str, str]:
     """The launcher's environment, with this package importable from any working directory
     (a source checkout run without ``pip install -e`` works too)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1", **extra)
-    package_parent = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SOURCE_ROOT), env.get("PYTHONPATH")) if p)
     return env
 
 
