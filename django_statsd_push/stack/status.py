@@ -11,21 +11,19 @@ import time
 from dataclasses import dataclass
 from typing import TextIO
 
-# The daemon's mgmt `stats` key for each figure (first match wins): lines sent to
-# Carbon stand for "metrics flushed", lines waiting for Carbon for its queue.
-PACKETS = ("messages.packets_received",)
-METRICS_FLUSHED = ("carbon.sent",)
-CARBON_QUEUE = ("carbon.pending",)
+# The daemon's mgmt `stats` key for each figure: lines sent to Carbon stand for
+# "metrics flushed", lines waiting for Carbon for its queue.
+PACKETS = "messages.packets_received"
+METRICS_FLUSHED = "carbon.sent"
+CARBON_QUEUE = "carbon.pending"
 
 
-def pick(stats: dict[str, str], names: tuple[str, ...]) -> float | None:
-    for name in names:
-        if name in stats:
-            try:
-                return float(stats[name])
-            except ValueError:
-                return None
-    return None
+def pick(stats: dict[str, str], name: str) -> float | None:
+    """The figure, or None while the daemon does not report it as a number."""
+    try:
+        return float(stats[name])
+    except (KeyError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)
