@@ -31,6 +31,10 @@ MIX: list[tuple[int, str]] = [
     (4, "error"),
     (3, "healthz"),
 ]
+KINDS = [kind for _, kind in MIX]
+WEIGHTS = [weight for weight, _ in MIX]
+FIXED_PATHS = {"index": "/", "polls": "/polls/", "cached": "/cached/", "slow": "/slow/", "error": "/error/",
+               "healthz": "/healthz"}
 
 DETAIL_LINK = re.compile(rb'/polls/(\d+)/')
 
@@ -75,26 +79,14 @@ class Traffic:
         self._workers: list[threading.Thread] = []
 
     def path(self, kind: str) -> str:
-        if kind == "index":
-            return "/"
-        if kind == "polls":
-            return "/polls/"
         if kind == "detail":
             return f"/polls/{self.random.choice(self.poll_ids or [1])}/"
-        if kind == "cached":
-            return "/cached/"
-        if kind == "slow":
-            return "/slow/"
-        if kind == "error":
-            return "/error/"
-        if kind == "healthz":
-            return "/healthz"
-        return f"/no-such-page/{self.random.randrange(1000)}/"
+        if kind == "notfound":
+            return f"/no-such-page/{self.random.randrange(1000)}/"
+        return FIXED_PATHS[kind]
 
     def pick(self) -> str:
-        kinds = [k for _, k in MIX]
-        weights = [w for w, _ in MIX]
-        return self.path(self.random.choices(kinds, weights)[0])
+        return self.path(self.random.choices(KINDS, WEIGHTS)[0])
 
     def _get(self, conn: http.client.HTTPConnection, path: str) -> tuple[int, bytes]:
         conn.request("GET", path, headers={"User-Agent": "statsd-push-demo-traffic"})
