@@ -11,6 +11,7 @@ at the first scrape).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from django_statsd_push.bridge.collector import BridgeCollector
@@ -28,6 +29,9 @@ class PrometheusSink:
     ``idle_repeats``: whether the producer re-sends idle series (etsy's default: zero
     counters, unchanged gauges). The store then tells idle from updated by value, for
     TTL expiry; a producer with ``delete_idle_stats`` passes False.
+
+    ``ready_when``: what else ``/-/ready`` waits for; the daemon feeding the sink passes
+    its ``running``, as /metrics answers before the statsd ports are bound.
     """
 
     def __init__(
@@ -37,12 +41,14 @@ class PrometheusSink:
         *,
         max_series: int = DEFAULT_MAX_SERIES,
         idle_repeats: bool = True,
+        ready_when: Callable[[], bool] = lambda: True,
     ) -> None:
         self.store = SeriesStore(load_mapping(mapping_path), max_series=max_series, idle_repeats=idle_repeats)
         self.collector = BridgeCollector(self.store)
         host, port = parse_listen(listen)
-        self.server = MetricsServer(self.collector, host, port, ready=self.ready).start()
+        self._ready_when = ready_when
         self._closed = False
+        self.server = MetricsServer(self.collector, host, port, ready=self.ready).start()
 
     @property
     def address(self) -> tuple[str, int]:
@@ -50,7 +56,7 @@ class PrometheusSink:
         return self.server.address
 
     def ready(self) -> bool:
-        return not self._closed
+        return not self._closed and self._ready_when()
 
     def flush(self, snapshot: Snapshot) -> None:
         self.store.apply(snapshot)

@@ -53,12 +53,10 @@ class StandaloneBridge:
             delete_idle_stats=True,
         )
         settings.validate()
-        self.sink = PrometheusSink(mapping_path, listen, max_series=max_series, idle_repeats=False)
-        try:
-            self.daemon = Daemon(settings, sinks=[self.sink])
-        except BaseException:
-            self.sink.close()
-            raise
+        self.daemon = Daemon(settings, sinks=[])  # nothing bound before start()
+        self.sink = PrometheusSink(mapping_path, listen, max_series=max_series, idle_repeats=False,
+                                   ready_when=lambda: self.daemon.running)
+        self.daemon.sinks.append(self.sink)
 
     @property
     def statsd_address(self) -> tuple[str, int]:
@@ -75,11 +73,7 @@ class StandaloneBridge:
         return self.daemon.aggregator
 
     def start(self) -> StandaloneBridge:
-        try:
-            self.daemon.start()
-        except BaseException:
-            self.sink.close()
-            raise
+        self.daemon.start()  # closes its sinks if a listener cannot bind
         return self
 
     def close(self) -> None:

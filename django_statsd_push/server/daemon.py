@@ -34,7 +34,7 @@ from django_statsd_push.server.snapshot import Sink
 log = logging.getLogger(__name__)
 
 
-def prometheus_sink(settings: Settings) -> Sink:
+def prometheus_sink(settings: Settings, ready_when: Callable[[], bool]) -> Sink:
     """The bridge's sink, imported only when asked for (it needs prometheus_client)."""
     try:
         from django_statsd_push.bridge.sink import PrometheusSink
@@ -44,7 +44,7 @@ def prometheus_sink(settings: Settings) -> Sink:
             f"prometheus_client: pip install 'django-statsd-push[prometheus]' ({exc})"
         ) from exc
     return PrometheusSink(settings.mapping, settings.prometheus_listen,
-                          idle_repeats=not settings.delete_idle_stats)
+                          idle_repeats=not settings.delete_idle_stats, ready_when=ready_when)
 
 
 class Daemon:
@@ -90,7 +90,7 @@ class Daemon:
             self.graphite = GraphiteSink(self.carbon, settings.graphite_config(), self.aggregator.count)
             sinks.append(self.graphite)
         if settings.prometheus_listen:
-            sinks.append(prometheus_sink(settings))
+            sinks.append(prometheus_sink(settings, lambda: self.running))
         return sinks
 
     def start(self) -> Daemon:
@@ -134,6 +134,15 @@ class Daemon:
         log.info("statsd listening on %s:%d (UDP+TCP), management on %s:%d, flush every %g ms",
                  *self.udp.address, *self.mgmt.address, s.flush_interval_ms)
         return self
+
+    @property
+    def running(self) -> bool:
+        """Receiving and flushing: ``start()`` has bound every listener, ``stop()`` has not begun.
+
+        What the Prometheus sink's ``/-/ready`` waits for: its HTTP port answers from
+        construction on, before the statsd ports exist.
+        """
+        return self._flusher.is_alive() and not self._stopped
 
     @property
     def port(self) -> int:

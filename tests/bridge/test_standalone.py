@@ -73,6 +73,24 @@ def test_udp_and_tcp_input_reach_metrics(bridge: StandaloneBridge) -> None:
     assert samples["statsd_push_bridge_dropped_total", frozenset({("reason", "mapping_drop")})] == 1.0
 
 
+def test_ready_only_once_the_statsd_ports_listen() -> None:
+    def ready_status() -> int:
+        connection = http.client.HTTPConnection(*bridge.http_address, timeout=5)
+        try:
+            connection.request("GET", "/-/ready")
+            return connection.getresponse().status
+        finally:
+            connection.close()
+
+    bridge = StandaloneBridge(None, "127.0.0.1:0", "127.0.0.1", 0)
+    try:
+        assert ready_status() == 503  # the HTTP port answers from construction on
+        bridge.start()
+        assert ready_status() == 200
+    finally:
+        bridge.close()
+
+
 def test_close_flushes_what_was_received() -> None:
     bridge = StandaloneBridge(None, "127.0.0.1:0", "127.0.0.1", 0, flush_interval=3600).start()
     try:
