@@ -215,13 +215,16 @@ class FunctionInfo:
 
 
 def render_function(group: str, params: list[Param], aliases: tuple[str, ...] = (), aggregator: bool = False,
-                    name: str | None = None):
-    """Register a render function; the Python parameters must follow ``params``."""
+                    name: str | None = None, doc: str | None = None):
+    """Register a render function; the Python parameters must follow ``params``.
+
+    ``name`` and ``doc`` default to the function's own; families built by one factory
+    (sumSeries/maxSeries, movingSum/movingMax, ...) give theirs here."""
 
     def register(func: Callable) -> Callable:
         fname = name or func.__name__
         info = FunctionInfo(fname, func, group, list(params), aggregator, tuple(aliases),
-                            inspect.getdoc(func) or "")
+                            doc if doc is not None else inspect.getdoc(func) or "")
         for key in (fname, *aliases):
             if key in FUNCTIONS:
                 raise ValueError(f"render function {key!r} registered twice")

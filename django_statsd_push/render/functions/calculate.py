@@ -86,9 +86,7 @@ def _moving(func: str, name: str, doc: str):
     def impl(ctx, seriesList, windowSize, xFilesFactor=None):
         return movingWindow(ctx, seriesList, windowSize, func, xFilesFactor)
 
-    impl.__name__ = name
-    impl.__doc__ = doc
-    return render_function("Calculate", [SERIES, WINDOW, Param("xFilesFactor", "float")])(impl)
+    return render_function("Calculate", [SERIES, WINDOW, Param("xFilesFactor", "float")], name=name, doc=doc)(impl)
 
 
 movingAverage = _moving("average", "movingAverage", "Average over a moving window.")

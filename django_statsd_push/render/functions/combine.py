@@ -44,9 +44,7 @@ def _simple(func: str, name: str, aliases=(), doc: str = ""):
     def impl(ctx, *seriesLists):
         return aggregate_lists(ctx, seriesLists, func)
 
-    impl.__name__ = name
-    impl.__doc__ = doc
-    return render_function("Combine", SERIES_LISTS, aliases=aliases, aggregator=True)(impl)
+    return render_function("Combine", SERIES_LISTS, aliases=aliases, aggregator=True, name=name, doc=doc)(impl)
 
 
 sumSeries = _simple("sum", "sumSeries", ("sum",), "Sum of the series at each point; null only where all are null.")
@@ -239,10 +237,9 @@ def _with_wildcards(func: str, name: str, doc: str):
     def impl(ctx, seriesList, *position):
         return aggregate_with_wildcards(ctx, seriesList, func, position)
 
-    impl.__name__ = name
-    impl.__doc__ = doc
     return render_function("Combine", [Param("seriesList", "seriesList", required=True),
-                                       Param("position", "node", multiple=True)], aggregator=True)(impl)
+                                       Param("position", "node", multiple=True)], aggregator=True,
+                           name=name, doc=doc)(impl)
 
 
 sumSeriesWithWildcards = _with_wildcards("sum", "sumSeriesWithWildcards",

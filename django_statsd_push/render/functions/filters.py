@@ -48,8 +48,7 @@ def _top(func: str, is_highest: bool, name: str, doc: str):
     def impl(ctx, seriesList, n):
         return highest_lowest(seriesList, n, func, is_highest)
 
-    impl.__name__, impl.__doc__ = name, doc
-    return render_function("Filter Series", [SERIES, N_INT])(impl)
+    return render_function("Filter Series", [SERIES, N_INT], name=name, doc=doc)(impl)
 
 
 highestCurrent = _top("current", True, "highestCurrent", "The n series with the highest last value.")
@@ -86,8 +85,7 @@ def _above(func: str, op: str, name: str, doc: str):
     def impl(ctx, seriesList, n):
         return filter_series(seriesList, func, op, n)
 
-    impl.__name__, impl.__doc__ = name, doc
-    return render_function("Filter Series", [SERIES, N_FLOAT])(impl)
+    return render_function("Filter Series", [SERIES, N_FLOAT], name=name, doc=doc)(impl)
 
 
 currentAbove = _above("last", ">", "currentAbove", "Series whose last value is above n.")
