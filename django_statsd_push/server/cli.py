@@ -50,14 +50,18 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _whole(number: float) -> int | float:
+    """argparse gives floats; a whole one goes on as an int, as a TOML file would give it."""
+    return int(number) if number == int(number) else number
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     settings = Settings.from_file(args.config) if args.config else Settings()
     flags = {k: v for k, v in vars(args).items() if v is not None and k not in ("config", "legacyNamespace")}
     if "percentThreshold" in flags:
-        flags["percentThreshold"] = [int(p) if p == int(p) else p for p in flags["percentThreshold"]]
+        flags["percentThreshold"] = [_whole(p) for p in flags["percentThreshold"]]
     if "flushInterval" in flags:
-        flags["flushInterval"] = int(flags["flushInterval"]) if flags["flushInterval"] == int(
-            flags["flushInterval"]) else flags["flushInterval"]
+        flags["flushInterval"] = _whole(flags["flushInterval"])
     if args.legacyNamespace is not None:
         flags["graphite"] = {"legacyNamespace": args.legacyNamespace == "true"}
     return Settings.from_mapping(flags, base=settings)
