@@ -166,6 +166,14 @@ def transformNull(ctx, seriesList, default=0, referenceSeries=None):
     return out
 
 
+def _positive_interval(func: str, interval: str) -> int:
+    """Seconds in one bucket: "0min" would divide by zero, so it is a 400."""
+    seconds = interval_seconds(interval)
+    if seconds <= 0:
+        raise InputError(f"{func}: interval {interval!r} must be positive")
+    return seconds
+
+
 def _check_buckets(ctx, count: int, func: str) -> None:
     if count > ctx.limits.max_points:
         raise InputError(f"{func}: {count} buckets is more than {ctx.limits.max_points} points (--max-points)")
@@ -205,9 +213,7 @@ def _summarize_values(s: Series, func: str, interval: int, new_start: int, new_e
 def summarize(ctx, seriesList, intervalString, func="sum", alignToFrom=False):
     """Summarize into buckets of ``intervalString`` with ``func``; buckets align to the interval
     (or to ``from`` with alignToFrom)."""
-    interval = interval_seconds(intervalString)
-    if interval <= 0:
-        raise InputError(f"summarize: interval {intervalString!r} must be positive")
+    interval = _positive_interval("summarize", intervalString)
     out = []
     for s in seriesList:
         if alignToFrom:
@@ -232,9 +238,7 @@ def summarize(ctx, seriesList, intervalString, func="sum", alignToFrom=False):
 def hitcount(ctx, seriesList, intervalString, alignToInterval=False):
     """Turn rates (hits per step) into hit counts per ``intervalString`` bucket, spreading
     each point over the buckets its step overlaps."""
-    interval = interval_seconds(intervalString)
-    if interval <= 0:
-        raise InputError(f"hitcount: interval {intervalString!r} must be positive")
+    interval = _positive_interval("hitcount", intervalString)
     if alignToInterval:
         unit = ("days" if interval >= 86400 else "hours" if interval >= 3600
                 else "minutes" if interval >= 60 else "seconds")
@@ -456,9 +460,7 @@ ALIGN_UNITS = (None, "years", "months", "weeks", "days", "hours", "minutes", "se
 def smartSummarize(ctx, seriesList, intervalString, func="sum", alignTo=None):
     """summarize with buckets starting at ``from`` (or at the start of the ``alignTo`` unit
     containing it, re-reading the data from there)."""
-    interval = interval_seconds(intervalString)
-    if interval <= 0:
-        raise InputError(f"smartSummarize: interval {intervalString!r} must be positive")
+    interval = _positive_interval("smartSummarize", intervalString)
     if isinstance(alignTo, str):
         seriesList = ctx.shifted(start=_start_of(ctx, alignTo)).reevaluate_first_argument()
     out = []
