@@ -135,11 +135,7 @@ class CarbonCapture:
         except OSError:
             pass
         self.server.close()
-        for conn in self._conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        self.drop_connections()  # ends each reader thread's recv
         self._accept.join(5)
         for t in self._threads:
             t.join(5)
