@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.server.etsy import CarbonCapture, EtsyStatsd, free_port, install  # noqa: E402
+from tests.server.helpers import mgmt  # noqa: E402
 
 BURST_SECONDS = 1.0
 DISTINCT = 1000  # names cycled through in the rate trials
@@ -46,18 +47,6 @@ def packets(per_packet: int, count: int, distinct: int = DISTINCT, prefix: str =
             i += 1
         out.append("\n".join(lines).encode())
     return out
-
-
-def mgmt(port: int, command: str) -> str:
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
-        s.sendall(command.encode() + b"\n")
-        data = b""
-        while b"END\n\n" not in data:
-            chunk = s.recv(1 << 20)
-            if not chunk:
-                break
-            data += chunk
-        return data.decode()
 
 
 class Ours:
@@ -99,7 +88,7 @@ class Etsy:
         self.port, self.mgmt_port = self.daemon.udp_port, self.daemon.mgmt_port
 
     def received(self) -> int:
-        return int(re.search(r"'statsd\.metrics_received': (\d+)", mgmt(self.mgmt_port, "counters")).group(1))
+        return int(re.search(r"'statsd\.metrics_received': (\d+)", self.daemon.mgmt("counters")).group(1))
 
     def close(self) -> None:
         self.daemon.close()
