@@ -14,6 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from django_statsd_push.bridge.standalone import StandaloneBridge
+from tests.bridge.test_http import get
 
 REPO = Path(__file__).resolve().parents[2]
 MAPPING = REPO / "graphite" / "statsd-mapping.yml"
@@ -74,19 +75,11 @@ def test_udp_and_tcp_input_reach_metrics(bridge: StandaloneBridge) -> None:
 
 
 def test_ready_only_once_the_statsd_ports_listen() -> None:
-    def ready_status() -> int:
-        connection = http.client.HTTPConnection(*bridge.http_address, timeout=5)
-        try:
-            connection.request("GET", "/-/ready")
-            return connection.getresponse().status
-        finally:
-            connection.close()
-
     bridge = StandaloneBridge(None, "127.0.0.1:0", "127.0.0.1", 0)
     try:
-        assert ready_status() == 503  # the HTTP port answers from construction on
+        assert get(bridge.http_address, "/-/ready")[0] == 503  # the HTTP port answers from construction on
         bridge.start()
-        assert ready_status() == 200
+        assert get(bridge.http_address, "/-/ready")[0] == 200
     finally:
         bridge.close()
 
