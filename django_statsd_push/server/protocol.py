@@ -53,7 +53,6 @@ SET = "s"
 
 _INF = math.inf
 _NAN = math.nan
-_FAST_NUMERIC = frozenset((COUNTER, TIMER, GAUGE))
 # JavaScript's StrDecimalLiteral (what Number() accepts besides hex/octal/binary/Infinity).
 _JS_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
 _JS_RADIX = re.compile(r"0([xX][0-9a-fA-F]+|[oO][0-7]+|[bB][01]+)\Z")
@@ -229,33 +228,45 @@ def fold(datagram: bytes | str, aggregator: Aggregator) -> tuple[int, int]:
         if not tagged:
             name, _, rest = line.partition(":")
             value, _, type_ = rest.partition("|")
-            if type_ == "s":
+            # Counters first (most lines are), and the dict lookup before float():
+            # a line for a new series goes the slow way whatever its value.
+            if type_ == "c":
+                old = counters.get(name)
+                if old is not None and "_" not in value:
+                    try:
+                        v = float(value)
+                    except ValueError:
+                        v = _NAN
+                    if v - v == 0:  # finite, and a number for JavaScript too
+                        counters[name] = old + v
+                        continue
+            elif type_ == "ms":
+                values = timers.get(name)
+                if values is not None and "_" not in value:
+                    try:
+                        v = float(value)
+                    except ValueError:
+                        v = _NAN
+                    if v - v == 0 and v >= 0:
+                        values.append(v)
+                        timer_counts[name] += 1.0
+                        continue
+            elif type_ == "g":
+                if fast_gauges and "_" not in value:
+                    old = gauges.get(name)
+                    if old is not None:
+                        try:
+                            v = float(value)
+                        except ValueError:
+                            v = _NAN
+                        if v - v == 0:
+                            gauges[name] = old + v if value[0] in "+-" else v
+                            continue
+            elif type_ == "s":
                 members = sets.get(name)
                 if members is not None and ":" not in value:
                     members.add(value or "0")
                     continue
-            elif type_ in _FAST_NUMERIC:
-                try:
-                    v = float(value)
-                except ValueError:
-                    v = _NAN
-                if v - v == 0 and "_" not in value:  # finite, and a number for JavaScript too
-                    if type_ == "c":
-                        old = counters.get(name)
-                        if old is not None:
-                            counters[name] = old + v
-                            continue
-                    elif type_ == "ms":
-                        values = timers.get(name)
-                        if values is not None and v >= 0:
-                            values.append(v)
-                            timer_counts[name] += 1.0
-                            continue
-                    elif fast_gauges:
-                        old = gauges.get(name)
-                        if old is not None:
-                            gauges[name] = old + v if value[0] in "+-" else v
-                            continue
         bad += parse_line(line, samples)
         if samples:
             for sample in samples:
