@@ -131,6 +131,7 @@ class BridgeCollector:
         yield counter("tag_errors", "Malformed tags skipped (the sample was kept).", stats.get(("tag_errors", ""), 0.0))
         yield counter("expired_series", "Series removed because their mapping's ttl ran out.", stats.get(("expired", ""), 0.0))
         yield counter("flushes", "Snapshots applied.", stats.get(("flushes", ""), 0.0))
+        yield by("mapping_reloads", "Mapping file reloads (SIGHUP), by outcome.", "outcome", "mapping_reloads", ("failure", "success"))
         yield counter("render_errors", "Metric families skipped while rendering /metrics.", float(self.render_errors))
         yield GaugeMetricFamily(OWN_PREFIX + "series", "Series held now.", value=series)
         yield GaugeMetricFamily(OWN_PREFIX + "series_limit", "Most series held at once (--max-series).", value=self.store.max_series)

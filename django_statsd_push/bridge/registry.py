@@ -21,7 +21,7 @@ from bisect import bisect_right
 from collections import Counter, deque
 from collections.abc import Callable
 
-from django_statsd_push.bridge.mapping import Mapper, Result, Rule
+from django_statsd_push.bridge.mapping import Mapper, MappingError, Result, Rule
 from django_statsd_push.bridge.tags import split_tags
 from django_statsd_push.server.snapshot import SeriesKey, Snapshot
 
@@ -130,6 +130,27 @@ class SeriesStore:
         self._route_cap = max(4 * max_series, 10_000)
         self._set_series: set[Series] = set()
         self._next_expiry = 0.0
+
+    def replace_mapper(self, load: Callable[[], Mapper]) -> None:
+        """Swap in the mapper ``load`` builds (SIGHUP), or keep this one if it raises.
+
+        Series already exported keep their values; only samples from now on go by the
+        new rules. The cached routes were the old mapping's answers, so they go with it
+        (the new mapper starts with an empty name cache of its own). Both outcomes are
+        counted, and bump ``generation`` so the next scrape shows the count.
+        """
+        try:
+            mapper = load()  # parsing outside the lock: a flush need not wait for it
+        except MappingError:
+            with self.lock:
+                self.stats["mapping_reloads", "failure"] += 1
+                self.generation += 1
+            raise
+        with self.lock:
+            self.mapper = mapper
+            self._routes.clear()
+            self.stats["mapping_reloads", "success"] += 1
+            self.generation += 1
 
     # -- feeding ---------------------------------------------------------------------
 

@@ -6,11 +6,13 @@ beside the Carbon sink, so one daemon feeds Graphite and Prometheus during a mig
 
 Constructing it loads the mapping (a bad file raises ``MappingError`` naming the line,
 before anything listens) and binds the HTTP port (a port in use fails at startup, not
-at the first scrape).
+at the first scrape). ``reload_mapping`` re-reads it; the daemon calls that from its
+SIGHUP reload, so both commands reload the mapping the way they reload everything else.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +23,8 @@ from django_statsd_push.bridge.registry import DEFAULT_MAX_SERIES, SeriesStore
 from django_statsd_push.server.snapshot import Snapshot
 
 __all__ = ["MappingError", "PrometheusSink"]
+
+log = logging.getLogger(__name__)
 
 
 class PrometheusSink:
@@ -57,6 +61,12 @@ class PrometheusSink:
 
     def ready(self) -> bool:
         return not self._closed and self._ready_when()
+
+    def reload_mapping(self, mapping_path: str | Path | None) -> None:
+        """Replace the mapping with the file's current rules; a bad file raises
+        ``MappingError`` (file:line) and the running mapping stays."""
+        self.store.replace_mapper(lambda: load_mapping(mapping_path))
+        log.info("mapping reloaded from %s: %d rules", mapping_path or "(none)", len(self.store.mapper))
 
     def flush(self, snapshot: Snapshot) -> None:
         self.store.apply(snapshot)

@@ -191,12 +191,23 @@ class Daemon:
 
     # --- control -----------------------------------------------------------------
     def reload(self, settings: Settings) -> None:
-        """Apply new settings; listening addresses and prefixStats need a restart."""
+        """Apply new settings; listening addresses and prefixStats need a restart.
+
+        Sinks with a mapping file (the Prometheus sink) re-read it first: a bad file
+        raises its ``ConfigError`` before anything else changed, so the running
+        configuration is kept whole, as for a bad config file.
+        """
         old = self.settings
-        for attr in ("host", "port", "mgmt_host", "mgmt_port", "prefix_stats", "prometheus_listen", "mapping"):
+        remapped = [sink for sink in self.sinks if hasattr(sink, "reload_mapping")]
+        restart_only = ["host", "port", "mgmt_host", "mgmt_port", "prefix_stats", "prometheus_listen"]
+        if not remapped:
+            restart_only.append("mapping")
+        for attr in restart_only:
             if getattr(old, attr) != getattr(settings, attr):
                 log.warning("reload: %s changed; it takes effect after a restart", attr)
                 setattr(settings, attr, getattr(old, attr))
+        for sink in remapped:
+            sink.reload_mapping(settings.mapping)
         with self.lock:
             self.aggregator.config = settings.aggregator_config()
         if self.graphite is not None:
