@@ -1,17 +1,21 @@
-"""``statsd-push bridge``: statsd on 127.0.0.1:9125 (UDP+TCP) -> Prometheus /metrics on :9102."""
+"""``statsd-push bridge``: statsd on 127.0.0.1:9125 (UDP+TCP) -> Prometheus /metrics on :9102.
+
+Signals as for ``statsd-push serve`` (same loop): SIGHUP re-reads the mapping file,
+SIGTERM/SIGINT flush once more and exit 0.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
+from dataclasses import replace
 
 from django_statsd_push.bridge.http import DEFAULT_LISTEN, parse_listen
 from django_statsd_push.bridge.mapping import MappingError
 from django_statsd_push.bridge.registry import DEFAULT_MAX_SERIES
 from django_statsd_push.bridge.standalone import DEFAULT_FLUSH_INTERVAL, StandaloneBridge
+from django_statsd_push.server.cli import run_until_stopped, signal_events
 
 log = logging.getLogger("django_statsd_push.bridge")
 
@@ -51,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--flush-interval must be > 0 ms")
     if args.max_series <= 0:
         parser.error("--max-series must be > 0")
+    stop, reload = signal_events()  # before the ports answer: an early SIGTERM still flushes
     try:
         bridge = StandaloneBridge(
             args.mapping,
@@ -66,14 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"statsd-push bridge: cannot listen: {exc}", file=sys.stderr)
         return 1
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
     host, port = bridge.statsd_address
     http_host, http_port = bridge.http_address
     log.info("statsd on %s:%d (UDP+TCP), metrics on http://%s:%d/metrics, flush every %d ms",
              host, port, http_host, http_port, args.flush_interval)  # fmt: skip
-    stop.wait()
-    log.info("stopping: flushing once more")
-    bridge.close()
+    # serve's loop: SIGHUP re-reads the mapping file (bad file: logged, old mapping kept)
+    run_until_stopped(bridge.daemon, stop, reload, lambda: replace(bridge.daemon.settings))
     return 0

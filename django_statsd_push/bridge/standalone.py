@@ -51,10 +51,11 @@ class StandaloneBridge:
             flush_interval_ms=flush_interval * 1000,
             graphite_enabled=False,
             delete_idle_stats=True,
+            mapping=None if mapping_path is None else str(mapping_path),  # re-read on reload
         )
         settings.validate()
         self.daemon = Daemon(settings, sinks=[])  # nothing bound before start()
-        self.sink = PrometheusSink(mapping_path, listen, max_series=max_series, idle_repeats=False,
+        self.sink = PrometheusSink(settings.mapping, listen, max_series=max_series, idle_repeats=False,
                                    ready_when=lambda: self.daemon.running)
         self.daemon.sinks.append(self.sink)
 

@@ -11,8 +11,13 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from django_statsd_push.server.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from django_statsd_push.server.daemon import Daemon
 
 log = logging.getLogger("django_statsd_push.server")
 
@@ -79,30 +84,44 @@ def main(argv: list[str] | None = None) -> int:
     from django_statsd_push.server.daemon import Daemon  # sockets and threads only now
 
     # Handlers first: a SIGTERM that comes as soon as the ports answer must still flush.
-    stop, reload = threading.Event(), threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, lambda *_: (reload.set(), stop.set()))
+    stop, reload = signal_events()
     try:
         daemon = Daemon(settings).start()
     except (ConfigError, OSError) as exc:
         print(f"statsd-push serve: {exc}", file=sys.stderr)
         return 1
+    run_until_stopped(daemon, stop, reload, lambda: settings_from(args))
+    return 0
+
+
+def signal_events() -> tuple[threading.Event, threading.Event]:
+    """(stop, reload): SIGTERM/SIGINT set stop; SIGHUP sets both, to wake the waiter."""
+    stop, reload = threading.Event(), threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda *_: (reload.set(), stop.set()))
+    return stop, reload
+
+
+def run_until_stopped(daemon: Daemon, stop: threading.Event, reload: threading.Event,
+                      next_settings: Callable[[], Settings]) -> None:
+    """Reload ``next_settings()`` on each SIGHUP (a bad config or mapping file is logged
+    and the running one kept) until SIGTERM/SIGINT; then flush once more and stop.
+
+    ``statsd-push bridge`` runs the same loop, so SIGHUP means the same in both."""
     while True:
         stop.wait()
-        if reload.is_set():
-            reload.clear()
-            stop.clear()
-            try:
-                daemon.reload(settings_from(args))
-            except ConfigError as exc:
-                log.error("reload failed, keeping the running configuration: %s", exc)
-            continue
-        break
+        if not reload.is_set():
+            break
+        reload.clear()
+        stop.clear()
+        try:
+            daemon.reload(next_settings())
+        except ConfigError as exc:
+            log.error("reload failed, keeping the running configuration: %s", exc)
     log.info("stopping: flushing once more")
     daemon.stop()
-    return 0
 
 
 if __name__ == "__main__":
