@@ -107,39 +107,66 @@ def test_cli_rejects_bad_mapping_with_its_line(tmp_path) -> None:
     assert f"{mapping}:4:" in result.stderr and "sets no metric 'name'" in result.stderr
 
 
+class Cli:
+    """A ``statsd-push`` child process on free loopback ports, for signal tests."""
+
+    def __init__(self, command: Callable[[int, str], list[str]]) -> None:
+        with socket.socket() as a, socket.socket() as b:  # free ports for the child
+            a.bind(("127.0.0.1", 0))
+            b.bind(("127.0.0.1", 0))
+            self.statsd_port, http_port = a.getsockname()[1], b.getsockname()[1]
+        self.http = ("127.0.0.1", http_port)
+        self.stderr = ""
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "django_statsd_push.cli", *command(self.statsd_port, f"127.0.0.1:{http_port}")],
+            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+    def ready(self) -> bool:
+        assert self.process.poll() is None, self.process.communicate()
+        try:
+            return get(self.http, "/-/ready")[0] == 200
+        except OSError:
+            return False
+
+    def send(self, lines: bytes) -> None:
+        with socket.create_connection(("127.0.0.1", self.statsd_port)) as tcp:
+            tcp.sendall(lines)
+
+    def metric(self, name: str, **labels: str) -> float | None:
+        assert self.process.poll() is None, self.process.communicate()
+        return scrape(self.http).get((name, frozenset(labels.items())))
+
+    def __enter__(self) -> Cli:
+        try:
+            wait_for(self.ready, timeout=20)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, exc_type: type | None = None, *exc: object) -> None:
+        """SIGTERM and keep stderr; after a failure, kill."""
+        if exc_type is None:
+            self.process.terminate()
+        else:
+            self.process.kill()
+        try:
+            _, self.stderr = self.process.communicate(timeout=20)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.communicate()
+
+
+def bridge_command(mapping: str | Path) -> Callable[[int, str], list[str]]:
+    return lambda statsd_port, listen: ["bridge", "--mapping", str(mapping), "--statsd-port", str(statsd_port),
+                                        "--listen", listen, "--flush-interval", "50"]
+
+
 def test_cli_serves_then_stops_cleanly_on_sigterm() -> None:
-    with socket.socket() as a, socket.socket() as b:  # free ports for the child
-        a.bind(("127.0.0.1", 0))
-        b.bind(("127.0.0.1", 0))
-        statsd_port, http_port = a.getsockname()[1], b.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "django_statsd_push.cli", "bridge", "--mapping", str(MAPPING),
-         "--statsd-port", str(statsd_port), "--listen", f"127.0.0.1:{http_port}", "--flush-interval", "50"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-
-        def ready() -> bool:
-            assert process.poll() is None, process.communicate()
-            connection = http.client.HTTPConnection("127.0.0.1", http_port, timeout=2)
-            try:
-                connection.request("GET", "/-/ready")
-                return connection.getresponse().status == 200
-            except OSError:
-                return False
-            finally:
-                connection.close()
-
-        wait_for(ready, timeout=20)
-        with socket.create_connection(("127.0.0.1", statsd_port)) as tcp:
-            tcp.sendall(b"response.503:1|c\n")
-        key = ("django_responses_total", frozenset({("status", "503"), ("status_class", "5xx")}))
-        wait_for(lambda: scrape(("127.0.0.1", http_port)).get(key) == 1.0)
-        process.terminate()
-        _, stderr = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    assert process.returncode == 0, stderr
-    assert "stopping: flushing once more" in stderr
+    with Cli(bridge_command(MAPPING)) as cli:
+        cli.send(b"response.503:1|c\n")
+        wait_for(lambda: cli.metric("django_responses_total", status="503", status_class="5xx") == 1.0)
+    assert cli.process.returncode == 0, cli.stderr
+    assert "stopping: flushing once more" in cli.stderr
