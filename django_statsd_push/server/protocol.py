@@ -229,7 +229,9 @@ def fold(datagram: bytes | str, aggregator: Aggregator) -> tuple[int, int]:
             name, _, rest = line.partition(":")
             value, _, type_ = rest.partition("|")
             # Counters first (most lines are), and the dict lookup before float():
-            # a line for a new series goes the slow way whatever its value.
+            # a line for a new series goes the slow way whatever its value. Each
+            # branch parses its own value: one shared parse after the lookups measured
+            # about 2% slower on counters (it has to branch on the type twice).
             if type_ == "c":
                 old = counters.get(name)
                 if old is not None and "_" not in value:
