@@ -15,12 +15,12 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from datetime import datetime, timezone
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from . import formats, registry
+from . import formats, reader, registry
 from .carbonlink import CarbonLink
 from .errors import InputError
 from .evaluator import Context, Limits, evaluate_target
@@ -241,11 +241,33 @@ class RenderApp:
         if fmt == "completer":
             metrics = [{"path": n.path + ("" if n.is_leaf else "."), "name": n.name, "is_leaf": str(int(n.is_leaf))}
                        for n in nodes]
+            if len(metrics) > 1 and request.flag("wildcards"):
+                metrics.append({"name": "*"})
             return json_response({"metrics": metrics}, request)
         if fmt == "json":
-            return json_response({"metrics": [{"path": n.path, "name": n.name, "is_leaf": n.is_leaf}
-                                              for n in sorted(nodes, key=lambda n: n.path)]}, request)
-        raise InputError(f"invalid value for 'format': {fmt!r} (treejson, completer or json)")
+            return json_response(sorted((self._node_info(n) for n in nodes), key=itemgetter("path")), request)
+        if fmt == "nodelist":
+            position = request.integer("position", -1)
+            try:
+                return json_response({"nodes": sorted({n.path.split(".")[position] for n in nodes})}, request)
+            except IndexError:
+                raise InputError(f"position {position} is past the last node of a match") from None
+        raise InputError(f"invalid value for 'format': {fmt!r} (treejson, completer, json or nodelist)")
+
+    def _node_info(self, node) -> dict:
+        """graphite-web's json find entry: a leaf carries the interval its file can hold data
+        for (from now minus its longest retention to its last modification)."""
+        info: dict = {"path": node.path, "is_leaf": node.is_leaf}
+        if node.is_leaf:
+            try:
+                retention = reader.read_header(node.fs_path).max_retention
+                modified = os.stat(node.fs_path).st_mtime
+            except (OSError, reader.CorruptWhisperFile):
+                info["intervals"] = []
+                return info
+            start = self.clock() - retention
+            info["intervals"] = [{"start": start, "end": max(modified, start)}]
+        return info
 
     def expand(self, request: Request) -> Response:
         queries = request.getlist("query")

@@ -166,6 +166,9 @@ class FunctionInfo:
     aggregator: bool = False
     aliases: tuple[str, ...] = ()
     description: str = field(default="")
+    #: required parameters the function still defaults: graphite-web lists ``highest``'s
+    #: ``n`` as required yet answers ``highest(x)`` with n=1, as its validation only logs
+    defaulted: frozenset[str] = frozenset()
 
     def validate(self, args: list, kwargs: dict) -> tuple[list, dict]:
         """Check argument count, types and options; InputError naming the parameter."""
@@ -188,7 +191,8 @@ class FunctionInfo:
                 continue
             valid_kwargs[key] = param.validate(value, self.name)
         for i, param in enumerate(params):
-            if param.required and i >= len(args) and param.name not in valid_kwargs:
+            if param.required and i >= len(args) and param.name not in valid_kwargs \
+                    and param.name not in self.defaulted:
                 raise InputError(f'missing required parameter "{param.name}" for function "{self.name}"')
         return valid_args, valid_kwargs
 
@@ -223,8 +227,10 @@ def render_function(group: str, params: list[Param], aliases: tuple[str, ...] = 
 
     def register(func: Callable) -> Callable:
         fname = name or func.__name__
+        defaulted = frozenset(p.name for p in inspect.signature(func).parameters.values()
+                              if p.default is not p.empty and p.kind is p.POSITIONAL_OR_KEYWORD)
         info = FunctionInfo(fname, func, group, list(params), aggregator, tuple(aliases),
-                            doc if doc is not None else inspect.getdoc(func) or "")
+                            doc if doc is not None else inspect.getdoc(func) or "", defaulted)
         for key in (fname, *aliases):
             if key in FUNCTIONS:
                 raise ValueError(f"render function {key!r} registered twice")

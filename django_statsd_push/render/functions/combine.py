@@ -53,7 +53,7 @@ maxSeries = _simple("max", "maxSeries", (), "Maximum of the values at each point
 minSeries = _simple("min", "minSeries", (), "Minimum of the values at each point.")
 diffSeries = _simple("diff", "diffSeries", (), "First series minus all the others, at each point.")
 stddevSeries = _simple("stddev", "stddevSeries", (), "Population standard deviation at each point.")
-rangeOfSeries = _simple("range", "rangeOfSeries", (), "Maximum minus minimum at each point.")
+rangeOfSeries = _simple("rangeOf", "rangeOfSeries", (), "Maximum minus minimum at each point.")
 
 
 @render_function("Combine", SERIES_LISTS, aggregator=True)
