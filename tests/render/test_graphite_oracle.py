@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 import random
 
 import pytest
@@ -49,6 +50,12 @@ def differences(ours: list, theirs: list) -> str | None:
     return None
 
 
+def path_differences(ours: list, theirs: list) -> str | None:
+    mine = [(s["name"], s["pathExpression"]) for s in ours]
+    ref = [(s["name"], s["pathExpression"]) for s in theirs]
+    return None if mine == ref else f"pathExpressions {mine} != {ref}"
+
+
 def test_render_matches_graphite_web(tmp_path, root, data, client):
     from ..conftest import require
 
@@ -60,12 +67,14 @@ def test_render_matches_graphite_web(tmp_path, root, data, client):
     write_metric(root, "coarse", [100, 200, None, 400], step=30, retentions=((30, 1000),))
     reqs = requests()
     try:
-        answers = graphite_oracle.render(tmp_path, reqs, NOW)
+        # the pickle format carries what JSON does not: each series' pathExpression
+        answers = graphite_oracle.render(tmp_path, reqs + [dict(r, format="pickle") for r in reqs], NOW)
     except graphite_oracle.OracleUnavailable as exc:
         require(False, str(exc))
+    answers, pickled = answers[: len(reqs)], answers[len(reqs):]
     client.app.limits = type(client.app.limits)(max_series=1000, max_points=10_000_000)
     failures = []
-    for req, answer in zip(reqs, answers):
+    for req, answer, pickle_answer in zip(reqs, answers, pickled):
         status, _, body = client.request("/render", dict(req, format="json"))
         if answer["status"] != 200:
             # graphite-web's 400s must be ours too; its 500s are its crashes (e.g. 1.1.8's
@@ -75,6 +84,9 @@ def test_render_matches_graphite_web(tmp_path, root, data, client):
             continue
         assert status == 200, (req, body)
         problem = differences(json.loads(body), json.loads(answer["body"]))
+        if not problem and pickle_answer["status"] == 200:
+            _, _, mine = client.request("/render", dict(req, format="pickle"))
+            problem = path_differences(pickle.loads(mine), pickle.loads(bytes.fromhex(pickle_answer["body"])))
         if problem:
             failures.append(f"{req['target']} {req}: {problem}")
     assert not failures, "\n".join(failures)
@@ -127,8 +139,6 @@ FORMAT_TARGETS = ["a.b*.c", "sumSeries(n.*)", "scale(noisy, 1e300)", "constantLi
 
 
 def test_csv_raw_and_pickle_match_graphite_web(tmp_path, root, data, client):
-    import pickle
-
     from ..conftest import require
 
     rng = random.Random(7)

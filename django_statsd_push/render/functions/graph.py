@@ -52,7 +52,7 @@ def lineWidth(ctx, seriesList, width):
 def dashed(ctx, seriesList, dashLength=5):
     """Style only: draw dashed (renamed ``dashed(name, length)`` as graphite-web does)."""
     return [s.with_tag("dashed", dashLength, name=f"dashed({s.name}, {fmt_g(dashLength)})",
-                       options=dict(s.options, dashed=dashLength)) for s in seriesList]
+                       path_expression=s.path_expression, options=dict(s.options, dashed=dashLength)) for s in seriesList]
 
 
 @render_function("Graph", [SERIES])

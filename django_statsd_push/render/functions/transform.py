@@ -326,7 +326,7 @@ def timeShift(ctx, seriesList, timeShift, resetEnd=True, alignDst=False):
     for s in ctx.shifted(start=start, end=end).reevaluate_first_argument():
         new_end = ref.end if resetEnd else s.end - s.start + ref.start
         out.append(s.with_tag("timeShift", timeShift, name=f'timeShift({s.name}, "{timeShift}")',
-                              start=ref.start, end=new_end))
+                              path_expression=s.path_expression, start=ref.start, end=new_end))
     return out
 
 
