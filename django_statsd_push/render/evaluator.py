@@ -14,6 +14,7 @@ from .errors import InputError
 from .finder import Finder
 from .registry import lookup
 from .series import EmptyNormalize, Series
+from .timeparse import parse_time
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,23 @@ class Context:
                 values = merge(values, start, step, cached[node.path], header.aggregation, header.archives[0].step)
             self.budget.points += len(values)
             values.flags.writeable = False
-            out.append(Series(node.path, start, end, step, values, path_expression=pattern, xff=self.xff))
+            out.append(Series(node.path, start, end, step, values, path_expression=pattern, xff=self.current_xff()))
         return out
+
+    def current_xff(self) -> float:
+        """The request's xFilesFactor: setXFilesFactor() changes it for everything evaluated
+        after it in the request, as it edits graphite-web's shared request context."""
+        return self.state.get("xFilesFactor", self.xff)
+
+    def at_time(self, value) -> int:
+        """A ``date`` parameter (at-time text or epoch seconds) as epoch seconds."""
+        return int(parse_time(str(value), self.datetime(self.now), self.tz).timestamp())
+
+    def evaluate_text(self, target: str) -> list[Series]:
+        """A target built by a function (applyByNode's template, aliasQuery's query), over
+        this request's range and limits."""
+        result = replace(self, call=None).evaluate(grammar.parse(target))
+        return series_list(result, target)
 
     def evaluate(self, node: grammar.Node):
         if isinstance(node, grammar.PathExpr):
@@ -94,7 +110,7 @@ class Context:
         args, kwargs = info.validate(args, kwargs)
         try:
             with np.errstate(all="ignore"):  # inf/NaN arithmetic is data here, not an error
-                return info.func(replace(self, call=node), *args, **kwargs)
+                return info.func(replace(self, call=node, xff=self.current_xff()), *args, **kwargs)
         except EmptyNormalize:
             return []
         except InputError:
@@ -109,8 +125,13 @@ class Context:
         return result if isinstance(result, list) else []
 
 
-def evaluate_target(ctx: Context, target: str) -> list[Series]:
-    result = ctx.evaluate(grammar.parse(target))
+def series_list(result, target: str) -> list[Series]:
     if not isinstance(result, list):
         raise InputError(f"target {target!r} is a constant, not a series")
+    if not all(isinstance(s, Series) for s in result):
+        raise InputError(f"target {target!r} gives series lists (mapSeries), not series: reduce them first")
     return result
+
+
+def evaluate_target(ctx: Context, target: str) -> list[Series]:
+    return series_list(ctx.evaluate(grammar.parse(target)), target)

@@ -67,6 +67,23 @@ def _series_list(value):
     return value
 
 
+def _series_lists(value):
+    """mapSeries' output: a list of series lists (reduceSeries' input)."""
+    if not isinstance(value, list) or not all(isinstance(v, list) for v in value):
+        raise ValueError
+    for lst in value:
+        _series_list(lst)
+    return value
+
+
+def _date(value):
+    """An at-time (``-1h``, ``20231114``, epoch seconds); functions parse it against the
+    request's now and time zone."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError
+    return value
+
+
 def _node_or_tag(value):
     if isinstance(value, (bool, float)) or not isinstance(value, (int, str)):
         raise ValueError
@@ -102,7 +119,8 @@ def _any(value):
 VALIDATORS: dict[str, Callable] = {
     "boolean": _boolean, "float": _float, "integer": _integer, "intOrInf": _int_or_inf,
     "interval": _interval, "intOrInterval": _int_or_interval, "node": _integer,
-    "nodeOrTag": _node_or_tag, "seriesList": _series_list, "string": _string,
+    "nodeOrTag": _node_or_tag, "seriesList": _series_list, "seriesLists": _series_lists, "string": _string,
+    "date": _date,
     "aggFunc": _agg_func, "aggOrSeriesFunc": _agg_or_series_func, "any": _any,
 }
 

@@ -79,8 +79,8 @@ def test_render_matches_graphite_web(tmp_path, root, data, client):
         if answer["status"] != 200:
             # graphite-web's 400s must be ours too; its 500s are its crashes (e.g. 1.1.8's
             # nonNegativeDerivative(maxValue) on a null), where we answer instead
-            if answer["status"] == 400 and status != 400:
-                failures.append(f"{req}: graphite-web 400, ours {status}")
+            if answer["status"] == 400 and status != 400 or status == 500:
+                failures.append(f"{req}: graphite-web {answer['status']}, ours {status}")
             continue
         assert status == 200, (req, body)
         problem = differences(json.loads(body), json.loads(answer["body"]))
@@ -91,7 +91,7 @@ def test_render_matches_graphite_web(tmp_path, root, data, client):
             failures.append(f"{req['target']} {req}: {problem}")
     assert not failures, "\n".join(failures)
     assert len(reqs) > 180
-    assert sum(a["status"] != 200 for a in answers) <= 2  # the comparison really ran
+    assert sum(a["status"] != 200 for a in answers) <= len(reqs) // 20  # the comparison really ran
 
 
 FINDS = ["*", "a.*", "a.b*.c", "srv.{h1,h2}.cpu.*", "a.b[12]", "nothing.*", "srv.h1.cpu.u*", "n.s?", "*.*"]

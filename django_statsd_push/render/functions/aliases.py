@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
+from .. import aggfuncs
 from ..errors import InputError
 from ..registry import Param, render_function
+from ..units import format_units
 from .common import agg_key, compile_regex
 
 SERIES = Param("seriesList", "seriesList", required=True)
@@ -49,4 +51,106 @@ def aliasSub(ctx, seriesList, search, replace):
         except (re.error, IndexError) as exc:
             raise InputError(f"aliasSub: invalid replacement {replace!r}: {exc}") from None
         out.append(s.copy(name=name, path_expression=s.path_expression))
+    return out
+
+
+@render_function("Alias", [SERIES, Param("search", "string", required=True), Param("replace", "string", required=True),
+                           Param("newName", "string", required=True)])
+def aliasQuery(ctx, seriesList, search, replace, newName):
+    """Name each series from another query: the series' name, rewritten by the regular
+    expression ``search`` -> ``replace``, is evaluated as a target, and its last value is
+    put into ``newName`` with a %-format (``"%d requests"``)."""
+    regex = compile_regex(search, "aliasQuery")
+    out = []
+    for s in seriesList:
+        try:
+            query = regex.sub(replace, s.name)
+        except (re.error, IndexError) as exc:
+            raise InputError(f"aliasQuery: invalid replacement {replace!r}: {exc}") from None
+        found = ctx.evaluate_text(query)
+        if not found:
+            raise InputError(f"aliasQuery: no series found with query: {query}")
+        current = aggfuncs.reduce_series(found[0].points(), "last")
+        if current is None:
+            raise InputError(f"aliasQuery: cannot get last value of series: {found[0].name}")
+        try:
+            name = newName % current
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"aliasQuery: newName {newName!r} must hold one %-format for the value: {exc}") from None
+        out.append(s.copy(name=name, path_expression=s.path_expression))
+    return out
+
+
+@render_function("Special", [SERIES, Param("start", "node", default=0), Param("stop", "node", default=0)])
+def substr(ctx, seriesList, start=0, stop=0):
+    """Name each series by the nodes ``start`` to ``stop`` (exclusive; 0 means to the end) of
+    the innermost path in its name, so ``substr(sum(a.b.c), 1)`` is ``b.c``."""
+    out = []
+    for s in seriesList:
+        left = s.name.rfind("(") + 1
+        right = s.name.find(")")
+        inner = s.name[left : right if right >= 0 else len(s.name) + 1]
+        nodes = inner.split(".")[start : stop or None]
+        out.append(s.copy(name=re.sub(",.*$", "", ".".join(nodes)), path_expression=s.path_expression))
+    return out
+
+
+def _formatter(system: str | None, units: str | None):
+    if system:
+        return lambda x: ("%.2f %s" if units else "%.2f%s") % format_units(x, system, units)
+    return lambda x: "%.2f %s" % (x, units) if units else "%.2f" % x
+
+
+@render_function("Special", [SERIES, Param("system", "string", options=("si", "binary")), Param("units", "string")])
+def cactiStyle(ctx, seriesList, system=None, units=None):
+    """Cacti-like legends: each name padded to a column and followed by the series' current
+    (last), maximum and minimum values, in ``si``/``binary`` units when ``system`` is given
+    and with ``units`` appended. Meant for graphs with legends."""
+    if not seriesList:
+        return []
+    fmt = _formatter(system, units)
+    stats = [[aggfuncs.reduce_series(s.points(), f) for f in ("last", "max", "min")] for s in seriesList]
+    name_width = max(len(s.name) for s in seriesList)
+    widths = [max(len(fmt(int(row[i] or 3))) for row in stats) + 3 for i in range(3)]
+    out = []
+    for s, row in zip(seriesList, stats):
+        shown = ["nan" if v is None else fmt(v) for v in row]
+        name = "%*s Current:%*s Max:%*s Min:%*s " % (-name_width, s.name, -widths[0], shown[0], -widths[1],
+                                                     shown[1], -widths[2], shown[2])
+        out.append(s.copy(name=name, path_expression=s.path_expression))
+    return out
+
+
+LEGEND_VALUES = tuple(aggfuncs.AGG_FUNC_NAMES + [f + "Series" for f in aggfuncs.AGG_FUNC_NAMES] + ["si", "binary"])
+
+
+def _legend_value(s, value_type: str):
+    """graphite-web's aggregate of the series for a legend: "(?)" for a name it does not
+    know as a reduction (the "...Series" forms), a count as an integer."""
+    if value_type not in aggfuncs.REDUCERS and value_type not in aggfuncs.ALIASES:
+        return "(?)"
+    value = aggfuncs.reduce_series(s.points(), value_type)
+    if value is not None and aggfuncs.canonical(value_type) == "count":
+        return int(value)
+    return value
+
+
+@render_function("Alias", [SERIES, Param("valuesTypes", "string", multiple=True, options=LEGEND_VALUES)])
+def legendValue(ctx, seriesList, *valuesTypes):
+    """Append aggregates of each series (``avg``, ``max``, ``last``, ``total``...) to its name
+    for the legend; a last argument ``si`` or ``binary`` formats them in those units, in
+    aligned columns."""
+    system = None
+    if valuesTypes and valuesTypes[-1] in ("si", "binary"):
+        system, valuesTypes = valuesTypes[-1], valuesTypes[:-1]
+    out = list(seriesList)
+    for value_type in valuesTypes:
+        for i, s in enumerate(out):
+            value = _legend_value(s, value_type)
+            if system is None:
+                name = "%s (%s: %s)" % (s.name, value_type, value)
+            else:
+                shown = value if isinstance(value, str) or value is None else "%.2f%s" % format_units(value, system)
+                name = "%-20s%-5s%-10s" % (s.name, value_type, shown)
+            out[i] = s.copy(name=name, path_expression=s.path_expression)
     return out

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
 from ..registry import Param, render_function
 from ..series import Series, fmt_g
+from .transform import consolidateBy
 
 SERIES = Param("seriesList", "seriesList", required=True)
 
@@ -83,3 +85,68 @@ def stacked(ctx, seriesList, stack=None):
         out.append(new.copy(options=dict(new.options, stacked=True)))
     ctx.state["totalStack"][name] = totals
     return out
+
+
+@render_function("Graph", [SERIES, Param("alpha", "float", required=True)])
+def alpha(ctx, seriesList, alpha):
+    """Style only: the series' opacity, from 0 (transparent) to 1 (opaque)."""
+    return [s.copy(options=dict(s.options, alpha=alpha), path_expression=s.path_expression) for s in seriesList]
+
+
+@render_function("Graph", [SERIES])
+def drawAsInfinite(ctx, seriesList):
+    """Style only: draw a vertical line from the bottom to the top of the graph at every
+    non-zero value (deploys, events). Renamed ``drawAsInfinite(name)``."""
+    return [s.with_tag("drawAsInfinite", 1, name=f"drawAsInfinite({s.name})", path_expression=s.path_expression,
+                       options=dict(s.options, drawAsInfinite=True)) for s in seriesList]
+
+
+@render_function("Graph", [SERIES])
+def areaBetween(ctx, seriesList):
+    """Fill the area between exactly two series (the first the lower bound, the second the
+    upper): both are stacked, the lower one invisible. Both are named ``areaBetween(path)``
+    after the upper one's path expression and take its tags."""
+    if len(seriesList) != 2:
+        raise InputError(f"areaBetween: the series list must hold exactly 2 series, not {len(seriesList)}")
+    lower, upper = seriesList
+    name = f"areaBetween({upper.path_expression})"
+    tags = dict(upper.tags, areaBetween="1")
+    return [lower.copy(name=name, tags=tags, path_expression=lower.path_expression,
+                       options=dict(lower.options, stacked=True, invisible=True)),
+            upper.copy(name=name, tags=dict(tags), path_expression=upper.path_expression,
+                       options=dict(upper.options, stacked=True))]
+
+
+@render_function("Graph", [Param("ts", "date", required=True), Param("label", "string"), Param("color", "string")])
+def verticalLine(ctx, ts, label=None, color=None):
+    """A vertical line at time ``ts`` (at-time syntax), which must lie in the requested range;
+    ``label`` names it (``verticalLine(<epoch>)`` without one) and ``color`` colours it."""
+    at = ctx.at_time(ts)
+    if at < ctx.start:
+        raise InputError(f"verticalLine(): timestamp {at} exists before start of range")
+    if at > ctx.end:
+        raise InputError(f"verticalLine(): timestamp {at} exists after end of range")
+    options = {"drawAsInfinite": True}
+    if color:
+        options["color"] = color
+    # graphite-web leaves an unlabelled line's name None (JSON null), which the functions
+    # that read names would fail on: ours is named after its time instead
+    name = label or f"verticalLine({at})"
+    return [Series(name, at, at, 1, np.ones(2), xff=ctx.xff, options=options)]
+
+
+@render_function("Special", [SERIES])
+def cumulative(ctx, seriesList):
+    """Consolidate by summing (``consolidateBy(series, "sum")``): when a graph has fewer
+    pixels than points, each pixel shows the total of its points rather than their average."""
+    return consolidateBy(ctx, seriesList, "sum")
+
+
+@render_function("Special", [SERIES, Param("xFilesFactor", "float", required=True)], aliases=("xFilesFactor",))
+def setXFilesFactor(ctx, seriesList, xFilesFactor):
+    """The fraction of a bucket's points that must be non-null for the bucket to have a value,
+    when these series are consolidated or aggregated; also the default for every function
+    evaluated after this one in the request."""
+    ctx.state["xFilesFactor"] = xFilesFactor
+    return [s.with_tag("xFilesFactor", xFilesFactor, xff=xFilesFactor, path_expression=s.path_expression)
+            for s in seriesList]

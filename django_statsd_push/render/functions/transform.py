@@ -471,3 +471,107 @@ def smartSummarize(ctx, seriesList, intervalString, func="sum", alignTo=None):
         name = 'smartSummarize(%s, "%s", "%s")' % (s.name, intervalString, func)
         out.append(s.copy(name=name, end=aligned_end, step=interval, values=values, tags=tags))
     return out
+
+
+@render_function("Transform", [SERIES, Param("constant", "float", required=True)])
+def add(ctx, seriesList, constant):
+    """Add ``constant`` to every non-null value. The name shows the constant as an integer
+    (``add(a.b,1)`` for 1.5), as graphite-web prints it; the values use it exactly."""
+    return [s.with_tag("add", constant, name="add(%s,%d)" % (s.name, constant), values=s.values + constant)
+            for s in seriesList]
+
+
+def _pointwise(name: str, tag_value: str, doc: str, compute):
+    """A Transform that maps each value through ``compute`` (NumPy, NaN where undefined)."""
+    def impl(ctx, seriesList):
+        return [s.with_tag(name, tag_value, name=f"{name}({s.name})", values=compute(s.values)) for s in seriesList]
+
+    return render_function("Transform", [SERIES], name=name, doc=doc)(impl)
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    return np.where(np.isfinite(values), values, np.nan)
+
+
+exp = _pointwise("exp", "e", "e raised to each value: the inverse of log(x, e). A value so large that the result "
+                             "overflows gives null (graphite-web 1.1.8 fails the request there).",
+                 lambda v: _finite(np.exp(v)))
+logit = _pointwise("logit", "logit", "The logit (log-odds) of each value, log(v / (1 - v)): defined for values "
+                                     "strictly between 0 and 1, null elsewhere. The inverse of sigmoid.",
+                   lambda v: _finite(np.log(np.where((v > 0) & (v < 1), v, np.nan) / (1 - v))))
+sigmoid = _pointwise("sigmoid", "sigmoid", "The logistic function of each value, 1 / (1 + e^-v): maps any value "
+                                           "into (0, 1); nulls stay null. The inverse of logit.",
+                     lambda v: 1.0 / (1.0 + np.exp(-v)))
+
+
+@render_function("Transform", [SERIES, Param("precision", "integer", default=0)], name="round")
+def round_values(ctx, seriesList, precision=None):
+    """Round each value to ``precision`` decimal places (negative: to tens, hundreds...);
+    halves go to the even neighbour, as Python's round does."""
+    out = []
+    for s in seriesList:
+        name = f"round({s.name})" if precision is None else "round(%s,%g)" % (s.name, precision)
+        values = np.asarray([v if v != v else round(v, precision or 0) for v in s.values.tolist()],
+                            dtype=np.float64)
+        out.append(s.with_tag("round", precision or 0, name=name, values=values))
+    return out
+
+
+@render_function("Transform", [SERIES, Param("limit", "intOrInf", default=float("inf"))])
+def interpolate(ctx, seriesList, limit=float("inf")):
+    """Fill runs of at most ``limit`` nulls by drawing a straight line between the values
+    on either side; nulls at the start or end of the series stay null (nothing to draw from)."""
+    out = []
+    for s in seriesList:
+        values = s.values.copy()
+        known = np.flatnonzero(~np.isnan(values))
+        for before, after in zip(known[:-1], known[1:]):
+            gap = after - before - 1
+            if 0 < gap <= limit:
+                values[before + 1 : after] = np.interp(np.arange(before + 1, after), [before, after],
+                                                       [values[before], values[after]])
+        out.append(s.copy(name=f"interpolate({s.name})", values=values))
+    return out
+
+
+@render_function("Transform", [SERIES, Param("startSliceAt", "date", required=True),
+                               Param("endSliceAt", "date", default="now")])
+def timeSlice(ctx, seriesList, startSliceAt, endSliceAt="now"):
+    """Keep only the values between two times (at-time syntax, e.g. ``-2h`` or ``12:00_20231114``),
+    nulls elsewhere; points are timed from ``from`` in each series' step, as graphite-web does."""
+    start, end = ctx.at_time(startSliceAt), ctx.at_time(endSliceAt)
+    out = []
+    for s in seriesList:
+        times = ctx.start + s.step * np.arange(len(s.values), dtype=np.int64)
+        values = np.where((times < start) | (times > end), np.nan, s.values)
+        tags = dict(s.tags, timeSliceStart=str(start), timeSliceEnd=str(end))
+        out.append(s.copy(name=f"timeSlice({s.name}, {start}, {end})", path_expression=s.path_expression,
+                          values=values, tags=tags))
+    return out
+
+
+@render_function("Transform", [SERIES, Param("timeShiftUnit", "interval", default="1d",
+                                             suggestions=("1h", "6h", "12h", "1d", "2d", "7d", "14d", "30d")),
+                               Param("timeShiftStart", "integer", default=0),
+                               Param("timeShiftEnd", "integer", default=7)])
+def timeStack(ctx, seriesList, timeShiftUnit="1d", timeShiftStart=0, timeShiftEnd=7):
+    """The series again for each of ``timeShiftStart`` up to (not including) ``timeShiftEnd``
+    units ago, all drawn over the requested range: this week's days stacked on each other.
+    A bare ``1d`` means ``-1d``."""
+    if timeShiftUnit[:1].isdigit():
+        timeShiftUnit = "-" + timeShiftUnit
+    delta = parse_offset(timeShiftUnit)
+    if not seriesList:
+        return []
+    shifts = range(timeShiftStart, timeShiftEnd)
+    if len(shifts) > ctx.limits.max_series:
+        raise InputError(f"timeStack: {len(shifts)} shifts is more than {ctx.limits.max_series} series (--max-series)")
+    ref = seriesList[0]
+    out = []
+    for shift in shifts:
+        moved = ctx.shifted(start=ctx.start + delta * shift, end=ctx.end + delta * shift)
+        for s in moved.reevaluate_first_argument():
+            tags = dict(s.tags, timeShiftUnit=timeShiftUnit, timeShift=str(shift))
+            out.append(s.copy(name=f"timeShift({s.name}, {timeShiftUnit}, {shift})", tags=tags,
+                              start=ref.start, end=ref.end))
+    return out
