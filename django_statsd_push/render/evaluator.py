@@ -120,7 +120,8 @@ class Context:
 
     def reevaluate_first_argument(self) -> list[Series]:
         """The current call's first argument again, over this context's (changed) range."""
-        assert self.call is not None
+        if self.call is None or not self.call.args:  # e.g. a moving window as reduceSeries' function
+            raise InputError("this function re-reads its first argument and cannot be called from another function")
         result = replace(self, call=None).evaluate(self.call.args[0])
         return result if isinstance(result, list) else []
 

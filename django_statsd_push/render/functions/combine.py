@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from .. import aggfuncs
 from ..errors import InputError
-from ..registry import FUNCTIONS, Param, render_function
-from ..series import Series, format_path_expressions, normalize, series_from_values
+from ..registry import FUNCTIONS, Param, lookup, render_function
+from ..series import EmptyNormalize, Series, format_path_expressions, matrix, normalize, series_from_values
 from .common import agg_key, percentile
+from .transform import safe_pow
 
 SERIES_LISTS = [Param("seriesLists", "seriesList", required=True, multiple=True)]
 
@@ -138,7 +141,7 @@ def _sum_total(ctx, group: list[Series]) -> Series:
 
 
 @render_function("Combine", [Param("seriesList", "seriesList", required=True), Param("total", "any"),
-                             Param("nodes", "nodeOrTag", multiple=True)], aggregator=True)
+                             Param("nodes", "nodeOrTag", multiple=True)], aggregator=True, aliases=("pct",))
 def asPercent(ctx, seriesList, total=None, *nodes):
     """Each series as a percentage of a total: the sum of the list, one series, a number,
     a matching list, or (with nodes) the total of the series sharing those nodes."""
@@ -248,3 +251,173 @@ averageSeriesWithWildcards = _with_wildcards("average", "averageSeriesWithWildca
                                              "Average the series that match once the given nodes are removed.")
 multiplySeriesWithWildcards = _with_wildcards("multiply", "multiplySeriesWithWildcards",
                                               "Multiply the series that match once the given nodes are removed.")
+
+
+def _same_length(first: list, second: list, what: str) -> None:
+    if len(first) != len(second):
+        raise InputError(f"{what} must reference the same number of series (got {len(first)} and {len(second)})")
+
+
+@render_function("Combine", [Param("seriesListFirstPos", "seriesList", required=True),
+                             Param("seriesListSecondPos", "seriesList", required=True),
+                             Param("func", "aggFunc", required=True), Param("xFilesFactor", "float")])
+def aggregateSeriesLists(ctx, seriesListFirstPos, seriesListSecondPos, func, xFilesFactor=None):
+    """Aggregate two lists pairwise, the first series of one with the first of the other and
+    so on: ``sumSeries(a,x)``, ``sumSeries(b,y)``... Both lists must be the same length."""
+    _same_length(seriesListFirstPos, seriesListSecondPos, "aggregateSeriesLists: both series lists")
+    out = []
+    for first, second in zip(seriesListFirstPos, seriesListSecondPos):
+        for result in aggregate_lists(ctx, [[first, second]], func, xFilesFactor):
+            name = result.name[: result.name.find("Series(")] + f"Series({first.name},{second.name})"
+            out.append(result.copy(name=name, path_expression=result.path_expression))
+    return out
+
+
+def _pairwise_lists(func: str, name: str, doc: str):
+    def impl(ctx, seriesListFirstPos, seriesListSecondPos):
+        return aggregateSeriesLists(ctx, seriesListFirstPos, seriesListSecondPos, func)
+
+    return render_function("Combine", [Param("seriesListFirstPos", "seriesList", required=True),
+                                       Param("seriesListSecondPos", "seriesList", required=True)],
+                           name=name, doc=doc)(impl)
+
+
+sumSeriesLists = _pairwise_lists("sum", "sumSeriesLists", "Sum two series lists pairwise (aggregateSeriesLists "
+                                                          "with sum): a+x, b+y...")
+diffSeriesLists = _pairwise_lists("diff", "diffSeriesLists", "Subtract two series lists pairwise "
+                                                             "(aggregateSeriesLists with diff): a-x, b-y...")
+multiplySeriesLists = _pairwise_lists("multiply", "multiplySeriesLists", "Multiply two series lists pairwise "
+                                      "(aggregateSeriesLists with multiply): a*x, b*y...")
+
+
+@render_function("Combine", [Param("dividendSeriesList", "seriesList", required=True),
+                             Param("divisorSeriesList", "seriesList", required=True)])
+def divideSeriesLists(ctx, dividendSeriesList, divisorSeriesList):
+    """Divide two series lists pairwise, named ``divideSeries(a,x)``; null where the divisor
+    is 0 or null. Both lists must be the same length."""
+    _same_length(dividendSeriesList, divisorSeriesList, "divideSeriesLists: dividend and divisor lists")
+    return [_pairwise(ctx, "divideSeries", s, t, _safe_div) for s, t in zip(dividendSeriesList, divisorSeriesList)]
+
+
+@render_function("Combine", [Param("seriesLists", "seriesList", multiple=True)])
+def group(ctx, *seriesLists):
+    """All the given series lists as one list, unchanged: lets a function that takes one
+    list take several (``sumSeries(group(a.*, b.*))``)."""
+    return [s for lst in seriesLists for s in lst]
+
+
+@render_function("Combine", [Param("seriesList", "seriesList", required=True, multiple=True)])
+def powSeries(ctx, *seriesLists):
+    """The first series raised to the power of the second, the result to the third, and so on,
+    point by point; null where any is null or the power is undefined (0 to a negative power,
+    a negative number to a fraction)."""
+    try:
+        flat, start, end, step, m = normalize(seriesLists)
+    except EmptyNormalize:
+        return []
+    values = m[0]
+    for row in m[1:]:
+        values = safe_pow(values, row)
+    name = "powSeries(%s)" % ",".join(s.name for s in flat)
+    return [series_from_values(name, start, end, step, values, xff=ctx.xff)]
+
+
+@render_function("Combine", [Param("seriesList", "seriesList", required=True),
+                             Param("mapNodes", "nodeOrTag", required=True, multiple=True)], aliases=("map",))
+def mapSeries(ctx, seriesList, *mapNodes):
+    """Split a list into lists of the series that share the given nodes (or tags), for
+    reduceSeries: ``reduceSeries(mapSeries(servers.*.disk.*, 1), "asPercent", 3, "used", "total")``."""
+    keys, groups = _group(seriesList, lambda s: agg_key(s, mapNodes))
+    return [groups[key] for key in keys]
+
+
+@render_function("Combine", [Param("seriesLists", "seriesLists", required=True),
+                             Param("reduceFunction", "string", required=True),
+                             Param("reduceNode", "node", required=True),
+                             Param("reduceMatchers", "string", required=True, multiple=True)], aliases=("reduce",))
+def reduceSeries(ctx, seriesLists, reduceFunction, reduceNode, *reduceMatchers):
+    """In each list from mapSeries, pick the series whose node ``reduceNode`` is each of
+    ``reduceMatchers`` (in that order) and pass them, one list each, to ``reduceFunction``
+    (``asPercent``, ``divideSeries``, ``diffSeries``...); the result is named like its inputs
+    with that node replaced by ``reduce.<reduceFunction>``."""
+    info = lookup(reduceFunction)
+    keys: list[str] = []
+    picked: dict[str, list] = {}
+    for lst in seriesLists:
+        for s in lst:
+            nodes = s.name.split(".")
+            try:
+                node = nodes[reduceNode]
+            except IndexError:
+                raise InputError(f"reduceSeries: {s.name} has no node {reduceNode}") from None
+            if node not in reduceMatchers:
+                continue
+            key = ".".join(nodes[:reduceNode]) + ".reduce." + reduceFunction
+            if key not in picked:
+                picked[key] = [None] * len(reduceMatchers)
+                keys.append(key)
+            picked[key][reduceMatchers.index(node)] = s
+    out = []
+    for key in keys:
+        if None in picked[key]:
+            missing = [m for m, s in zip(reduceMatchers, picked[key]) if s is None]
+            raise InputError(f"reduceSeries: no series matching {', '.join(missing)} for {key}")
+        args, kwargs = info.validate([[s] for s in picked[key]], {})
+        result = info.func(replace(ctx, call=None), *args, **kwargs)
+        if result:
+            out.append(result[0].copy(name=key, path_expression=result[0].path_expression))
+    return out
+
+
+@render_function("Combine", [Param("seriesListAvg", "seriesList", required=True),
+                             Param("seriesListWeight", "seriesList", required=True),
+                             Param("nodes", "nodeOrTag", multiple=True)])
+def weightedAverage(ctx, seriesListAvg, seriesListWeight, *nodes):
+    """The average of the first list weighted by the second: series are paired by the key the
+    given nodes (or tags) make, and the result is sum(value * weight) / sum(weight) at each
+    point. Both lists must be the same length; with no nodes every series has the same key,
+    so only the last pair counts, as in graphite-web."""
+    if len(seriesListAvg) != len(seriesListWeight):
+        raise InputError("weightedAverage must receive the same number of series for seriesListAvg and "
+                         f"seriesListWeight but received respectively {len(seriesListAvg)} and {len(seriesListWeight)}")
+    pairs: dict[str, dict[str, Series]] = {}
+    for avg, weight in zip(seriesListAvg, seriesListWeight):
+        pairs.setdefault(agg_key(avg, nodes), {})["avg"] = avg
+        pairs.setdefault(agg_key(weight, nodes), {})["weight"] = weight
+    products = []
+    for pair in pairs.values():
+        if "avg" not in pair or "weight" not in pair:
+            continue
+        avg, weight = pair["avg"], pair["weight"]
+        a, w = matrix([avg.points(), weight.points()])  # point by point, unaligned, as graphite-web
+        products.append(series_from_values(f"product({weight.name},{avg.name})", avg.start, avg.end, avg.step,
+                                           a * w, xff=ctx.xff))
+    if not products:
+        return []
+    total = aggregate_lists(ctx, [products], "sum")[0]
+    weights = aggregate_lists(ctx, [seriesListWeight], "sum")[0]
+    t, w = matrix([total.points(), weights.points()])
+    name = "weightedAverage(%s, %s, %s)" % (",".join(sorted({s.path_expression for s in seriesListAvg})),
+                                            ",".join(sorted({s.path_expression for s in seriesListWeight})),
+                                            ",".join(map(str, nodes)))
+    return [series_from_values(name, total.start, total.end, total.step, _safe_div(t, w), xff=ctx.xff)]
+
+
+@render_function("Combine", [Param("seriesList", "seriesList", required=True),
+                             Param("nodeNum", "node", required=True),
+                             Param("templateFunction", "string", required=True), Param("newName", "string")])
+def applyByNode(ctx, seriesList, nodeNum, templateFunction, newName=None):
+    """For each distinct prefix of the names up to node ``nodeNum``, evaluate
+    ``templateFunction`` with ``%`` replaced by that prefix, e.g.
+    ``applyByNode(servers.*.disk.used, 1, "divideSeries(%.disk.used, %.disk.total)")``;
+    ``newName`` (``%`` again the prefix) renames each result."""
+    prefixes = sorted({".".join(s.name.split(".")[: nodeNum + 1]) for s in seriesList})
+    if len(prefixes) > ctx.limits.max_series:
+        raise InputError(f"applyByNode: {len(prefixes)} prefixes is more than {ctx.limits.max_series} (--max-series)")
+    last = seriesList[-1] if seriesList else None
+    out = []
+    for prefix in prefixes:
+        for s in ctx.evaluate_text(templateFunction.replace("%", prefix)):
+            name = newName.replace("%", prefix) if newName else s.name
+            out.append(s.copy(name=name, path_expression=prefix, start=last.start, end=last.end))
+    return out

@@ -338,7 +338,7 @@ def consolidateBy(ctx, seriesList, consolidationFunc):
                        consolidation=consolidationFunc) for s in seriesList]
 
 
-def _safe_pow(values: np.ndarray, exponent: float) -> np.ndarray:
+def safe_pow(values: np.ndarray, exponent) -> np.ndarray:
     """math.pow's failures (negative base to a fraction, 0 to a negative power, overflow) are null."""
     out = np.power(values, exponent)
     return np.where(np.isfinite(out), out, np.nan)
@@ -347,21 +347,21 @@ def _safe_pow(values: np.ndarray, exponent: float) -> np.ndarray:
 @render_function("Transform", [SERIES, Param("factor", "float", required=True)])
 def pow(ctx, seriesList, factor):  # noqa: A001 - graphite's name
     """Raise each value to the power ``factor``."""
-    return [s.with_tag("pow", factor, name=f"pow({s.name},{fmt_g(factor)})", values=_safe_pow(s.values, factor))
+    return [s.with_tag("pow", factor, name=f"pow({s.name},{fmt_g(factor)})", values=safe_pow(s.values, factor))
             for s in seriesList]
 
 
 @render_function("Transform", [SERIES])
 def squareRoot(ctx, seriesList):
     """Square root of each value (null for negatives)."""
-    return [s.with_tag("squareRoot", 1, name=f"squareRoot({s.name})", values=_safe_pow(s.values, 0.5))
+    return [s.with_tag("squareRoot", 1, name=f"squareRoot({s.name})", values=safe_pow(s.values, 0.5))
             for s in seriesList]
 
 
 @render_function("Transform", [SERIES])
 def invert(ctx, seriesList):
     """1/value (null for 0)."""
-    return [s.with_tag("invert", 1, name=f"invert({s.name})", values=_safe_pow(s.values, -1))
+    return [s.with_tag("invert", 1, name=f"invert({s.name})", values=safe_pow(s.values, -1))
             for s in seriesList]
 
 
