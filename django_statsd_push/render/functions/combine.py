@@ -307,12 +307,12 @@ def group(ctx, *seriesLists):
 
 
 @render_function("Combine", [Param("seriesList", "seriesList", required=True, multiple=True)])
-def powSeries(ctx, *seriesLists):
+def powSeries(ctx, *seriesList):
     """The first series raised to the power of the second, the result to the third, and so on,
     point by point; null where any is null or the power is undefined (0 to a negative power,
     a negative number to a fraction)."""
     try:
-        flat, start, end, step, m = normalize(seriesLists)
+        flat, start, end, step, m = normalize(seriesList)
     except EmptyNormalize:
         return []
     values = m[0]
