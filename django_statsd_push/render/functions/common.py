@@ -33,8 +33,8 @@ def agg_key(series: Series, nodes) -> str:
 
 def percentile(points, n: float, interpolate: bool = False):
     """graphite's _getPercentile: nearest rank over the non-null points, optional interpolation."""
-    if not 0 < n <= 100:
-        raise InputError(f"percentile {n:g} is outside (0, 100]")
+    if not 0 <= n <= 100:
+        raise InputError(f"percentile {n:g} is outside [0, 100]")
     values = sorted(float(p) for p in points if p is not None and not math.isnan(p))
     if not values:
         return None

@@ -7,6 +7,7 @@ import re
 import numpy as np
 
 from .. import aggfuncs
+from ..errors import InputError
 from ..registry import Param, render_function
 from ..series import Series, fmt_g
 from .common import compile_regex, percentile
@@ -212,3 +213,92 @@ def removeBelowPercentile(ctx, seriesList, n):
 def fallbackSeries(ctx, seriesList, fallback):
     """The series list, or ``fallback`` when it is empty."""
     return seriesList if seriesList else fallback
+
+
+def _outside(value, low, high) -> bool:
+    return not (low < value < high)
+
+
+@render_function("Filter Series", [SERIES, N_FLOAT])
+def averageOutsidePercentile(ctx, seriesList, n):
+    """Keep the series whose average lies outside the band between the (100-n)-th and n-th
+    percentiles of all the series' averages (n below 50 counts as 100-n): the unusual ones.
+    Series without values are dropped (graphite-web 1.1.8 fails the request on them)."""
+    if n < 50:
+        n = 100 - n
+    averages = [aggfuncs.reduce_series(s.points(), "average") for s in seriesList]
+    known = [a for a in averages if a is not None]
+    low, high = percentile(known, 100 - n), percentile(known, n)
+    if low is None:
+        return []
+    return [s for s, a in zip(seriesList, averages) if a is not None and _outside(a, low, high)]
+
+
+@render_function("Filter Series", [SERIES, N_FLOAT])
+def removeBetweenPercentile(ctx, seriesList, n):
+    """Keep the series that have at least one value outside the band between the (100-n)-th
+    and n-th percentiles of all the series' values at that time (n below 50 counts as 100-n).
+    Nulls are never outside (graphite-web 1.1.8 fails the request on them)."""
+    if n < 50:
+        n = 100 - n
+    if not seriesList:
+        return []
+    rows = [s.points() for s in seriesList]
+    width = min(len(r) for r in rows)
+    columns = [[r[i] for r in rows] for i in range(width)]
+    bands = [(percentile(c, 100 - n), percentile(c, n)) for c in columns]
+    out = []
+    for s, row in zip(seriesList, rows):
+        if any(v == v and lo is not None and _outside(v, lo, hi) for v, (lo, hi) in zip(row.tolist(), bands)):
+            out.append(s)
+    return out
+
+
+@render_function("Filter Series", [SERIES, N_INT])
+def mostDeviant(ctx, seriesList, n):
+    """The n series with the largest (population) variance of their values, largest first;
+    series without values are left out."""
+    scored = []
+    for s in seriesList:
+        values = s.points()
+        values = values[~np.isnan(values)]
+        if not len(values):
+            continue
+        known = values.tolist()
+        mean = sum(known) / len(known)  # summed in order, as graphite-web: ties stay ties
+        scored.append((sum((v - mean) ** 2 for v in known) / len(known), s))
+    scored.sort(key=lambda pair: pair[0], reverse=True)
+    return [s for _, s in scored][:n]
+
+
+@render_function("Filter Series", [Param("seriesLists", "seriesList", required=True, multiple=True)])
+def unique(ctx, *seriesLists):
+    """The series of all the lists, each name once (its first occurrence)."""
+    seen: set[str] = set()
+    out = []
+    for lst in seriesLists:
+        for s in lst:
+            if s.name not in seen:
+                seen.add(s.name)
+                out.append(s)
+    return out
+
+
+@render_function("Filter Series", [SERIES, Param("value", "float", required=True),
+                                   Param("search", "string", required=True), Param("replace", "string", required=True)])
+def useSeriesAbove(ctx, seriesList, value, search, replace):
+    """For each series whose maximum is above ``value``, fetch instead the series named by
+    rewriting its name with the regular expression ``search`` -> ``replace``
+    (``useSeriesAbove(ratio.*, 10, "ratio", "total")``)."""
+    regex = compile_regex(search, "useSeriesAbove")
+    names = []
+    for s in seriesList:
+        peak = aggfuncs.reduce_series(s.points(), "max")
+        if peak is not None and peak > value:
+            try:
+                names.append(regex.sub(replace, s.name))
+            except (re.error, IndexError) as exc:
+                raise InputError(f"useSeriesAbove: invalid replacement {replace!r}: {exc}") from None
+    if not names:
+        return []
+    return [s for s in ctx.evaluate_text("group(%s)" % ",".join(names)) if len(s)]
