@@ -126,13 +126,10 @@ LEGEND_VALUES = tuple(aggfuncs.AGG_FUNC_NAMES + [f + "Series" for f in aggfuncs.
 
 def _legend_value(s, value_type: str):
     """graphite-web's aggregate of the series for a legend: "(?)" for a name it does not
-    know as a reduction (the "...Series" forms), a count as an integer."""
+    know as a reduction (the "...Series" forms)."""
     if value_type not in aggfuncs.REDUCERS and value_type not in aggfuncs.ALIASES:
         return "(?)"
-    value = aggfuncs.reduce_series(s.points(), value_type)
-    if value is not None and aggfuncs.canonical(value_type) == "count":
-        return int(value)
-    return value
+    return aggfuncs.reduce_series(s.points(), value_type)
 
 
 @render_function("Alias", [SERIES, Param("valuesTypes", "string", multiple=True, options=LEGEND_VALUES)])

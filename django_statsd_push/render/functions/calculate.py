@@ -1,6 +1,8 @@
-"""Calculate: moving windows and percentiles."""
+"""Calculate: moving windows, percentiles, aggregate lines and moving standard deviation."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -11,6 +13,7 @@ from ..registry import Param, render_function
 from ..series import fmt_g
 from ..timeparse import interval_seconds
 from .common import percentile
+from .graph import constant_line
 
 SERIES = Param("seriesList", "seriesList", required=True)
 WINDOW = Param("windowSize", "intOrInterval", required=True,
@@ -137,4 +140,57 @@ def exponentialMovingAverage(ctx, seriesList, windowSize):
                 result.append(np.nan)
         out.append(s.with_tag("exponentialMovingAverage", windowSize, name=name, start=s.start + preview,
                               values=np.asarray(result, dtype=np.float64)))
+    return out
+
+
+@render_function("Calculate", [SERIES, Param("func", "aggFunc", default="average"),
+                               Param("keepStep", "boolean", default=False)])
+def aggregateLine(ctx, seriesList, func="average", keepStep=False):
+    """A horizontal line at each series' ``func`` value (average by default), named
+    ``aggregateLine(name, value)``; with keepStep it keeps the series' own step and length
+    instead of the three points of constantLine."""
+    aggfuncs.canonical(func)
+    out = []
+    for s in seriesList:
+        value = aggfuncs.reduce_series(s.points(), func)
+        name = "aggregateLine(%s, %s)" % (s.name, "None" if value is None else fmt_g(value))
+        if keepStep:
+            out.append(s.copy(name=name, values=np.full(len(s), np.nan if value is None else value),
+                              values_per_point=1))
+        else:
+            out.append(constant_line(ctx, value).copy(name=name))
+    return out
+
+
+@render_function("Calculate", [SERIES, Param("points", "integer", required=True),
+                               Param("windowTolerance", "float", default=0.1)])
+def stdev(ctx, seriesList, points, windowTolerance=0.1):
+    """Standard deviation over a moving window of ``points`` points (the current one
+    included); a window needs non-null values for at least ``windowTolerance`` of its
+    points. Computed from running sums, as graphite-web does, so the values match it."""
+    if points <= 0:
+        raise InputError(f"stdev: points must be positive, not {points}")
+    out = []
+    for s in seriesList:
+        values = s.points().tolist()
+        result = []
+        count, total, squares = 0, 0.0, 0.0
+        for i, new in enumerate(values):
+            if i >= points:
+                dropped = values[i - points]
+                if dropped == dropped:
+                    count -= 1
+                    total -= dropped
+                    squares -= dropped**2
+            if new == new:
+                count += 1
+                total += new
+                squares += new**2
+            spread = count * squares - total**2
+            if count > 0 and count / points >= windowTolerance and spread >= 0:
+                result.append(math.sqrt(spread) / count)
+            else:
+                result.append(np.nan)
+        out.append(s.with_tag("stdev", points, name="stdev(%s,%d)" % (s.name, points),
+                              values=np.asarray(result, dtype=np.float64), values_per_point=1))
     return out

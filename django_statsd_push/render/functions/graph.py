@@ -16,7 +16,8 @@ SERIES = Param("seriesList", "seriesList", required=True)
 def constant_line(ctx, value) -> Series:
     start, end = int(ctx.start), int(ctx.end)
     step = max(int((end - start) / 2.0), 1)
-    return Series(str(value), start, end, step, np.full(3, float(value)), path_expression=f"constantLine({value})",
+    number = np.nan if value is None else float(value)  # aggregateLine of a series without values
+    return Series(str(value), start, end, step, np.full(3, number), path_expression=f"constantLine({value})",
                   xff=ctx.xff)
 
 
