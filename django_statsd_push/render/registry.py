@@ -215,11 +215,13 @@ class FunctionInfo:
         return valid_args, valid_kwargs
 
     def signature(self, name: str | None = None) -> str:
+        """The call as Python declares it (graphite-web's ``function`` field), so defaults the
+        record leaves out show: ``highest(seriesList, n=1, func='average')``."""
         parts = []
-        for p in self.params:
-            if p.multiple:
+        for p in list(inspect.signature(self.func).parameters.values())[1:]:  # after the context
+            if p.kind is p.VAR_POSITIONAL:
                 parts.append("*" + p.name)
-            elif p.required:
+            elif p.default is p.empty:
                 parts.append(p.name)
             else:
                 parts.append(f"{p.name}={p.default!r}")

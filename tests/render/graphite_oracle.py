@@ -37,8 +37,21 @@ ALLOWED_HOSTS = ["*"]
 '''
 
 DRIVER = '''
-import json, os, sys
+import inspect, json, os, sys
 import django
+
+
+def _formatargspec(args, varargs=None, varkw=None, defaults=None):
+    """Python 3.10's inspect.formatargspec, gone in 3.11, which graphite-web's /functions uses."""
+    first_default = len(args) - len(defaults or ())
+    parts = [a if i < first_default else a + "=" + repr(defaults[i - first_default]) for i, a in enumerate(args)]
+    parts += ["*" + varargs] if varargs else []
+    parts += ["**" + varkw] if varkw else []
+    return "(" + ", ".join(parts) + ")"
+
+
+inspect.getargspec = lambda func: inspect.getfullargspec(func)[:4]
+inspect.formatargspec = _formatargspec
 django.setup()
 from django.core.management import call_command
 from django.test import Client
@@ -122,24 +135,3 @@ def render(storage_dir: Path, requests: list[dict], now: int) -> list[dict]:
     if len(answers) != len(requests):
         raise OracleUnavailable(f"graphite-web driver failed: {done.stderr[-2000:]}")
     return answers
-
-
-FUNCTIONS_DUMP = '''
-import json, django
-django.setup()
-from graphite.functions import SeriesFunctions
-out = {name: {"group": getattr(f, "group", None), "params": [p.toJSON() for p in getattr(f, "params", [])]}
-       for name, f in SeriesFunctions().items()}
-print(json.dumps(out, default=str).replace("Infinity", "1e9999"))
-'''
-
-
-def function_records(storage_dir: Path) -> dict:
-    """graphite-web's group and parameter records per function (its /functions view needs
-    inspect.getargspec, gone in Python 3.11, so the records are read directly)."""
-    python = prepare(storage_dir)
-    done = subprocess.run([str(python), "-c", FUNCTIONS_DUMP], env=environ(storage_dir), capture_output=True,
-                          text=True, timeout=120)
-    if done.returncode:
-        raise OracleUnavailable(f"graphite-web function dump failed: {done.stderr[-2000:]}")
-    return json.loads(done.stdout)

@@ -62,3 +62,19 @@ def test_validation_converts_and_names_parameters():
         info.validate([[], 1.5], {})
     with pytest.raises(InputError, match='given twice'):
         info.validate([[], 5], {"windowSize": 5})
+
+
+def _described(name: str) -> list[str]:
+    """What the /functions description of ``name`` lacks: Grafana's function editor shows it
+    as the function's help, so it names every parameter and shows a target using it."""
+    info = FUNCTIONS[name]
+    text = info.description
+    missing = [p.name for p in info.params if p.type not in ("seriesList", "seriesLists") and p.name not in text]
+    if not any(f"&target={key}(" in text for key in (info.name, *info.aliases)):
+        missing.append("an example (&target=...)")
+    return missing
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_descriptions_name_every_parameter_and_show_an_example(name):
+    assert _described(name) == [], name

@@ -15,19 +15,47 @@ SERIES = Param("seriesList", "seriesList", required=True)
 
 @render_function("Alias", [SERIES, Param("newName", "string", required=True)])
 def alias(ctx, seriesList, newName):
-    """Give every series the same new name."""
+    """Give every series of the list the same new name, ``newName`` (its path expression and
+    tags are kept).
+
+    Example:
+
+    .. code-block:: none
+
+      &target=alias(Sales.widgets.largeBlue,"Large Blue Widgets")
+    """
     return [s.copy(name=newName, path_expression=s.path_expression) for s in seriesList]
 
 
 @render_function("Alias", [SERIES, Param("nodes", "nodeOrTag", required=True, multiple=True)])
 def aliasByNode(ctx, seriesList, *nodes):
-    """Name each series by the given nodes of its path (negative counts from the end) or tags."""
+    """Name each series by one or more of its nodes, joined with dots: ``nodes`` are positions
+    in the dotted path, counted from 0 (negative ones count from the end), or tag names. For
+    a name wrapped in functions, the nodes come from the first path inside.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=aliasByNode(servers.*.cpu.total,1)
+
+    names the series ``host1``, ``host2``... after the second node of each path.
+    """
     return [s.copy(name=agg_key(s, nodes), path_expression=s.path_expression) for s in seriesList]
 
 
 @render_function("Alias", [SERIES])
 def aliasByMetric(ctx, seriesList):
-    """Name each series by the last node of its path."""
+    """Name each series by the last node of its path only, dropping the functions around it.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=aliasByMetric(carbon.agents.graphite.creates)
+
+    is named ``creates``.
+    """
     out = []
     for s in seriesList:
         left = s.name.rfind("(") + 1
@@ -42,7 +70,17 @@ def aliasByMetric(ctx, seriesList):
 @render_function("Alias", [SERIES, Param("search", "string", required=True),
                            Param("replace", "string", required=True)])
 def aliasSub(ctx, seriesList, search, replace):
-    """Rename with a regular-expression substitution (``\\1`` refers to a group)."""
+    """Rename each series by a regular-expression substitution: every match of ``search`` in
+    the name is replaced with ``replace``, where ``\\1``, ``\\2``... refer to the groups.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=aliasSub(ip.*TCP*,"^.*TCP(\\d+)","\\1")
+
+    names each series after the number following "TCP".
+    """
     regex = compile_regex(search, "aliasSub")
     out = []
     for s in seriesList:
@@ -57,9 +95,19 @@ def aliasSub(ctx, seriesList, search, replace):
 @render_function("Alias", [SERIES, Param("search", "string", required=True), Param("replace", "string", required=True),
                            Param("newName", "string", required=True)])
 def aliasQuery(ctx, seriesList, search, replace, newName):
-    """Name each series from another query: the series' name, rewritten by the regular
-    expression ``search`` -> ``replace``, is evaluated as a target, and its last value is
-    put into ``newName`` with a %-format (``"%d requests"``)."""
+    """Name each series from the last value of another query: the series' name, rewritten by the
+    regular expression ``search`` -> ``replace``, is evaluated as a target, and that series'
+    last non-null value is put into ``newName`` with a %-format (``%d``, ``%.2f``, ``%s``).
+    No series, or no value, for the rewritten query is an error.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=aliasQuery(channel.power.*,"channel\\.power\\.([0-9]+)","channel.frequency.\\1", "Channel %d MHz")
+
+    names each power series after the current frequency of its channel.
+    """
     regex = compile_regex(search, "aliasQuery")
     out = []
     for s in seriesList:
@@ -83,8 +131,18 @@ def aliasQuery(ctx, seriesList, search, replace, newName):
 
 @render_function("Special", [SERIES, Param("start", "node", default=0), Param("stop", "node", default=0)])
 def substr(ctx, seriesList, start=0, stop=0):
-    """Name each series by the nodes ``start`` to ``stop`` (exclusive; 0 means to the end) of
-    the innermost path in its name, so ``substr(sum(a.b.c), 1)`` is ``b.c``."""
+    """Name each series by part of its path: the nodes from ``start`` up to (not including)
+    ``stop``, counted from 0 (negative ones from the end; ``stop`` 0 means to the end), of the
+    innermost path in the name, so ``substr(sumSeries(a.b.c), 1)`` is named ``b.c``.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=substr(carbon.agents.hostname.avgUpdateTime,2,4)
+
+    is named ``hostname.avgUpdateTime``.
+    """
     out = []
     for s in seriesList:
         left = s.name.rfind("(") + 1
@@ -103,9 +161,20 @@ def _formatter(system: str | None, units: str | None):
 
 @render_function("Special", [SERIES, Param("system", "string", options=("si", "binary")), Param("units", "string")])
 def cactiStyle(ctx, seriesList, system=None, units=None):
-    """Cacti-like legends: each name padded to a column and followed by the series' current
-    (last), maximum and minimum values, in ``si``/``binary`` units when ``system`` is given
-    and with ``units`` appended. Meant for graphs with legends."""
+    """Cacti-like legends: each name padded to a common width and followed by the series'
+    current (last), maximum and minimum values, printed with two decimals. With ``system``
+    (``si`` or ``binary``) the values are scaled to k/M/G... or Ki/Mi/Gi...; ``units`` is
+    appended to them. Series without values show ``nan``. Useful with a legend; the values are
+    not changed.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=cactiStyle(ganglia.*.net.bytes_out,"si","b")
+
+    gives legends like ``ganglia.host1.net.bytes_out Current:2.40kb Max:10.04kb Min:0.00b``.
+    """
     if not seriesList:
         return []
     fmt = _formatter(system, units)
@@ -134,9 +203,20 @@ def _legend_value(s, value_type: str):
 
 @render_function("Alias", [SERIES, Param("valuesTypes", "string", multiple=True, options=LEGEND_VALUES)])
 def legendValue(ctx, seriesList, *valuesTypes):
-    """Append aggregates of each series (``avg``, ``max``, ``last``, ``total``...) to its name
-    for the legend; a last argument ``si`` or ``binary`` formats them in those units, in
-    aligned columns."""
+    """Append aggregates of each series to its name for the legend, one per ``valuesTypes``
+    entry: ``avg``, ``total``/``sum``, ``min``, ``max``, ``last``/``current``, ``median``,
+    ``count``, ``range``, ``diff``, ``stddev``, ``multiply``, ``avg_zero``. When the last entry
+    is ``si`` or ``binary`` the values are scaled to those units and laid out in columns.
+    A name graphite-web does not reduce by (the ``...Series`` forms) shows ``(?)``.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=legendValue(Sales.widgets.largeBlue,"avg","max","si")
+
+    gives ``Sales.widgets.largeBlue avg  12.34k   max  56.78k``.
+    """
     system = None
     if valuesTypes and valuesTypes[-1] in ("si", "binary"):
         system, valuesTypes = valuesTypes[-1], valuesTypes[:-1]

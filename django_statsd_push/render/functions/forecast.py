@@ -98,9 +98,17 @@ def _analysed(ctx, seriesList, bootstrapInterval: str, seasonality: str):
 
 @render_function("Calculate", [SERIES, BOOTSTRAP, SEASONALITY])
 def holtWintersForecast(ctx, seriesList, bootstrapInterval="7d", seasonality="1d"):
-    """The Holt-Winters prediction of each series: what its recent level, trend and
-    ``seasonality``-long season say each point should be, trained on ``bootstrapInterval``
-    of data before ``from``."""
+    """The Holt-Winters prediction of each series: what its recent level, trend and season say
+    each point should be. The model (Holt-Winters triple exponential smoothing: level, trend and a season of
+    ``seasonality``, default ``1d``) is trained on ``bootstrapInterval`` (default ``7d``) of data
+    read from before ``from``.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=holtWintersForecast(Server.instance01.threads.busy,'7d','1d')
+    """
     out = []
     for s, model, skip, preview in _analysed(ctx, seriesList, bootstrapInterval, seasonality):
         tags = dict(s.tags, holtWintersForecast="1", holtWintersDeviation="1")
@@ -124,15 +132,33 @@ def _bands(ctx, seriesList, delta, bootstrapInterval, seasonality) -> list[Serie
 
 @render_function("Calculate", [SERIES, DELTA, BOOTSTRAP, SEASONALITY])
 def holtWintersConfidenceBands(ctx, seriesList, delta=3, bootstrapInterval="7d", seasonality="1d"):
-    """Two series per input, the lower and upper band: the Holt-Winters forecast minus and
-    plus ``delta`` times the smoothed deviation of the actual values from it."""
+    """Two series for each input, its lower and upper confidence band: the Holt-Winters forecast
+    minus and plus ``delta`` (default 3) times the smoothed deviation of the actual values from
+    it. The model (Holt-Winters triple exponential smoothing: level, trend and a season of
+    ``seasonality``, default ``1d``) is trained on ``bootstrapInterval`` (default ``7d``) of data
+    read from before ``from``.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=holtWintersConfidenceBands(Server.instance01.threads.busy,3,'7d','1d')
+    """
     return _bands(ctx, seriesList, delta, bootstrapInterval, seasonality)
 
 
 @render_function("Calculate", [SERIES, DELTA, BOOTSTRAP, SEASONALITY])
 def holtWintersConfidenceArea(ctx, seriesList, delta=3, bootstrapInterval="7d", seasonality="1d"):
-    """The confidence bands of one series drawn as a filled area between them
-    (areaBetween), named ``holtWintersConfidenceArea(path)``."""
+    """The Holt-Winters confidence bands of one series (see holtWintersConfidenceBands: ``delta``,
+    ``bootstrapInterval``, ``seasonality``) drawn as a filled area between them (areaBetween),
+    named ``holtWintersConfidenceArea(path)``.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=holtWintersConfidenceArea(Server.instance01.threads.busy,3,'7d','1d')
+    """
     out = []
     for s in areaBetween(ctx, _bands(ctx, seriesList, delta, bootstrapInterval, seasonality)):
         tags = {k: v for k, v in s.tags.items() if k != "areaBetween"}
@@ -143,8 +169,19 @@ def holtWintersConfidenceArea(ctx, seriesList, delta=3, bootstrapInterval="7d", 
 
 @render_function("Calculate", [SERIES, DELTA, BOOTSTRAP, SEASONALITY])
 def holtWintersAberration(ctx, seriesList, delta=3, bootstrapInterval="7d", seasonality="1d"):
-    """How far each value lies outside its Holt-Winters confidence bands: value minus the
-    upper band above it, value minus the lower band below it (negative), 0 inside or null."""
+    """How far each value lies outside its Holt-Winters confidence bands (``delta`` times the
+    smoothed deviation around the forecast): the value minus the upper band where it is above
+    it, minus the lower band where it is below it (negative), 0 inside the bands or for nulls.
+    The model (Holt-Winters triple exponential smoothing: level, trend and a season of
+    ``seasonality``, default ``1d``) is trained on ``bootstrapInterval`` (default ``7d``) of data
+    read from before ``from``.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=holtWintersAberration(Server.instance01.threads.busy,3,'7d','1d')
+    """
     bands = {b.name: b.values for b in _bands(ctx, seriesList, delta, bootstrapInterval, seasonality)}
     out = []
     for s in seriesList:
@@ -184,9 +221,17 @@ def least_squares(values: np.ndarray, start: int, step: int) -> tuple[float, flo
 
 @render_function("Calculate", [SERIES, Param("startSourceAt", "date"), Param("endSourceAt", "date")])
 def linearRegression(ctx, seriesList, startSourceAt=None, endSourceAt=None):
-    """The least-squares straight line through each series' values between
-    ``startSourceAt`` and ``endSourceAt`` (default: the requested range), drawn over the
-    requested range: a trend to extrapolate. Series with fewer than two values are dropped."""
+    """The least-squares straight line through each series' values between ``startSourceAt`` and
+    ``endSourceAt`` (at-time syntax; default: the requested range), drawn over the requested
+    range: a trend to extrapolate. Series with fewer than two values are dropped.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=linearRegression(Server.instance01.threads.busy, '-1d')
+      &target=linearRegression(Server.instance*.threads.busy, "00:00 20140101","11:59 20140630")
+    """
     start = ctx.start if startSourceAt is None else ctx.at_time(startSourceAt)
     end = ctx.end if endSourceAt is None else ctx.at_time(endSourceAt)
     if start >= end:
