@@ -185,7 +185,8 @@ class FunctionInfo:
     aliases: tuple[str, ...] = ()
     description: str = field(default="")
     #: required parameters the function still defaults: graphite-web lists ``highest``'s
-    #: ``n`` as required yet answers ``highest(x)`` with n=1, as its validation only logs
+    #: ``n`` as required yet answers ``highest(x)`` with n=1 (and ``sumSeries()`` with no
+    #: series), as its validation only logs
     defaulted: frozenset[str] = frozenset()
 
     def validate(self, args: list, kwargs: dict) -> tuple[list, dict]:
@@ -248,7 +249,8 @@ def render_function(group: str, params: list[Param], aliases: tuple[str, ...] = 
     def register(func: Callable) -> Callable:
         fname = name or func.__name__
         defaulted = frozenset(p.name for p in inspect.signature(func).parameters.values()
-                              if p.default is not p.empty and p.kind is p.POSITIONAL_OR_KEYWORD)
+                              if p.default is not p.empty and p.kind is p.POSITIONAL_OR_KEYWORD
+                              or p.kind is p.VAR_POSITIONAL)
         info = FunctionInfo(fname, func, group, list(params), aggregator, tuple(aliases),
                             doc if doc is not None else inspect.getdoc(func) or "", defaulted)
         for key in (fname, *aliases):
