@@ -68,6 +68,7 @@ def test_generated_series_follow_the_clock(client, data):
     ("randomWalk('w', 0)", "step must be a positive number"),  # graphite-web loops forever
     ("time('t', -60)", "step must be a positive number"),
     ("areaBetween(a.b*.c)", "exactly 2 series, not 3"),
+    ("areaBetween(a.b1.c)", "exactly 2 series, not 1"),
     ("verticalLine('-2h')", "before start of range"),
     ("mapSeries(srv.*.cpu.*, 1)", "series lists (mapSeries), not series"),
     ("sumSeries(mapSeries(srv.*.cpu.*, 1))", 'invalid "seriesList" value'),

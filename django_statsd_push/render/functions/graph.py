@@ -91,10 +91,11 @@ def dashed(ctx, seriesList, dashLength=5):
 
     .. code-block:: none
 
-      &target=dashed(server01.instance01.memory.free,2.5)
+      &target=dashed(server01.instance01.memory.free,3)
     """
     return [s.with_tag("dashed", dashLength, name=f"dashed({s.name}, {fmt_g(dashLength)})",
-                       path_expression=s.path_expression, options=dict(s.options, dashed=dashLength)) for s in seriesList]
+                       path_expression=s.path_expression, options=dict(s.options, dashed=dashLength))
+            for s in seriesList]
 
 
 @render_function("Graph", [SERIES])
@@ -177,7 +178,8 @@ def drawAsInfinite(ctx, seriesList):
 def areaBetween(ctx, seriesList):
     """Fill the area between exactly two series, the first the lower bound and the second the
     upper one: both are stacked and the lower one is not drawn. Both are named
-    ``areaBetween(path)`` after the upper one's path expression and take its tags.
+    ``areaBetween(path)`` after the upper one's path expression and take its tags. An empty
+    list gives nothing (graphite-web 1.1.8 fails the request).
 
     Example:
 
@@ -186,6 +188,8 @@ def areaBetween(ctx, seriesList):
       &target=areaBetween(service.latency.{min,max})
       &target=areaBetween(group(minSeries(a.*.min),maxSeries(a.*.max)))
     """
+    if not seriesList:  # a metric not there (yet): nothing to draw, as for other functions
+        return []
     if len(seriesList) != 2:
         raise InputError(f"areaBetween: the series list must hold exactly 2 series, not {len(seriesList)}")
     lower, upper = seriesList
