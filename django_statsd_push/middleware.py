@@ -20,7 +20,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponseBase
 
 from django_statsd_push import names
-from django_statsd_push.client import TIMING_VALUE, Batch, State, _current_batch, statsd
+from django_statsd_push.client import (
+    TIMING_VALUE, Batch, State, activate_batch, deactivate_batch, statsd,
+)
 
 logger = logging.getLogger("django_statsd_push")
 
@@ -52,23 +54,23 @@ class StatsdMiddleware:
         if self.async_mode:
             return self.__acall__(request)
         batch = Batch()
-        token = _current_batch.set(batch)
+        token = activate_batch(batch)
         start = perf_counter()
         try:
             response = self.get_response(request)
         finally:
-            _current_batch.reset(token)
+            deactivate_batch(token)
         self.finish(request, response, start, batch)
         return response
 
     async def __acall__(self, request: HttpRequest) -> Any:
         batch = Batch()
-        token = _current_batch.set(batch)
+        token = activate_batch(batch)
         start = perf_counter()
         try:
             response = await self.get_response(request)
         finally:
-            _current_batch.reset(token)
+            deactivate_batch(token)
         self.finish(request, response, start, batch)
         return response
 
@@ -122,7 +124,7 @@ class StatsdMiddleware:
             finally:
                 statsd.send_batch(batch)
             return
-        token = _current_batch.set(batch)
+        token = activate_batch(batch)
         try:
             state = statsd.state
             view, method = view_name(request), request.method
@@ -135,7 +137,7 @@ class StatsdMiddleware:
         except Exception:
             logger.debug("statsd: request metrics dropped", exc_info=True)
         finally:
-            _current_batch.reset(token)
+            deactivate_batch(token)
             statsd.send_batch(batch)
 
 

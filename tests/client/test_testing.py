@@ -65,3 +65,38 @@ def test_capture_stops_at_the_end_of_the_block():
         pass
     statsd.incr("later")
     assert metrics.records == []
+
+
+def test_capture_keeps_the_fast_path_production_runs(udp, settings):
+    """Hook and middleware tests record the lines the fast path writes, not another path's."""
+    settings.STATSD_PREFIX = "app"
+    settings.STATSD_TAG_FORMAT = "dogstatsd"
+    with capture_metrics() as metrics:
+        Client().get("/ten/")
+        assert statsd.fast is not None and statsd._heads is not None
+        Client().get("/ten/")  # known names and route: the fast path's lines
+    sent = udp.lines()
+    assert [r.line for r in metrics.records] == sent and len(sent) == 24  # 10 + timer + response, twice
+    (timer, *_) = metrics.assert_timing("request", count=2, tags={"view": "ten", "method": "GET"})
+    assert timer.name == "app.request" and timer.stat == "request" and timer.rate == 1.0
+    metrics.assert_incr("view.metric0", value=1, count=2)
+
+
+def test_records_appear_when_the_batch_is_sent():
+    from django_statsd_push.client import batching
+
+    with capture_metrics() as metrics:
+        with batching():
+            statsd.incr("buffered")
+            assert metrics.records == []
+        metrics.assert_incr("buffered", count=1)
+
+
+def test_settings_changed_inside_the_block_are_still_recorded(settings):
+    with capture_metrics() as metrics:
+        statsd.incr("before")
+        settings.STATSD_PREFIX = "new"
+        statsd.incr("after")
+    assert metrics.names() == ["before", "new.after"]
+    assert metrics.records[1].stat == "after"
+    assert type(statsd.state.transport).__name__ == "CaptureTransport"  # unwrapped again
