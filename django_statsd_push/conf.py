@@ -178,6 +178,11 @@ class StatsdSettings:
         "STATSD_EXPORT_MIGRATIONS", False, "E013", _bool,
         "Set STATSD_EXPORT_MIGRATIONS to True or False.")
 
+    pytest_send: _Setting[bool] = _Setting(
+        "STATSD_PYTEST_SEND", False, "E015", _bool,
+        "Set STATSD_PYTEST_SEND to True (tests send real datagrams) or False (kept in "
+        "the process under pytest).")
+
     @staticmethod
     def get(name: str, default: Any) -> Any:
         from django.conf import settings

@@ -43,8 +43,15 @@ class State(NamedTuple):
         return names.render("_", self.prefix, None).name[:-1] if self.prefix else ""
 
 
-def load_state() -> State:
-    """Read and check the settings; a bad one turns metrics off, named in the log."""
+NETWORK_CLIENTS = ("udp", "tcp", "unix")
+
+
+def load_state(in_process: bool = False) -> State:
+    """Read and check the settings; a bad one turns metrics off, named in the log.
+
+    ``in_process`` (set by the pytest plugin): a network client is replaced by
+    ``capture`` unless ``STATSD_PYTEST_SEND`` is True, so tests send nothing by default.
+    """
     try:
         if not conf.parsed("enabled"):
             return disabled()
@@ -54,6 +61,8 @@ def load_state() -> State:
         kind = conf.parsed("client")
         if kind == "unix" and not conf.unix_socket:
             raise UNIX_NEEDS_SOCKET
+        if in_process and kind in NETWORK_CLIENTS and not conf.parsed("pytest_send"):
+            kind = "capture"
         transport = build_transport(
             kind, conf.parsed("host"), conf.parsed("port"), conf.parsed("ipv6"),
             conf.parsed("maxudpsize"), conf.parsed("dns_refresh"), conf.parsed("unix_socket"),

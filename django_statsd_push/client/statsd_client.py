@@ -142,6 +142,7 @@ class StatsdClient(_NamedPrepare, StatsClientBase):
         self.fast: State | None = None
         self._lock = threading.Lock()
         self._captures: list[list[Captured]] = []  # the open capture() blocks' records
+        self._in_process = False  # network transports replaced by capture (pytest)
         _clients.add(self)
 
     # The fast path: a metric with a known name and rate 1 is one concatenation of
@@ -196,7 +197,7 @@ class StatsdClient(_NamedPrepare, StatsClientBase):
             with self._lock:
                 if self._state is None:
                     _watch_settings_and_forks()
-                    self._set_state(load_state())
+                    self._set_state(load_state(self._in_process))
                 state = self._state
         return state  # type: ignore[return-value]
 
@@ -232,6 +233,15 @@ class StatsdClient(_NamedPrepare, StatsClientBase):
             state.transport.close()
 
     close = reset
+
+    def keep_in_process(self, on: bool = True) -> None:
+        """Replace network transports (udp, tcp, unix) by ``capture`` until called with
+        False, unless ``STATSD_PYTEST_SEND`` is True. The pytest plugin turns it on for
+        every test not marked ``statsd_send``.
+        """
+        with self._lock:
+            self._in_process = on
+        self.reset()
 
     def _after_fork_in_child(self) -> None:
         # The parent's lock may have been held by another thread at the fork.

@@ -206,6 +206,7 @@ def test_bad_setting_disables_names_it_and_counts(settings, receiver, caplog):
     assert receiver.datagrams(timeout=0.05) == []
 
 
+@pytest.mark.statsd_send
 def test_numeric_strings_from_the_environment_are_used(settings, receiver):
     settings.STATSD_HOST = "127.0.0.1"
     settings.STATSD_CLIENT = "udp"

@@ -200,6 +200,7 @@ def read_until(conn, count, timeout=2.0):
     return data.decode().splitlines()
 
 
+@pytest.mark.statsd_send
 def test_tcp_transport_through_statsd(settings):
     server = socket.create_server(("127.0.0.1", 0))
     try:
@@ -210,6 +211,7 @@ def test_tcp_transport_through_statsd(settings):
         with statsd.pipeline() as pipe:
             pipe.incr("p1")
             pipe.incr("p2")
+        server.settimeout(30)
         conn, _ = server.accept()
         with conn:
             assert read_until(conn, 2) == ["over.tcp:1|c", "p1:1|c", "p2:1|c"]
@@ -237,6 +239,7 @@ def test_tcp_peer_gone_is_swallowed():
     transport = TCPTransport("127.0.0.1", server.getsockname()[1], refresh=0)
     try:
         transport.send("first:1|c")
+        server.settimeout(30)
         conn, _ = server.accept()
         assert read_until(conn, 1) == ["first:1|c"]
         conn.close()
@@ -249,6 +252,7 @@ def test_tcp_peer_gone_is_swallowed():
         server.close()
 
 
+@pytest.mark.statsd_send
 def test_unix_transport(tmp_path, settings):
     path = str(tmp_path / "statsd.sock")
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -258,6 +262,7 @@ def test_unix_transport(tmp_path, settings):
         settings.STATSD_CLIENT = "unix"
         settings.STATSD_UNIX_SOCKET = path
         statsd.timing("over.unix", 2)
+        server.settimeout(30)
         conn, _ = server.accept()
         with conn:
             assert read_until(conn, 1) == ["over.unix:2.000000|ms"]
@@ -283,6 +288,7 @@ def ipv6_receiver():
     return sock
 
 
+@pytest.mark.statsd_send
 def test_ipv6(settings):
     sock = ipv6_receiver()
     try:

@@ -100,3 +100,37 @@ def test_settings_changed_inside_the_block_are_still_recorded(settings):
     assert metrics.names() == ["before", "new.after"]
     assert metrics.records[1].stat == "after"
     assert type(statsd.state.transport).__name__ == "CaptureTransport"  # unwrapped again
+
+
+def test_under_pytest_a_network_client_sends_nothing(settings, receiver):
+    """The plugin's default: STATSD_CLIENT = "udp" in a project's settings, no datagram."""
+    settings.STATSD_CLIENT = "udp"
+    settings.STATSD_HOST = "127.0.0.1"
+    settings.STATSD_PORT = receiver.port
+    with capture_metrics() as metrics:
+        statsd.incr("kept")
+    metrics.assert_incr("kept", count=1)
+    assert list(statsd.transport.datagrams) == ["kept:1|c"]
+    assert receiver.datagrams(timeout=0.2) == []
+
+
+@pytest.mark.parametrize("opt_in", ["fixture", "setting"])
+def test_opting_in_sends_real_datagrams(request, settings, receiver, opt_in):
+    if opt_in == "fixture":
+        request.getfixturevalue("statsd_send")
+    else:
+        settings.STATSD_PYTEST_SEND = True
+    settings.STATSD_CLIENT = "udp"
+    settings.STATSD_HOST = "127.0.0.1"
+    settings.STATSD_PORT = receiver.port
+    statsd.incr("sent")
+    assert receiver.lines(timeout=5) == ["sent:1|c"]
+
+
+@pytest.mark.statsd_send
+def test_the_marker_lets_a_test_send(settings, receiver):
+    settings.STATSD_CLIENT = "udp"
+    settings.STATSD_HOST = "127.0.0.1"
+    settings.STATSD_PORT = receiver.port
+    statsd.incr("sent")
+    assert receiver.lines(timeout=5) == ["sent:1|c"]
