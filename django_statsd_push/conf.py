@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
+from django_statsd_push.exclusions import parse_paths, parse_views
+
 CLIENTS = ("udp", "tcp", "unix", "null", "log", "capture")
 HOOKS = ("db", "cache", "models", "migrations", "celery")
 TAG_FORMATS = (None, "dogstatsd", "graphite")
@@ -182,6 +184,15 @@ class StatsdSettings:
         "STATSD_PYTEST_SEND", False, "E015", _bool,
         "Set STATSD_PYTEST_SEND to True (tests send real datagrams) or False (kept in "
         "the process under pytest).")
+
+    exclude_paths: _Setting[Sequence[Any]] = _Setting(
+        "STATSD_EXCLUDE_PATHS", (), "E016", parse_paths,
+        "Set STATSD_EXCLUDE_PATHS to a list of path prefixes ('/static/') and regular "
+        "expressions (re.compile(...) or a string starting with '^').")
+    exclude_views: _Setting[Sequence[str]] = _Setting(
+        "STATSD_EXCLUDE_VIEWS", (), "E017", parse_views,
+        "Set STATSD_EXCLUDE_VIEWS to a list of URL names ('polls:detail') or dotted "
+        "view paths ('shop.views.health').")
 
     @staticmethod
     def get(name: str, default: Any) -> Any:

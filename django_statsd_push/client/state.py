@@ -16,6 +16,7 @@ from django_statsd_push.client.heads import Heads
 from django_statsd_push.client.transports import NullTransport, Transport, build_transport
 from django_statsd_push.conf import HOOKS, UNIX_NEEDS_SOCKET, SettingError
 from django_statsd_push.conf import settings as conf
+from django_statsd_push.exclusions import Exclusions
 
 logger = logging.getLogger("django_statsd_push")
 
@@ -31,6 +32,7 @@ class State(NamedTuple):
     hooks: frozenset[str]
     heads: Heads  # per-name line templates for these settings (the fast path)
     error: SettingError | None = None  # the bad setting that turned metrics off
+    exclusions: Exclusions | None = None  # requests that send nothing (None: no setting)
 
     @property
     def fast(self) -> bool:
@@ -63,6 +65,7 @@ def load_state(in_process: bool = False) -> State:
             raise UNIX_NEEDS_SOCKET
         if in_process and kind in NETWORK_CLIENTS and not conf.parsed("pytest_send"):
             kind = "capture"
+        exclusions = Exclusions(conf.parsed("exclude_paths"), conf.parsed("exclude_views"))
         transport = build_transport(
             kind, conf.parsed("host"), conf.parsed("port"), conf.parsed("ipv6"),
             conf.parsed("maxudpsize"), conf.parsed("dns_refresh"), conf.parsed("unix_socket"),
@@ -77,7 +80,8 @@ def load_state(in_process: bool = False) -> State:
     valid_hooks = isinstance(raw_hooks, (list, tuple, set, frozenset))
     hooks = frozenset(name for name in raw_hooks if name in HOOKS) if valid_hooks else frozenset()
     return State(
-        transport, True, prefix, tag_format, sample_rate, hooks, Heads(prefix, tag_format)
+        transport, True, prefix, tag_format, sample_rate, hooks, Heads(prefix, tag_format),
+        None, exclusions or None,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
@@ -39,6 +41,12 @@ def test_defaults_and_test_settings_are_valid():
         ("STATSD_DNS_REFRESH", -1, "E011"),
         ("STATSD_UNIX_SOCKET", 3, "E012"),
         ("STATSD_EXPORT_MIGRATIONS", "on", "E013"),
+        ("STATSD_PYTEST_SEND", "yes", "E015"),
+        ("STATSD_EXCLUDE_PATHS", "/static/", "E016"),
+        ("STATSD_EXCLUDE_PATHS", ["^/(unclosed"], "E016"),
+        ("STATSD_EXCLUDE_PATHS", [42], "E016"),
+        ("STATSD_EXCLUDE_VIEWS", "health", "E017"),
+        ("STATSD_EXCLUDE_VIEWS", ["health", None], "E017"),
     ],
 )
 def test_bad_setting(settings, setting, value, check_id):
@@ -69,6 +77,8 @@ def test_unix_client_needs_a_socket_path(settings):
         ("STATSD_MAXUDPSIZE", "1432"),
         ("STATSD_SAMPLE_RATE", "0.5"),
         ("STATSD_DNS_REFRESH", "30"),
+        ("STATSD_EXCLUDE_PATHS", ["/static/", "^/admin/", re.compile(r"\.ico$")]),
+        ("STATSD_EXCLUDE_VIEWS", ["health", "polls:detail", "shop.views.robots"]),
     ],
 )
 def test_good_values_pass(settings, setting, value):

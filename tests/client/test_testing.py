@@ -76,7 +76,7 @@ def test_capture_keeps_the_fast_path_production_runs(udp, settings):
         assert statsd.fast is not None and statsd._heads is not None
         Client().get("/ten/")  # known names and route: the fast path's lines
     sent = udp.lines()
-    assert [r.line for r in metrics.records] == sent and len(sent) == 24  # 10 + timer + response, twice
+    assert [r.line for r in metrics.records] == sent and len(sent) == 28  # 10 + timer + 2 sizes + response, twice
     (timer, *_) = metrics.assert_timing("request", count=2, tags={"view": "ten", "method": "GET"})
     assert timer.name == "app.request" and timer.stat == "request" and timer.rate == 1.0
     metrics.assert_incr("view.metric0", value=1, count=2)
