@@ -39,6 +39,22 @@ def view_name(request: HttpRequest) -> str:
 
 
 class StatsdMiddleware:
+    """Times each request and sends its metrics, and those emitted while it ran, together.
+
+    Put it first::
+
+        MIDDLEWARE = [
+            "django_statsd_push.middleware.StatsdMiddleware",
+            "django.middleware.security.SecurityMiddleware",
+            ...
+        ]
+
+    Sends ``request.<view>.<METHOD>`` (and ``.request_bytes``, ``.response_bytes``,
+    with the DB hook ``.db_queries``, ``.db_time``), ``response.<status>``,
+    ``response.<N>xx`` and ``request.exception.<Class>``; nothing for requests matched
+    by ``STATSD_EXCLUDE_PATHS`` / ``STATSD_EXCLUDE_VIEWS``.
+    """
+
     sync_capable = True
     async_capable = True
 
