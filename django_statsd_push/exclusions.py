@@ -68,7 +68,7 @@ class Exclusions:
         >>> exclusions.excludes(request)
     """
 
-    __slots__ = ("prefixes", "patterns", "views")
+    __slots__ = ("prefixes", "patterns", "views", "_view_paths")
 
     def __init__(
         self,
@@ -77,6 +77,9 @@ class Exclusions:
     ) -> None:
         self.prefixes, self.patterns = paths
         self.views = views
+        # view function -> its dotted path: building the string on every request cost
+        # more than the rest of the check. Views are few; bounded all the same.
+        self._view_paths: dict[Any, str] = {}
 
     def __bool__(self) -> bool:
         return bool(self.prefixes or self.patterns or self.views)
@@ -90,8 +93,14 @@ class Exclusions:
                 return True
         if self.views:
             match = getattr(request, "resolver_match", None)
-            if match is not None and (
-                match.view_name in self.views or view_path(match.func) in self.views
-            ):
-                return True
+            if match is not None:
+                if match.view_name in self.views:
+                    return True
+                func = match.func
+                dotted = self._view_paths.get(func)
+                if dotted is None:
+                    if len(self._view_paths) >= 4096:
+                        self._view_paths.clear()
+                    dotted = self._view_paths[func] = view_path(func)
+                return dotted in self.views
         return False
