@@ -16,6 +16,7 @@ from django.core.checks import CheckMessage, Error
 from django_statsd_push.conf import UNIX_NEEDS_SOCKET, SettingError
 from django_statsd_push.conf import settings as conf
 
+
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """One error per unusable setting: the rules of ``conf`` the client also applies."""
     errors: list[CheckMessage] = []

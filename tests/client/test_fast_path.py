@@ -1,7 +1,8 @@
 """The client's fast path (cached name heads, no pystatsd call chain) writes exactly the
 lines pystatsd's own StatsClientBase writes for the same calls, with and without a
 request batch, a prefix and tags; the calls it does not take (sample rates, gauges,
-sets, timedeltas, captures) go through pystatsd and must agree too."""
+sets, timedeltas) go through pystatsd and must agree too. A capture keeps the fast
+path on (tests/client/test_testing.py)."""
 
 from __future__ import annotations
 
