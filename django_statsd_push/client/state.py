@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from django_statsd_push import names
 from django_statsd_push.client.heads import Heads
-from django_statsd_push.client.transports import NullTransport, Transport, build_transport
+from django_statsd_push.client.transports import NullTransport, Transport, make_transport
 from django_statsd_push.conf import HOOKS, UNIX_NEEDS_SOCKET, SettingError
 from django_statsd_push.conf import settings as conf
 from django_statsd_push.exclusions import Exclusions
@@ -61,15 +61,10 @@ def load_state(in_process: bool = False) -> State:
         tag_format = conf.parsed("tag_format")
         sample_rate = conf.parsed("sample_rate")
         kind = conf.parsed("client")
-        if kind == "unix" and not conf.unix_socket:
-            raise UNIX_NEEDS_SOCKET
         if in_process and kind in NETWORK_CLIENTS and not conf.parsed("pytest_send"):
             kind = "capture"
         exclusions = Exclusions(conf.parsed("exclude_paths"), conf.parsed("exclude_views"))
-        transport = build_transport(
-            kind, conf.parsed("host"), conf.parsed("port"), conf.parsed("ipv6"),
-            conf.parsed("maxudpsize"), conf.parsed("dns_refresh"), conf.parsed("unix_socket"),
-        )
+        transport = build_transport(kind)
     except SettingError as exc:
         # The system checks report the same message; at run time it only costs metrics.
         logger.error("statsd: metrics are disabled: %s %s", exc, exc.hint)
@@ -82,6 +77,21 @@ def load_state(in_process: bool = False) -> State:
     return State(
         transport, True, prefix, tag_format, sample_rate, hooks, Heads(prefix, tag_format),
         None, exclusions or None,
+    )
+
+
+def build_transport(kind: str | None = None) -> Transport:
+    """The transport the current settings ask for (``kind`` overrides ``STATSD_CLIENT``);
+    :class:`~django_statsd_push.conf.SettingError` names a bad setting.
+
+        >>> build_transport().send("orders:1|c")
+    """
+    kind = conf.parsed("client") if kind is None else kind
+    if kind == "unix" and not conf.unix_socket:
+        raise UNIX_NEEDS_SOCKET
+    return make_transport(
+        kind, conf.parsed("host"), conf.parsed("port"), conf.parsed("ipv6"),
+        conf.parsed("maxudpsize"), conf.parsed("dns_refresh"), conf.parsed("unix_socket"),
     )
 
 

@@ -221,3 +221,18 @@ def test_malformed_hooks_setting_keeps_the_client_working(udp, settings):
     settings.STATSD_HOOKS = 42
     statsd.incr("still.sent")
     assert udp.lines() == ["still.sent:1|c"]
+
+
+def test_every_name_client_py_exported_is_still_importable():
+    """client.py became a package: old imports keep working."""
+    import django_statsd_push.client as client
+
+    for name in (
+        "statsd", "StatsdClient", "Pipeline", "Batch", "current_batch", "activate_batch",
+        "deactivate_batch", "batching", "Transport", "NullTransport", "LogTransport",
+        "CaptureTransport", "UDPTransport", "StreamTransport", "TCPTransport",
+        "UnixTransport", "Resolver", "build_transport", "State", "load_state", "Heads",
+        "Captured", "TIMING_VALUE", "COUNT_VALUE", "HEADS_MAXLEN", "FIRST_LOOKUP_WAIT",
+        "STREAM_TIMEOUT", "STREAM_RETRY_AFTER", "STREAM_PACKET_SIZE", "CAPTURE_MAXLEN",
+    ):
+        assert hasattr(client, name), name

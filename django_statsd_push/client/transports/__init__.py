@@ -1,6 +1,6 @@
 """Where a formatted datagram goes: one module per ``STATSD_CLIENT`` value.
 
-:func:`build_transport` turns the settings into one of them; each never raises on
+:func:`make_transport` turns checked settings into one of them; each never raises on
 send and counts what it could not send in ``dropped``.
 """
 
@@ -20,11 +20,11 @@ from django_statsd_push.client.transports.unix import UnixTransport
 __all__ = [
     "CaptureTransport", "Captured", "LogTransport", "NullTransport", "Recorder",
     "StreamTransport", "TCPTransport", "Transport", "UDPTransport", "UnixTransport",
-    "build_transport", "read_line",
+    "make_transport", "read_line",
 ]
 
 
-def build_transport(
+def make_transport(
     kind: str, host: str, port: int, ipv6: bool, packet_size: int, dns_refresh: float,
     unix_socket: str | None,
 ) -> Transport:
