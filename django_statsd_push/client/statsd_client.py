@@ -204,12 +204,12 @@ class StatsdClient(_NamedPrepare, StatsClientBase):
     def _set_state(self, state: State | None) -> None:
         """Swap the state and the fast path with it (call with the lock held)."""
         if state is not None:
-            recording = type(state.transport) is Recorder
-            if self._captures and not recording:
-                prefix = state.rendered_prefix
-                state = state._replace(transport=Recorder(state.transport, self._captures, prefix))
-            elif recording and not self._captures:
-                state = state._replace(transport=state.transport.inner)  # type: ignore[attr-defined]
+            transport = state.transport
+            if self._captures and not isinstance(transport, Recorder):
+                recorder = Recorder(transport, self._captures, state.rendered_prefix)
+                state = state._replace(transport=recorder)
+            elif isinstance(transport, Recorder) and not self._captures:
+                state = state._replace(transport=transport.inner)
         self._state = state
         self.fast = state if state is not None and state.fast else None
         self._heads = self.fast.heads if self.fast is not None else None
@@ -218,7 +218,7 @@ class StatsdClient(_NamedPrepare, StatsClientBase):
     def transport(self) -> Transport:
         """Where datagrams go; ``statsd.transport.dropped`` counts what was not sent."""
         transport = self.state.transport
-        return transport.inner if type(transport) is Recorder else transport  # type: ignore[attr-defined]
+        return transport.inner if isinstance(transport, Recorder) else transport
 
     @property
     def _maxudpsize(self) -> int:  # read by pystatsd's packing pipeline
