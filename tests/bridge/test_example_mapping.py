@@ -1,7 +1,7 @@
 """graphite/statsd-mapping.yml against the names the Django side really builds.
 
-Every metric family (docs/architecture.rst) is rendered by ``django_statsd_push.names`` twice, as
-plain Graphite paths and with DogStatsD tags, sent through the daemon's parser and
+Every metric family (docs/architecture.rst) is rendered by ``django_statsd_push.names``
+twice, as plain Graphite paths and with DogStatsD tags, sent through the daemon's parser and
 aggregator into the bridge; both modes must land on the same Prometheus names and
 labels.
 """
