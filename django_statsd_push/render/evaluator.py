@@ -8,7 +8,7 @@ from datetime import datetime, timezone, tzinfo
 import numpy as np
 
 from . import functions  # noqa: F401  (registers every render function)
-from . import grammar, reader
+from . import deadline, grammar, reader
 from .carbonlink import CarbonLink, merge
 from .errors import InputError
 from .finder import Finder
@@ -20,6 +20,8 @@ from .series import EmptyNormalize, Series
 class Limits:
     max_series: int = 10000  # series read by one request
     max_points: int = 10_000_000  # points read by one request, and points in one response
+    time_budget: float = 20.0  # wall-clock seconds for one request (below gunicorn's 30 s worker timeout)
+    regex_budget: float = 1.0  # seconds one backtracking regular expression may run (see regex.py)
 
 
 @dataclass
@@ -88,6 +90,7 @@ class Context:
             return self.fetch(node.path)
         if isinstance(node, grammar.Literal):
             return node.value
+        deadline.check(f"evaluating {node.name}()")
         info = lookup(node.name)
         args = [self.evaluate(arg) for arg in node.args]
         kwargs = {key: self.evaluate(value) for key, value in node.kwargs}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from ..errors import InputError
+from ..regex import user_regex
 from ..registry import Param, render_function
-from .common import agg_key, compile_regex
+from .common import agg_key
 
 SERIES = Param("seriesList", "seriesList", required=True)
 
@@ -41,12 +41,5 @@ def aliasByMetric(ctx, seriesList):
                            Param("replace", "string", required=True)])
 def aliasSub(ctx, seriesList, search, replace):
     """Rename with a regular-expression substitution (``\\1`` refers to a group)."""
-    regex = compile_regex(search, "aliasSub")
-    out = []
-    for s in seriesList:
-        try:
-            name = regex.sub(replace, s.name)
-        except (re.error, IndexError) as exc:
-            raise InputError(f"aliasSub: invalid replacement {replace!r}: {exc}") from None
-        out.append(s.copy(name=name, path_expression=s.path_expression))
-    return out
+    regex = user_regex(search, "aliasSub")
+    return [s.copy(name=regex.sub(replace, s.name), path_expression=s.path_expression) for s in seriesList]

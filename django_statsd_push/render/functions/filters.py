@@ -7,9 +7,10 @@ import re
 import numpy as np
 
 from .. import aggfuncs
+from ..regex import user_regex
 from ..registry import Param, render_function
 from ..series import Series, fmt_g
-from .common import compile_regex, percentile
+from .common import percentile
 
 SERIES = Param("seriesList", "seriesList", required=True)
 N_INT = Param("n", "integer", required=True)
@@ -107,14 +108,14 @@ def limit(ctx, seriesList, n):
 @render_function("Filter Series", [SERIES, Param("pattern", "string", required=True)])
 def exclude(ctx, seriesList, pattern):
     """Drop series whose name matches the regular expression."""
-    regex = compile_regex(pattern, "exclude")
+    regex = user_regex(pattern, "exclude")
     return [s for s in seriesList if not regex.search(s.name)]
 
 
 @render_function("Filter Series", [SERIES, Param("pattern", "string", required=True)])
 def grep(ctx, seriesList, pattern):
     """Keep series whose name matches the regular expression."""
-    regex = compile_regex(pattern, "grep")
+    regex = user_regex(pattern, "grep")
     return [s for s in seriesList if regex.search(s.name)]
 
 
