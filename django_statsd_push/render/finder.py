@@ -76,7 +76,7 @@ def _translate(part: str, i: int = 0, stop: str = "") -> tuple[str, int]:
     return "".join(out), i
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=256)
 def compile_part(part: str) -> UserRegex:
     """A glob part as a regular expression on the linear-time engine: ``*a*a*a...``
     would backtrack polynomially, with the exponent the client's to choose."""

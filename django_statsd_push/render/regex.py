@@ -34,6 +34,11 @@ from . import deadline
 from .errors import InputError
 
 MAX_PATTERN_LENGTH = 2000
+#: RE2's memory per expression (program + DFA cache; past it RE2 falls back to its
+#: slower, still linear, NFA). With at most CACHED compiled expressions kept, a client
+#: sending many distinct expressions cannot make the cache grow past CACHED * RE2_MEMORY.
+RE2_MEMORY = 2 << 20
+CACHED = 256
 _ASCII_ONLY_IN_RE2 = frozenset("wWdDsSbB")
 _TEMPLATE_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
 _OCTAL = frozenset("01234567")
@@ -42,6 +47,7 @@ _OCTAL = frozenset("01234567")
 def _re2_options() -> re2.Options:
     options = re2.Options()
     options.log_errors = False  # a refused pattern is an answer for us, not a log line
+    options.max_mem = RE2_MEMORY
     return options
 
 
@@ -137,7 +143,7 @@ class UserRegex:
         return "".join(out)
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=CACHED)
 def user_regex(pattern: str, where: str) -> UserRegex:
     """The one way to compile a client-supplied expression; ``where`` names the function
     (or parameter) for error messages, e.g. ``"aliasSub"``. A bad pattern is an InputError."""
@@ -159,7 +165,7 @@ def _uses_unicode_classes(pattern: str) -> bool:
     return False
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=CACHED)
 def _parse_template(template: str, groups: int, groupindex: tuple, where: str) -> tuple[str | int, ...]:
     """Python's ``re.sub`` template rules -> literal strings and group numbers."""
     names = dict(groupindex)
