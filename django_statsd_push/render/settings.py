@@ -15,12 +15,11 @@ from .evaluator import Limits
 ENV_PREFIX = "STATSD_PUSH_RENDER_"
 
 
+_KINDS: dict[Callable[[str], object], str] = {int: "an integer", float: "a number of seconds", str: "text"}
+
+
 def _setting(default, help: str, convert: Callable[[str], object] = str, metavar: str | None = None):  # noqa: A002
     return field(default=default, metadata={"help": help, "convert": convert, "metavar": metavar})
-
-
-def _seconds(text: str) -> float:
-    return float(text)
 
 
 @dataclass(frozen=True)
@@ -33,10 +32,10 @@ class RenderSettings:
     max_points: int = _setting(Limits.max_points, "most points one request may read or return "
                                "(default %(default)s)", int)
     time_budget: float = _setting(Limits.time_budget, "wall-clock seconds one request may take; past it the "
-                                  "answer is HTTP 503 naming the budget (default %(default)s)", _seconds, "SECONDS")
+                                  "answer is HTTP 503 naming the budget (default %(default)s)", float, "SECONDS")
     regex_budget: float = _setting(Limits.regex_budget, "seconds one regular expression that needs backtracking "
                                    "(look-around, back-references) may run; past it, HTTP 400 "
-                                   "(default %(default)s)", _seconds, "SECONDS")
+                                   "(default %(default)s)", float, "SECONDS")
     carbonlink: str | None = _setting(None, "carbon-cache's cache-query port (e.g. 127.0.0.1:7002): merge points "
                                       "not yet written", metavar="HOST:PORT")
     static_dir: str | None = _setting(None, "serve / and /static/* from here (default: the bundled dashboard)")
@@ -93,8 +92,7 @@ class RenderSettings:
             try:
                 values[f.name] = f.metadata["convert"](raw)
             except ValueError:
-                raise ValueError(f"{env_name(f.name)}={raw!r} is not a valid {f.metadata['convert'].__name__.strip('_')}"
-                                 ) from None
+                raise ValueError(f"{env_name(f.name)}={raw!r} is not {_KINDS[f.metadata['convert']]}") from None
         return cls(**values)
 
 

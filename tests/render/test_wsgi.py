@@ -37,7 +37,7 @@ def test_cli_flags_and_environment_give_the_same_settings(tmp_path):
 
 @pytest.mark.parametrize(("env", "message"), [
     ({}, "STATSD_PUSH_RENDER_WHISPER_ROOT"),
-    ({"STATSD_PUSH_RENDER_MAX_SERIES": "lots"}, "STATSD_PUSH_RENDER_MAX_SERIES='lots' is not a valid int"),
+    ({"STATSD_PUSH_RENDER_MAX_SERIES": "lots"}, "STATSD_PUSH_RENDER_MAX_SERIES='lots' is not an integer"),
     ({"STATSD_PUSH_RENDER_TIME_BUDGET": "-1"}, "--time-budget / STATSD_PUSH_RENDER_TIME_BUDGET must be positive"),
     ({"STATSD_PUSH_RENDER_REGEX_BUDGET": "nan"}, "STATSD_PUSH_RENDER_REGEX_BUDGET must be a positive"),
     ({"STATSD_PUSH_RENDER_CARBONLINK": "nowhere"}, "STATSD_PUSH_RENDER_CARBONLINK must be HOST:PORT"),
@@ -148,7 +148,7 @@ def test_gunicorn_refuses_to_start_with_a_bad_setting(root, tmp_path):
         raise
     text = log_path.read_text()
     assert code != 0
-    assert "STATSD_PUSH_RENDER_MAX_POINTS='many' is not a valid int" in text
+    assert "STATSD_PUSH_RENDER_MAX_POINTS='many' is not an integer" in text
 
 
 def test_importing_the_entry_point_reads_no_settings(monkeypatch):
