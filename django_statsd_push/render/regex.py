@@ -62,7 +62,7 @@ class UserRegex:
         self.where = where
         try:
             self._linear = re2.compile(pattern, _re2_options())
-        except re2.error:
+        except (re2.error, ValueError):  # ValueError: a lone surrogate is not UTF-8
             self._linear = None
         try:
             self._slow = backtracking.compile(pattern)
@@ -83,11 +83,6 @@ class UserRegex:
         """True when RE2 runs it (for every ASCII text at least)."""
         return self._linear is not None
 
-    def _engine_for(self, text: str):
-        if self._linear is not None and not (self._unicode_classes and not text.isascii()):
-            return self._linear, None
-        return self._slow, self._timeout()
-
     def _timeout(self) -> float:
         current = deadline.current()
         limit = current.regex_seconds if current else deadline.DEFAULT_REGEX_SECONDS
@@ -106,39 +101,38 @@ class UserRegex:
                           f"of {timeout:g} s (--regex-budget): it needs backtracking (look-around or "
                           "back-references); rewrite it without them")
 
-    def search(self, text: str) -> bool:
-        engine, timeout = self._engine_for(text)
-        if timeout is None:
-            return engine.search(text) is not None
+    def _run(self, method: str, text: str):
+        """``search``/``fullmatch``/``finditer`` (as a list) on the engine this text needs."""
+        if self._linear is not None and not (self._unicode_classes and not text.isascii()):
+            try:
+                found = getattr(self._linear, method)(text)
+                return list(found) if method == "finditer" else found
+            except UnicodeEncodeError:  # a surrogate-escaped file name is not UTF-8: RE2 cannot take it
+                if self._slow is None:
+                    raise InputError(f"regular expression {self.pattern!r} in {self.where} cannot be "
+                                     f"matched against the name {text!r} (not UTF-8)") from None
+        timeout = self._timeout()
         try:
-            return engine.search(text, timeout=timeout, concurrent=True) is not None
+            found = getattr(self._slow, method)(text, timeout=timeout, concurrent=True)
+            return list(found) if method == "finditer" else found
         except TimeoutError:
             raise self._over(timeout) from None
 
+    def search(self, text: str) -> bool:
+        return self._run("search", text) is not None
+
     def fullmatch(self, text: str) -> bool:
-        engine, timeout = self._engine_for(text)
-        if timeout is None:
-            return engine.fullmatch(text) is not None
-        try:
-            return engine.fullmatch(text, timeout=timeout, concurrent=True) is not None
-        except TimeoutError:
-            raise self._over(timeout) from None
+        return self._run("fullmatch", text) is not None
 
     def sub(self, template: str, text: str) -> str:
         """``re.sub(pattern, template, text)``; a bad template is an InputError."""
         pieces = _parse_template(template, self._groups, tuple(sorted(self._groupindex.items())), self.where)
-        engine, timeout = self._engine_for(text)
         out: list[str] = []
         end = 0
-        try:
-            matches = engine.finditer(text) if timeout is None else engine.finditer(text, timeout=timeout,
-                                                                                     concurrent=True)
-            for match in matches:
-                out.append(text[end:match.start()])
-                out.extend(piece if isinstance(piece, str) else (match.group(piece) or "") for piece in pieces)
-                end = match.end()
-        except TimeoutError:
-            raise self._over(timeout) from None
+        for match in self._run("finditer", text):
+            out.append(text[end:match.start()])
+            out.extend(piece if isinstance(piece, str) else (match.group(piece) or "") for piece in pieces)
+            end = match.end()
         out.append(text[end:])
         return "".join(out)
 

@@ -3,6 +3,7 @@ would, but none can run unbounded or hold the GIL."""
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -11,7 +12,7 @@ import pytest
 
 from django_statsd_push.render import deadline
 from django_statsd_push.render.errors import InputError, OverBudget
-from django_statsd_push.render.finder import compile_part
+from django_statsd_push.render.finder import Finder, compile_part
 from django_statsd_push.render.regex import user_regex
 
 NAMES = ["stats.timers.api.GET.mean", "servers.web-01.cpu.user", "a.b1.c", "sumSeries(a.*)", "",
@@ -126,3 +127,13 @@ def test_find_globs_compile_to_the_linear_engine():
     assert time.perf_counter() - started < 2.0
     assert compile_part("{web,db}-[0-9]?").fullmatch("db-07")
     assert not compile_part("{web,db}-[0-9]?").fullmatch("db-07x")
+
+
+def test_names_that_are_not_utf8_are_matched_as_python_re_would(root):
+    """A file name that is not UTF-8 reaches Python as surrogate escapes, which RE2 cannot take."""
+    name = "ab\udcff"
+    assert user_regex("a.", "aliasSub").sub("x", name) == re.sub("a.", "x", name)
+    assert user_regex(r"\w+$", "grep").search(name) == (re.search(r"\w+$", name) is not None)
+    os.makedirs(os.fsencode(root / "d"))
+    open(os.path.join(os.fsencode(root / "d"), b"\xff.wsp"), "wb").close()
+    assert [node.name for node in Finder(str(root)).find("d.?")] == ["\udcff"]
