@@ -168,10 +168,11 @@ class Finder:
         dirs: list[tuple[str, str]] = [("", self.root)]  # (dotted prefix, real directory)
         found: list[Node] = []
         last = len(parts) - 1
+        step = f"finding {pattern!r}"
         for depth, part in enumerate(parts):
             next_dirs: list[tuple[str, str]] = []
             for prefix, directory in dirs:
-                deadline.check(f"finding {pattern!r}")
+                deadline.check(step)
                 children = self._children(directory, part, depth == last)
                 if depth < last:
                     next_dirs.extend((prefix + name + ".", path) for name, path, is_dir in children if is_dir)
