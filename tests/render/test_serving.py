@@ -119,6 +119,18 @@ def test_sigterm_ends_the_server_during_a_hostile_request(hostile_root):
         assert took < 5 + 2  # the contract is 5 s; 2 s slack for a loaded machine
 
 
+def test_sigterm_lets_a_request_in_flight_finish(hostile_root):
+    """Within the stop grace (3 s), a request already running still gets its answer."""
+    with render_process(hostile_root, "--regex-budget", "1.5") as server:
+        results: list = []
+        thread = hostile_render(server, results)
+        await_busy(server)
+        assert server.stop(timeout=30) == 0
+        thread.join(30)
+        status, body, _ = results[0]
+        assert status == 400 and "time budget of 1.5 s (--regex-budget)" in body, body
+
+
 def test_request_over_its_time_budget_is_a_503_naming_it(hostile_root):
     with render_process(hostile_root, "--time-budget", "1", "--regex-budget", "120") as server:
         results: list = []
