@@ -21,9 +21,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from . import deadline, formats, registry
 from .carbonlink import CarbonLink
 from .errors import InputError, OverBudget
-from .evaluator import Context, Limits, evaluate_target
+from .evaluator import Context, evaluate_target
 from .finder import Finder
-from .settings import RenderSettings
+from .settings import Limits, RenderSettings
 from .timeparse import parse_time
 
 log = logging.getLogger(__name__)

@@ -21,15 +21,14 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from .errors import OverBudget
-
-DEFAULT_REGEX_SECONDS = 1.0
+from .settings import Limits
 
 
 @dataclass(frozen=True)
 class Deadline:
     seconds: float  # the whole request's budget, as configured (for messages)
     expires: float  # time.monotonic() value
-    regex_seconds: float = DEFAULT_REGEX_SECONDS
+    regex_seconds: float = Limits.regex_budget
 
     def remaining(self) -> float:
         return self.expires - time.monotonic()
@@ -39,7 +38,7 @@ _current: ContextVar[Deadline | None] = ContextVar("render_deadline", default=No
 
 
 @contextmanager
-def scope(seconds: float, regex_seconds: float = DEFAULT_REGEX_SECONDS) -> Iterator[Deadline]:
+def scope(seconds: float, regex_seconds: float = Limits.regex_budget) -> Iterator[Deadline]:
     """Run the body under a budget of ``seconds`` (the request's)."""
     deadline = Deadline(seconds, time.monotonic() + seconds, regex_seconds)
     token = _current.set(deadline)

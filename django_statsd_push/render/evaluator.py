@@ -14,14 +14,7 @@ from .errors import InputError
 from .finder import Finder
 from .registry import lookup
 from .series import EmptyNormalize, Series
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_series: int = 10000  # series read by one request
-    max_points: int = 10_000_000  # points read by one request, and points in one response
-    time_budget: float = 20.0  # wall-clock seconds for one request (below gunicorn's 30 s worker timeout)
-    regex_budget: float = 1.0  # seconds one backtracking regular expression may run (see regex.py)
+from .settings import Limits
 
 
 @dataclass

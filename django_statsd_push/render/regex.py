@@ -32,6 +32,7 @@ import regex as backtracking
 
 from . import deadline
 from .errors import InputError
+from .settings import Limits
 
 MAX_PATTERN_LENGTH = 2000
 #: RE2's memory per expression (program + DFA cache; past it RE2 falls back to its
@@ -85,7 +86,7 @@ class UserRegex:
 
     def _timeout(self) -> float:
         current = deadline.current()
-        limit = current.regex_seconds if current else deadline.DEFAULT_REGEX_SECONDS
+        limit = current.regex_seconds if current else Limits.regex_budget
         if current is not None:
             left = current.remaining()
             if left <= 0:

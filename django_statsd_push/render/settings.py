@@ -10,12 +10,18 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 
-from .evaluator import Limits
-
 ENV_PREFIX = "STATSD_PUSH_RENDER_"
-
-
 _KINDS: dict[Callable[[str], object], str] = {int: "an integer", float: "a number of seconds", str: "text"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may use (the evaluator enforces them, the app opens the budget)."""
+
+    max_series: int = 10000  # series read by one request
+    max_points: int = 10_000_000  # points read by one request, and points in one response
+    time_budget: float = 20.0  # wall-clock seconds for one request (below gunicorn's 30 s worker timeout)
+    regex_budget: float = 1.0  # seconds one backtracking regular expression may run (see regex.py)
 
 
 def _setting(default, help: str, convert: Callable[[str], object] = str, metavar: str | None = None):  # noqa: A002

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from django_statsd_push.render.app import RenderApp
-from django_statsd_push.render.evaluator import Limits
+from django_statsd_push.render.settings import Limits
 
 from .conftest import NOW, Client
 
