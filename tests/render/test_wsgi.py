@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from urllib.parse import urlencode
 
 import pytest
 
@@ -104,7 +105,9 @@ def children(pid: int) -> list[int]:
 def test_gunicorn_serves_render_and_find_with_two_workers(root, tmp_path):
     write_metric(root, "app.requests", [1, 2, 3], end=int(time.time()) // 10 * 10, now=int(time.time()))
     write_metric(root, "app.errors", [0, 1, 0], end=int(time.time()) // 10 * 10, now=int(time.time()))
-    settings = {"STATSD_PUSH_RENDER_WHISPER_ROOT": str(root), "STATSD_PUSH_RENDER_MAX_POINTS": "20"}
+    write_metric(root, "a" * 60 + ".b", [1])
+    settings = {"STATSD_PUSH_RENDER_WHISPER_ROOT": str(root), "STATSD_PUSH_RENDER_MAX_POINTS": "20",
+                "STATSD_PUSH_RENDER_REGEX_BUDGET": "0.5"}
     log_path = tmp_path / "gunicorn.log"
     for _attempt in range(3):
         port = free_port()
@@ -131,6 +134,10 @@ def test_gunicorn_serves_render_and_find_with_two_workers(root, tmp_path):
         # a setting read from the environment: STATSD_PUSH_RENDER_MAX_POINTS=20
         status, body = get(port, "/render?target=app.requests&from=-1h&format=json")
         assert status == 400 and b"more than 20 points" in body, body
+        hostile = "/render?" + urlencode({"target": f"grep({'a' * 60}.*, '^(?=a)(a|aa)+$')", "format": "json",
+                                          "from": "-1min"})
+        status, body = get(port, hostile)
+        assert status == 400 and b"time budget of 0.5 s (--regex-budget)" in body, body
     finally:
         code = stop(proc)
     assert code == 0, log_path.read_text()
