@@ -10,6 +10,13 @@ tests/render/graphite_oracle.py; gunicorn, one sync worker) over the same files 
 same run, checks it answers the same, and prints that ratio too.
 
     python bench/render.py [--series 1000] [--runs 30] [--no-peer]
+
+With ``--hostile`` it measures instead the latency of ``/version`` (fresh connection
+each) while a hostile request runs: against ours a regular expression that needs
+backtracking (it runs until ``--regex-budget``), against graphite-web the issue's
+``aliasSub(x, '^(\\w+\\.?)+X$', 'x')``. Target: under 100 ms.
+
+    python bench/render.py --hostile [--runs 30] [--no-peer]
 """
 
 from __future__ import annotations
@@ -18,11 +25,13 @@ import argparse
 import http.client
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -109,9 +118,9 @@ def measure(port: int, runs: int, series: int) -> dict[str, float]:
             "find": median_ms(port, FIND, runs, check_find)}
 
 
-def serve_ours(whisper_root: str, port: int) -> subprocess.Popen:
+def serve_ours(whisper_root: str, port: int, *flags: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "django_statsd_push.cli", "render", "--whisper-root", whisper_root,
-                             "--port", str(port), "--log-level", "WARNING"], cwd=REPO)
+                             "--port", str(port), "--log-level", "WARNING", *flags], cwd=REPO)
 
 
 def serve_graphite_web(storage_dir: Path, port: int) -> subprocess.Popen:
@@ -128,7 +137,8 @@ def serve_graphite_web(storage_dir: Path, port: int) -> subprocess.Popen:
                     "from django.core.management import call_command; call_command('migrate', verbosity=0)"],
                    env=env, check=True, capture_output=True, timeout=120)
     return subprocess.Popen([str(python), "-m", "gunicorn", "-w", "1", "-b", f"127.0.0.1:{port}",
-                             "--log-level", "warning", "graphite.wsgi:application"], env=env)
+                             "--log-level", "warning", "graphite.wsgi:application"], env=env,
+                            start_new_session=True)  # its own process group: stop() can end the worker too
 
 
 def run(server: subprocess.Popen, port: int, runs: int, series: int) -> dict[str, float]:
@@ -140,12 +150,113 @@ def run(server: subprocess.Popen, port: int, runs: int, series: int) -> dict[str
         server.wait(10)
 
 
+HOSTILE_OURS = "/render?" + urllib.parse.urlencode(
+    {"target": "grep(" + "a" * 60 + ".*, '^(?=a)(a|aa)+$')", "from": "-1min", "format": "json"})
+HOSTILE_ISSUE = "/render?" + urllib.parse.urlencode(
+    {"target": "aliasSub(x.*.*.*.*.*.*.*.*.*, '^(\\w+\\.?)+X$', 'x')", "from": "-1min", "format": "json"})
+HOSTILE_SECONDS = 30  # how long ours lets the hostile expression run (--regex-budget)
+
+
+def make_hostile_tree(root: str, now: int) -> None:
+    for path in ("a" * 60 + ".b", "x." + ".".join(["abcdefgh"] * 8) + ".end"):
+        fs_path = os.path.join(root, *path.split(".")) + ".wsp"
+        os.makedirs(os.path.dirname(fs_path), exist_ok=True)
+        whisper.create(fs_path, [(STEP, 360)])
+        whisper.update_many(fs_path, [(now - STEP * k, 1.0) for k in range(6)], now=now)
+
+
+def version_latencies(server: subprocess.Popen, port: int, hostile: str, runs: int) -> list[float | None]:
+    """/version latencies in ms (None: no answer within 5 s) while ``hostile`` is in flight."""
+    wait_ready(f"http://127.0.0.1:{port}", server, time.monotonic() + 60)
+
+    def send_hostile():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=HOSTILE_SECONDS * 2)
+        try:
+            conn.request("GET", hostile)
+            conn.getresponse().read()
+        except OSError:
+            pass  # the server is stopped under it
+        finally:
+            conn.close()
+
+    threading.Thread(target=send_hostile, daemon=True).start()
+    time.sleep(0.5)  # let the hostile request reach its expression (a benchmark, not a test)
+    out: list[float | None] = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            conn.request("GET", "/version")
+            conn.getresponse().read()
+            out.append((time.perf_counter() - t0) * 1000)
+        except OSError:
+            out.append(None)
+            break  # a frozen server: one timeout says it
+        finally:
+            conn.close()
+    return out
+
+
+def stop(server: subprocess.Popen) -> float:
+    """SIGTERM; seconds until exit (SIGKILL after 10 s, as the issue had to, to the
+    process group when it has its own: gunicorn's frozen worker outlives its master)."""
+    t0 = time.perf_counter()
+    server.terminate()
+    try:
+        server.wait(10)
+    except subprocess.TimeoutExpired:
+        if os.getpgid(server.pid) == server.pid:
+            os.killpg(server.pid, signal.SIGKILL)
+        else:
+            server.kill()
+        server.wait()
+    return time.perf_counter() - t0
+
+
+def describe(latencies: list[float | None]) -> str:
+    answered = sorted(v for v in latencies if v is not None)
+    if len(answered) < len(latencies):
+        return f"no answer within 5 s ({len(answered)} of {len(latencies)} answered)"
+    return (f"median {statistics.median(answered):6.2f} ms, max {answered[-1]:6.2f} ms over {len(answered)} "
+            f"(target < 100 ms: {'ok' if answered[-1] < 100 else 'MISSED'})")
+
+
+def hostile(args) -> int:
+    with tempfile.TemporaryDirectory() as storage:
+        whisper_root = os.path.join(storage, "whisper")
+        make_hostile_tree(whisper_root, int(time.time()))
+        port = free_port()
+        server = serve_ours(whisper_root, port, "--regex-budget", str(HOSTILE_SECONDS), "--time-budget",
+                            str(HOSTILE_SECONDS * 2))
+        try:
+            ours = version_latencies(server, port, HOSTILE_OURS, args.runs)
+        finally:
+            ours_stop = stop(server)
+        print(f"/version during a hostile request: ours {describe(ours)}; SIGTERM -> exit {ours_stop:.2f} s")
+        if not args.no_peer:
+            try:
+                port = free_port()
+                server = serve_graphite_web(Path(storage), port)
+                try:
+                    peer = version_latencies(server, port, HOSTILE_ISSUE, args.runs)
+                finally:
+                    peer_stop = stop(server)
+                print(f"/version during a hostile request: graphite-web 1.1.8 this run {describe(peer)}; "
+                      f"SIGTERM -> exit {peer_stop:.2f} s")
+            except Exception as exc:  # the peer is optional: say why it is missing
+                print(f"graphite-web not measured in this run: {exc}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--series", type=int, default=1000)
     p.add_argument("--runs", type=int, default=30)
     p.add_argument("--no-peer", action="store_true", help="do not run graphite-web itself")
+    p.add_argument("--hostile", action="store_true", help="latency of /version during a hostile request")
     args = p.parse_args(argv)
+    if args.hostile:
+        return hostile(args)
 
     with tempfile.TemporaryDirectory() as storage:
         whisper_root = os.path.join(storage, "whisper")

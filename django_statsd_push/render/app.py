@@ -1,9 +1,7 @@
 """The WSGI application: routes, request parsing, and the 400-not-500 promise.
 
 A plain WSGI callable (no Django), so it runs under the bundled threaded server
-(``statsd-push render``) or any WSGI server::
-
-    gunicorn 'django_statsd_push.render.app:create_app(whisper_root="/var/lib/graphite/whisper")'
+(``statsd-push render``) or any WSGI server (see :mod:`.wsgi`).
 """
 
 from __future__ import annotations
@@ -20,11 +18,12 @@ from datetime import datetime, timezone
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from . import formats, reader, registry
+from . import deadline, formats, reader, registry
 from .carbonlink import CarbonLink
-from .errors import InputError
-from .evaluator import Context, Limits, evaluate_target
+from .errors import InputError, OverBudget
+from .evaluator import Context, evaluate_target
 from .finder import Finder
+from .settings import Limits, RenderSettings
 from .timeparse import parse_time
 
 log = logging.getLogger(__name__)
@@ -137,9 +136,13 @@ class RenderApp:
 
     def __call__(self, environ: dict, start_response) -> list[bytes]:
         try:
-            response = self.dispatch(environ)
+            with deadline.scope(self.limits.time_budget, self.limits.regex_budget):
+                response = self.dispatch(environ)
         except InputError as exc:
             response = text(f"Bad request: {exc}\n", "400 Bad Request")
+        except OverBudget as exc:
+            log.warning("render API: %s (%s?%.200s)", exc, environ.get("PATH_INFO"), environ.get("QUERY_STRING"))
+            response = text(f"Service unavailable: {exc}\n", "503 Service Unavailable")
         except Exception:  # a bug, not bad input: log it, never show a trace to the client
             log.exception("render API error for %s", environ.get("PATH_INFO"))
             response = text("Internal error (logged by the server)\n", "500 Internal Server Error")
@@ -341,17 +344,8 @@ def tree_json(nodes, base_path: str, wildcards: bool = False) -> str:
     return "[" + ", ".join(head + branches + leaves) + "]"
 
 
-def create_app(whisper_root: str, max_series: int = Limits.max_series, max_points: int = Limits.max_points,
-               static_dir: str | None = STATIC_DIR, carbonlink: str | None = None) -> RenderApp:
-    """Factory for WSGI servers (gunicorn's ``module:create_app(...)`` syntax).
-
-    ``carbonlink``: ``HOST:PORT`` of carbon-cache's cache-query port, to merge unwritten points.
-    """
-    link = None
-    if carbonlink:
-        host, sep, port = carbonlink.rpartition(":")
-        if not sep or not port.isdigit():
-            raise ValueError(f"--carbonlink must be HOST:PORT, got {carbonlink!r}")
-        link = CarbonLink(host or "127.0.0.1", int(port))
-    return RenderApp(whisper_root, Limits(max_series=max_series, max_points=max_points), static_dir,
-                     carbonlink=link)
+def create_app(settings: RenderSettings) -> RenderApp:
+    """The app for these settings: one construction for the CLI and for :mod:`.wsgi`."""
+    address = settings.carbonlink_address
+    return RenderApp(settings.whisper_root, settings.limits, settings.static_dir or STATIC_DIR,
+                     carbonlink=CarbonLink(*address) if address else None)

@@ -8,19 +8,14 @@ from datetime import datetime, timezone, tzinfo
 import numpy as np
 
 from . import functions  # noqa: F401  (registers every render function)
-from . import grammar, reader
+from . import deadline, grammar, reader
 from .carbonlink import CarbonLink, merge
 from .errors import InputError
 from .finder import Finder
 from .registry import lookup
 from .series import EmptyNormalize, Series
+from .settings import Limits
 from .timeparse import parse_time
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_series: int = 10000  # series read by one request
-    max_points: int = 10_000_000  # points read by one request, and points in one response
 
 
 @dataclass
@@ -104,6 +99,7 @@ class Context:
             return self.fetch(node.path)
         if isinstance(node, grammar.Literal):
             return node.value
+        deadline.check(f"evaluating {node.name}()")
         info = lookup(node.name)
         args = [self.evaluate(arg) for arg in node.args]
         kwargs = {key: self.evaluate(value) for key, value in node.kwargs}

@@ -95,7 +95,8 @@ def test_render_matches_graphite_web(tmp_path, root, data, client):
     assert sum(a["status"] != 200 for a in answers) <= len(reqs) // 8  # the comparison really ran
 
 
-FINDS = ["*", "a.*", "a.b*.c", "srv.{h1,h2}.cpu.*", "a.b[12]", "nothing.*", "srv.h1.cpu.u*", "n.s?", "*.*"]
+FINDS = ["*", "a.*", "a.b*.c", "srv.{h1,h2}.cpu.*", "a.b[12]", "nothing.*", "srv.h1.cpu.u*", "n.s?", "*.*",
+         "a.b[!1]", "srv.{h1,h*}.cpu.{us*,sys}", "*.h?.*.*r", "a.[a-b][0-9]", "srv.*.cpu.*s*e*"]
 
 
 def test_find_matches_graphite_web(tmp_path, root, data, client):
