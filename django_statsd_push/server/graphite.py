@@ -29,9 +29,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-from django_statsd_push.server.aggregate import js_round
+from django_statsd_push.server.js import js_round, js_str
 from django_statsd_push.server.snapshot import SeriesKey, Snapshot
-from django_statsd_push.server.timer_stats import js_str, timer_stats
+from django_statsd_push.server.timer_stats import timer_stats
 
 Line = tuple[str, str, int]
 V = TypeVar("V")

@@ -182,7 +182,7 @@ def test_numbers_are_written_as_node_writes_them(tmp_path):
     import random
     import subprocess
 
-    from django_statsd_push.server.timer_stats import js_str
+    from django_statsd_push.server.js import js_str
 
     node = require_program("node")
     rng = random.Random(7)

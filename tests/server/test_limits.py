@@ -81,4 +81,4 @@ def test_tcp_line_longer_than_the_limit_is_dropped_and_counted():
             time.sleep(0.01)
         tcp.sendall(b"ok:1|c\n")
         wait_received(daemon, 1)
-        assert daemon.aggregator.current_counters()["ok"] == 1
+        assert daemon.aggregator.current("counters")[SeriesKey("ok")] == 1
