@@ -27,13 +27,16 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from django_statsd_push.server.carbon_client import CarbonClient, Line
 from django_statsd_push.server.js import js_round, js_str
 from django_statsd_push.server.snapshot import SeriesKey, Snapshot
 from django_statsd_push.server.timer_stats import timer_stats
 
-Line = tuple[str, str, int]
+if TYPE_CHECKING:
+    from django_statsd_push.server.config import Settings
+
 V = TypeVar("V")
 
 _WHITESPACE = re.compile(r"\s+")
@@ -277,16 +280,25 @@ def format_snapshot(snapshot: Snapshot, config: GraphiteConfig,
 
 
 class LineWriter(Protocol):
+    """Where the sink's lines go: a ``CarbonClient`` (tests use a list)."""
+
+    last_written: int  # unix time of the last successful write to Carbon (0: never)
+    last_failed: int  # ... of the last failed one (0: never)
+
     def send(self, lines: list[Line]) -> None: ...
 
-    def close(self) -> None: ...
+    def configure(self, host: str, port: int, protocol: str, max_lines: int, reconnect_max: float) -> None: ...
+
+    def close(self, timeout: float) -> None: ...
 
 
 class GraphiteSink:
     """The Carbon ``Sink``: formats each snapshot and queues it on a ``CarbonClient``.
 
-    Also writes etsy's ``graphiteStats`` lines (last_exception, last_flush, flush_time,
-    flush_length), which describe the *previous* flush as in etsy.
+    Also writes etsy's ``graphiteStats`` lines, which describe the *previous* flushes as
+    in etsy 0.9's graphite backend: ``last_flush`` is the time of the last successful
+    write to Carbon (the start time before the first), ``last_exception`` of the last
+    failed one (0 if none), ``flush_time`` and ``flush_length`` the last flush's.
     """
 
     def __init__(self, writer: LineWriter, config: GraphiteConfig | None = None,
@@ -294,11 +306,24 @@ class GraphiteSink:
         self.writer = writer
         self.config = config or GraphiteConfig()
         self.count = count  # the aggregator's ``count`` for names_rejected
-        self.last_flush = js_round(time.time())
-        self.last_exception = 0
+        self.started = js_round(time.time())
         self.flush_time = 0
         self.flush_length = 0
         self.gauge_history = GaugeHistory()
+
+    @classmethod
+    def for_settings(cls, settings: Settings, count: Callable[[str, float], None]) -> GraphiteSink:
+        """The sink ``statsd-push serve`` runs: writing to Carbon through a ``CarbonClient``."""
+        client = CarbonClient(**settings.carbon_options(), on_drop=count)
+        return cls(client, settings.graphite_config(), count)
+
+    @property
+    def last_flush(self) -> int:
+        return self.writer.last_written or self.started
+
+    @property
+    def last_exception(self) -> int:
+        return self.writer.last_failed
 
     def _rejected(self, name: str) -> None:
         if self.count is not None:
@@ -315,14 +340,14 @@ class GraphiteSink:
                             ("flush_time", self.flush_time), ("flush_length", self.flush_length)):
             lines.append((f"{base}.{stat}{suffix}", js_str(value), ts))
         started = time.monotonic()
-        try:
-            self.writer.send(lines)
-        except Exception:
-            self.last_exception = ts
-            raise
+        self.writer.send(lines)
         self.flush_time = js_round((time.monotonic() - started) * 1000)
         self.flush_length = sum(len(n) + len(v) + len(str(t)) + 3 for n, v, t in lines)
-        self.last_flush = ts
 
-    def close(self) -> None:
-        self.writer.close()
+    def reload(self, settings: Settings) -> None:
+        config = settings.graphite_config()
+        self.writer.configure(**settings.carbon_options())
+        self.config = config
+
+    def close(self, timeout: float = 5.0) -> None:
+        self.writer.close(timeout)

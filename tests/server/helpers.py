@@ -38,11 +38,16 @@ def wait_received(daemon, n: int, timeout: float = 10.0) -> None:
 class Collect:
     """A GraphiteSink writer that keeps each flush's lines (the Carbon client is tested apart)."""
 
+    last_written = last_failed = 0
+
     def __init__(self) -> None:
         self.batches: list[list] = []
 
     def send(self, lines: list) -> None:
         self.batches.append(lines)
 
-    def close(self) -> None:
+    def configure(self, **options) -> None:
+        pass
+
+    def close(self, timeout: float = 0) -> None:
         pass

@@ -37,7 +37,10 @@ class Stamps:
         self.stamps.append(snapshot.timestamp)
         self.flushed.set()
 
-    def close(self) -> None:
+    def reload(self, settings: Settings) -> None:
+        pass
+
+    def close(self, timeout: float) -> None:
         pass
 
 
