@@ -26,7 +26,7 @@ from collections.abc import Callable
 from django_statsd_push.server.aggregate import Aggregator
 from django_statsd_push.server.carbon_client import CarbonClient
 from django_statsd_push.server.config import RESTART, SETTINGS, ConfigError, Settings
-from django_statsd_push.server.graphite import GraphiteSink
+from django_statsd_push.server.graphite_sink import GraphiteSink
 from django_statsd_push.server.listener import LineServer, UdpListener
 from django_statsd_push.server.mgmt import Management
 from django_statsd_push.server.sink import Sink, build_sinks

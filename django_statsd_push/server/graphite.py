@@ -2,8 +2,8 @@
 
 ``format_snapshot`` is pure (snapshot + settings -> ``(name, value, timestamp)`` lines),
 so the compatibility tests compare it against etsy's output directly. ``GraphiteSink``
-adds etsy's ``graphiteStats`` lines and hands the batch to a ``CarbonClient``, which
-delivers it on its own thread: a flush never waits for Carbon.
+(``graphite_sink.py``) adds etsy's ``graphiteStats`` lines and hands the batch to a
+``CarbonClient``, which delivers it on its own thread: a flush never waits for Carbon.
 
 Names: etsy builds ``name;tag=value;...`` from DogStatsD tags (first ``;`` of a tag ->
 ``_``, first ``:`` -> ``=``) and strips everything outside ``[A-Za-z0-9_.;=-]`` after
@@ -27,15 +27,12 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TypeVar
 
-from django_statsd_push.server.carbon_client import CarbonClient, Line
+from django_statsd_push.server.carbon_client import Line
 from django_statsd_push.server.js import js_round, js_str
 from django_statsd_push.server.snapshot import SeriesKey, Snapshot
 from django_statsd_push.server.timer_stats import timer_stats
-
-if TYPE_CHECKING:
-    from django_statsd_push.server.config import Settings
 
 V = TypeVar("V")
 
@@ -277,77 +274,3 @@ def format_snapshot(snapshot: Snapshot, config: GraphiteConfig,
         add(fmt(ns["global"], prefix, "graphiteStats", "calculationtime"), calculation_ms)
         add(fmt(ns["global"], prefix, "processing_time"), js_round(snapshot.processing_ms))
     return lines
-
-
-class LineWriter(Protocol):
-    """Where the sink's lines go: a ``CarbonClient`` (tests use a list)."""
-
-    last_written: int  # unix time of the last successful write to Carbon (0: never)
-    last_failed: int  # ... of the last failed one (0: never)
-
-    def send(self, lines: list[Line]) -> None: ...
-
-    def configure(self, host: str, port: int, protocol: str, max_lines: int, reconnect_max: float) -> None: ...
-
-    def close(self, timeout: float) -> None: ...
-
-
-class GraphiteSink:
-    """The Carbon ``Sink``: formats each snapshot and queues it on a ``CarbonClient``.
-
-    Also writes etsy's ``graphiteStats`` lines, which describe the *previous* flushes as
-    in etsy 0.9's graphite backend: ``last_flush`` is the time of the last successful
-    write to Carbon (the start time before the first), ``last_exception`` of the last
-    failed one (0 if none), ``flush_time`` and ``flush_length`` the last flush's.
-    """
-
-    def __init__(self, writer: LineWriter, config: GraphiteConfig | None = None,
-                 count: Callable[[str, float], None] | None = None) -> None:
-        self.writer = writer
-        self.config = config or GraphiteConfig()
-        self.count = count  # the aggregator's ``count`` for names_rejected
-        self.started = js_round(time.time())
-        self.flush_time = 0
-        self.flush_length = 0
-        self.gauge_history = GaugeHistory()
-
-    @classmethod
-    def for_settings(cls, settings: Settings, count: Callable[[str, float], None]) -> GraphiteSink:
-        """The sink ``statsd-push serve`` runs: writing to Carbon through a ``CarbonClient``."""
-        client = CarbonClient(**settings.carbon_options(), on_drop=count)
-        return cls(client, settings.graphite_config(), count)
-
-    @property
-    def last_flush(self) -> int:
-        return self.writer.last_written or self.started
-
-    @property
-    def last_exception(self) -> int:
-        return self.writer.last_failed
-
-    def _rejected(self, name: str) -> None:
-        if self.count is not None:
-            self.count("names_rejected", 1)
-
-    def flush(self, snapshot: Snapshot) -> None:
-        lines = format_snapshot(snapshot, self.config, self._rejected, self.gauge_history)
-        prefix = snapshot.prefix_stats
-        ns = self.config.namespaces["global"]
-        ts = js_round(snapshot.timestamp)  # etsy: the time Carbon accepted the connection
-        base = ".".join([*ns, prefix, "graphiteStats"])
-        suffix = self.config.suffix
-        for stat, value in (("last_exception", self.last_exception), ("last_flush", self.last_flush),
-                            ("flush_time", self.flush_time), ("flush_length", self.flush_length)):
-            lines.append((f"{base}.{stat}{suffix}", js_str(value), ts))
-        started = time.monotonic()
-        self.writer.send(lines)
-        self.flush_time = js_round((time.monotonic() - started) * 1000)
-        self.flush_length = sum(len(n) + len(v) + len(str(t)) + 3 for n, v, t in lines)
-
-    def reload(self, settings: Settings) -> None:
-        config = settings.graphite_config()
-        self.writer.configure(**settings.carbon_options())
-        self.config = config
-
-    def close(self, timeout: float = 5.0) -> None:
-        self.writer.close(timeout)

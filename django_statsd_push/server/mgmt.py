@@ -11,13 +11,27 @@ start, kernel drops, Carbon buffer), which the benchmark reads to count loss.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from contextlib import AbstractContextManager
+from typing import Protocol
 
+from django_statsd_push.server.aggregate import Aggregator
+from django_statsd_push.server.config import Settings
 from django_statsd_push.server.graphite import etsy_key
 from django_statsd_push.server.js import js_str
 
-if TYPE_CHECKING:
-    from django_statsd_push.server.daemon import Daemon
+
+class Managed(Protocol):
+    """What the interface needs of the daemon (``Daemon`` has it), so that the two
+    modules do not import each other."""
+
+    health: str
+    lock: AbstractContextManager
+    aggregator: Aggregator  # read and edited under ``lock``
+    settings: Settings  # the settings in force, for ``config``
+    clock: Callable[[], float]
+    started: float  # on ``clock``
+
+    def status(self) -> dict[str, float]: ...
 
 HELP = "Commands: stats, counters, timers, gauges, delcounters, deltimers, delgauges, health, config, quit\n\n"
 
@@ -34,7 +48,7 @@ def _quote(key: str) -> str:
 
 
 class Management:
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: Managed) -> None:
         self.daemon = daemon
 
     def handle(self, chunk: bytes, reply: Callable[[bytes], None]) -> bool:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from django_statsd_push.server.config import ConfigError
-from django_statsd_push.server.graphite import GraphiteSink
+from django_statsd_push.server.graphite_sink import GraphiteSink
 
 if TYPE_CHECKING:
     from django_statsd_push.server.config import Settings

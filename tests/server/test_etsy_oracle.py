@@ -9,7 +9,7 @@ import pytest
 
 from django_statsd_push.server.aggregate import Aggregator
 from django_statsd_push.server.config import Settings
-from django_statsd_push.server.graphite import GraphiteSink
+from django_statsd_push.server.graphite_sink import GraphiteSink
 from tests.conftest import require, require_program
 
 from .etsy import CarbonCapture, EtsyStatsd, install
