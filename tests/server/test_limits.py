@@ -6,7 +6,7 @@ import socket
 import time
 
 from django_statsd_push.server.aggregate import Aggregator, AggregatorConfig
-from django_statsd_push.server.carbon_cache import _with_first_retention
+from django_statsd_push.stack.carbon_cache import _with_first_retention
 from django_statsd_push.server.config import Settings
 from django_statsd_push.server.daemon import Daemon
 from django_statsd_push.server.snapshot import SeriesKey

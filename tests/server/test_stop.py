@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import whisper
 
-from django_statsd_push.server.carbon_cache import BARRIER_MARKERS, CarbonCache
+from django_statsd_push.stack.carbon_cache import BARRIER_MARKERS, CarbonCache
 from django_statsd_push.server.config import Settings
 from django_statsd_push.server.daemon import Daemon
 from django_statsd_push.server.snapshot import Snapshot
@@ -122,7 +122,7 @@ def test_write_barrier_is_bounded_in_time(tmp_path, caplog):
     with CarbonCache(tmp_path / "carbon") as carbon:
         os.kill(carbon.proc.pid, signal.SIGSTOP)  # accepts connections, writes nothing
         began = time.monotonic()
-        with caplog.at_level(logging.WARNING, "django_statsd_push.server.carbon_cache"):
+        with caplog.at_level(logging.WARNING, "django_statsd_push.stack.carbon_cache"):
             carbon.stop(timeout=1.0)
         assert time.monotonic() - began < 5
         assert not carbon.running
@@ -134,7 +134,7 @@ def test_write_barrier_is_bounded_in_time(tmp_path, caplog):
 def test_no_barrier_when_carbon_holds_points_back(tmp_path, caplog):
     with CarbonCache(tmp_path / "carbon", settings={"MIN_TIMESTAMP_LAG": "3600"}) as carbon:
         began = time.monotonic()
-        with caplog.at_level(logging.WARNING, "django_statsd_push.server.carbon_cache"):
+        with caplog.at_level(logging.WARNING, "django_statsd_push.stack.carbon_cache"):
             carbon.stop(timeout=10.0)
         assert time.monotonic() - began < 5  # not the barrier's 10 s
         assert "MIN_TIMESTAMP_LAG = 3600: no write barrier is possible" in caplog.text
@@ -142,7 +142,7 @@ def test_no_barrier_when_carbon_holds_points_back(tmp_path, caplog):
 
 CHILD = """
 import sys, time
-from django_statsd_push.server.carbon_cache import CarbonCache
+from django_statsd_push.stack.carbon_cache import CarbonCache
 carbon = CarbonCache(sys.argv[1]).start()
 print(carbon.proc.pid, flush=True)
 time.sleep(600)
