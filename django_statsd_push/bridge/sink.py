@@ -76,6 +76,7 @@ class PrometheusSink:
         """Replace the mapping with the file's current rules; a bad file raises
         ``MappingError`` (file:line) and the running mapping stays."""
         self.store.replace_mapper(lambda: load_mapping(settings.mapping))
+        self.store.idle_repeats = not settings.delete_idle_stats
         log.info("mapping reloaded from %s: %d rules", settings.mapping or "(none)", len(self.store.mapper))
 
     def flush(self, snapshot: Snapshot) -> None:

@@ -6,7 +6,7 @@ lines, nothing is dropped however many one flush has. When a write fails (Carbon
 refusing, or not reading for ``timeout`` seconds) an *outage* begins: the points wait,
 the writer retries with exponential backoff up to ``reconnect_max``, and from then on
 at most ``max_lines`` points are kept, the oldest dropped and counted (``on_drop``),
-so memory stays bounded. An outage is logged twice: when it begins (WARNING) and when
+so memory stays bounded; lines ``protect`` names (the daemon's own metrics) go last. An outage is logged twice: when it begins (WARNING) and when
 Carbon takes points again (INFO, with how many were buffered and how many dropped).
 
 Delivery is at least once: a batch whose write fails is put back at the front and
@@ -56,7 +56,11 @@ class CarbonClient:
         reconnect_max: float = 30.0,
         timeout: float = 10.0,
         on_drop: Callable[[str, float], None] | None = None,
+        protect: Callable[[str], bool] = lambda name: False,
     ) -> None:
+        """``protect(name)``: lines to drop last in an outage (the daemon's own metrics,
+        which say what is being lost)."""
+        self.protect = protect
         self.reconnect_min = reconnect_min
         self.timeout = timeout
         self.on_drop = on_drop
@@ -104,16 +108,27 @@ class CarbonClient:
         self._count_drops(excess)
 
     def _trim(self) -> int:
-        """During an outage, drop the oldest points beyond ``max_lines`` (lock held)."""
+        """During an outage, drop the oldest points beyond ``max_lines``, protected ones
+        last (lock held); returns how many were dropped."""
         if self._outage is None:
             return 0
-        excess = len(self._buffer) - self.max_lines
+        buffer = self._buffer
+        excess = len(buffer) - self.max_lines
         if excess <= 0:
             return 0
-        for _ in range(excess):
-            self._buffer.popleft()
-        self.dropped_lines += excess
-        return excess
+        kept: list[Line] = []
+        dropped = 0
+        protect = self.protect
+        while dropped < excess and buffer:
+            line = buffer.popleft()
+            if protect(line[0]):
+                kept.append(line)
+            else:
+                dropped += 1
+        buffer.extendleft(reversed(kept[excess - dropped:]))  # only protected lines left to drop
+        dropped = excess
+        self.dropped_lines += dropped
+        return dropped
 
     def _count_drops(self, dropped: int) -> None:
         if dropped > 0 and self.on_drop is not None:

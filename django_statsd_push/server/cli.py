@@ -111,13 +111,24 @@ def signal_queue() -> queue.SimpleQueue[str]:
     return signals
 
 
+def _next_signal(signals: queue.SimpleQueue[str]) -> str:
+    """The next signal, waiting in short slices: a signal the kernel delivers to another
+    thread only sets a flag, and the main thread runs the Python handler (which fills
+    the queue) when it next wakes up; an endless wait could sleep through it."""
+    while True:
+        try:
+            return signals.get(timeout=0.2)
+        except queue.Empty:
+            continue
+
+
 def run_until_stopped(daemon: Daemon, signals: queue.SimpleQueue[str],
                       next_settings: Callable[[], Settings]) -> None:
     """Reload ``next_settings()`` on each SIGHUP (a bad config or mapping file is logged
     and the running one kept) until SIGTERM/SIGINT; then flush once more and stop.
 
     ``statsd-push bridge`` runs the same loop, so SIGHUP means the same in both."""
-    while signals.get() == RELOAD:
+    while _next_signal(signals) == RELOAD:
         try:
             daemon.reload(next_settings())
         except ConfigError as exc:

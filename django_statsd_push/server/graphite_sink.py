@@ -55,7 +55,12 @@ class GraphiteSink:
     @classmethod
     def for_settings(cls, settings: Settings, count: Callable[[str, float], None]) -> GraphiteSink:
         """The sink ``statsd-push serve`` runs: writing to Carbon through a ``CarbonClient``."""
-        client = CarbonClient(**settings.carbon_options(), on_drop=count)
+        own, inside = settings.prefix_stats + ".", "." + settings.prefix_stats + "."
+
+        def protect(name: str) -> bool:  # the daemon's own series, in any namespace
+            return name.startswith(own) or inside in name
+
+        client = CarbonClient(**settings.carbon_options(), on_drop=count, protect=protect)
         return cls(client, settings.graphite_config(), count)
 
     @property

@@ -140,3 +140,20 @@ def test_an_outage_is_logged_once_as_it_begins_and_once_as_it_ends(caplog):
     assert len(down) == 1 and down[0].levelno == logging.WARNING
     assert len(up) == 1 and up[0].levelno == logging.INFO
     assert re.search(r"delivering \d+ buffered points, 0 dropped during the outage", up[0].getMessage())
+
+
+def test_in_an_outage_the_daemons_own_lines_are_dropped_last():
+    port = free_port()
+    client = CarbonClient("127.0.0.1", port, max_lines=10, reconnect_min=0.05, reconnect_max=0.1,
+                          protect=lambda name: name.startswith("statsd."))
+    try:
+        client.send(lines("statsd.own", 3) + lines("user", 20) + lines("statsd.late", 2))
+        poll(lambda: client.last_error and client.dropped_lines)
+        with CarbonCapture(port) as carbon:
+            got = carbon.lines_until(lambda line: line.startswith("statsd.late.1 "))
+        names = [g.split()[0] for g in got]
+        assert names == ["statsd.own.0", "statsd.own.1", "statsd.own.2",
+                         *[f"user.{i}" for i in range(15, 20)], "statsd.late.0", "statsd.late.1"]
+        assert client.dropped_lines == 15
+    finally:
+        client.close()
