@@ -6,7 +6,8 @@ counters go back to 0 and timers/sets to empty but keep being reported, gauges k
 their value, unless the ``delete_*`` options (``delete_idle_stats`` turns all four on)
 drop idle series instead; a deleted gauge lives ``gauges_max_ttl`` flushes after its
 last update. The daemon's own counters (``statsd.packets_received`` ...) are counters
-like any other, as in etsy.
+like any other, as in etsy. The management interface reads the tables with
+``current`` and deletes series with ``delete``, never touching the dicts itself.
 
 Not thread-safe by itself: the daemon serialises ``ingest`` and ``flush`` with a lock.
 The clock is whatever ``now`` the caller passes to ``flush``.
