@@ -157,3 +157,21 @@ def test_in_an_outage_the_daemons_own_lines_are_dropped_last():
         assert client.dropped_lines == 15
     finally:
         client.close()
+
+
+def test_a_daemon_flush_larger_than_carbon_buffer_lines_arrives_whole():
+    from .helpers import send_udp, wait_received
+
+    with CarbonCapture() as carbon:
+        settings = Settings.from_mapping({"port": 0, "mgmt_port": 0, "flushInterval": 3600000,
+                                          "graphitePort": carbon.port, "carbon_buffer_lines": 100})
+        with Daemon(settings) as daemon:
+            send_udp(daemon.port, *[("\n".join(f"big.m{i}:1|c" for i in range(j, j + 20))).encode()
+                                    for j in range(0, 5000, 20)])
+            wait_received(daemon, 5000)
+            daemon.flush()
+            got = carbon.lines_until(lambda line: ".graphiteStats.flush_length " in line, timeout=60)
+            names = {line.split()[0] for line in got}
+            assert {f"stats_counts.big.m{i}" for i in range(5000)} <= names
+            assert {f"stats.big.m{i}" for i in range(5000)} <= names
+            assert daemon.carbon.dropped_lines == 0
