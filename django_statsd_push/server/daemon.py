@@ -176,16 +176,12 @@ class Daemon:
         the running settings, so the running configuration is kept whole.
         """
         old = self.settings
-        for setting in SETTINGS:
-            before, after = getattr(old, setting.attr), getattr(settings, setting.attr)
-            if before == after:
-                continue
+        changed = [s for s in SETTINGS if getattr(old, s.attr) != getattr(settings, s.attr)]
+        for setting in changed:
             if setting.applies == RESTART:
                 log.warning("reload: %s changed to %r; it needs a restart (%s): keeping %r",
-                            setting.key, after, setting.how, before)
-                setattr(settings, setting.attr, before)
-            else:
-                log.info("reload: %s %r -> %r", setting.key, before, after)
+                            setting.key, getattr(settings, setting.attr), setting.how, getattr(old, setting.attr))
+                setattr(settings, setting.attr, getattr(old, setting.attr))
         reloaded: list[Sink] = []
         try:
             for sink in self.sinks:
@@ -195,6 +191,9 @@ class Daemon:
             for sink in reloaded:
                 sink.reload(old)
             raise
+        for setting in changed:
+            if setting.applies != RESTART:
+                log.info("reload: %s %r -> %r", setting.key, getattr(old, setting.attr), getattr(settings, setting.attr))
         with self.lock:
             self.aggregator.config = settings.aggregator_config()
         if self.udp is not None:
