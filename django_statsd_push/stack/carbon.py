@@ -1,7 +1,7 @@
 """carbon-cache as one of the stack's supervised services.
 
 The configuration, the process and stopping it without losing points (the write
-barrier before SIGTERM) belong to ``server/carbon_cache.py``; this adapter gives it
+barrier before SIGTERM) belong to ``stack/carbon_cache.py``; this adapter gives it
 the supervisor's start / returncode / stop / log_tail shape.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django_statsd_push.server.carbon_cache import CarbonCache, CarbonCacheError
+from django_statsd_push.stack.carbon_cache import CarbonCache, CarbonCacheError
 from django_statsd_push.stack.health import NotReady
 from django_statsd_push.stack.processes import tail
 

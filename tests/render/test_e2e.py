@@ -46,7 +46,7 @@ def wait_for_values(url: str, target: str, expected: list[float], timeout: float
 
 
 def carbon_launcher():
-    carbon_cache = pytest.importorskip("django_statsd_push.server.carbon_cache",
+    carbon_cache = pytest.importorskip("django_statsd_push.stack.carbon_cache",
                                        reason="the daemon helper's carbon launcher is not there yet")
     from ..conftest import require
 
