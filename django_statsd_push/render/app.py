@@ -24,7 +24,10 @@ from . import formats, registry
 from .carbonlink import CarbonLink
 from .errors import InputError
 from .evaluator import Context, Limits, evaluate_target
+from .events import EventStore, open_events
 from .finder import Finder
+from .tagdb import TagDB, open_tagdb
+from .tagviews import EventViews, TagViews, ViewError
 from .timeparse import parse_time
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,7 @@ class Request:
         self.method = environ.get("REQUEST_METHOD", "GET").upper()
         self.path = environ.get("PATH_INFO", "/") or "/"
         self.params: dict[str, list[str]] = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        self.body = b""
         if self.method == "POST":
             ctype = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
             try:
@@ -47,7 +51,7 @@ class Request:
                 raise InputError("invalid Content-Length") from None
             if length > MAX_BODY:
                 raise InputError(f"request body larger than {MAX_BODY} bytes")
-            body = environ["wsgi.input"].read(length) if length > 0 else b""
+            body = self.body = environ["wsgi.input"].read(length) if length > 0 else b""
             if ctype in ("application/x-www-form-urlencoded", ""):
                 try:
                     form = parse_qs(body.decode("utf-8"), keep_blank_values=True)
@@ -59,8 +63,10 @@ class Request:
                 try:
                     doc = json.loads(body)
                 except ValueError:
+                    if self.path.startswith("/events"):
+                        return  # the events view names what is wrong with its body
                     raise InputError("request body is not valid JSON") from None
-                if isinstance(doc, dict):
+                if isinstance(doc, dict) and not self.path.startswith("/events"):
                     for key, value in doc.items():
                         values = value if isinstance(value, list) else [value]
                         self.params.setdefault(key, []).extend(str(v) for v in values)
@@ -113,7 +119,8 @@ class RenderApp:
     """The render API over one Whisper root."""
 
     def __init__(self, whisper_root: str, limits: Limits | None = None, static_dir: str | None = STATIC_DIR,
-                 clock: Callable[[], float] = time.time, carbonlink: CarbonLink | None = None) -> None:
+                 clock: Callable[[], float] = time.time, carbonlink: CarbonLink | None = None,
+                 tagdb: TagDB | None = None, events: EventStore | None = None) -> None:
         if not os.path.isdir(whisper_root):
             raise ValueError(f"whisper root {whisper_root!r} is not a directory")
         self.limits = limits or Limits()
@@ -121,6 +128,7 @@ class RenderApp:
         self.static_dir = static_dir
         self.clock = clock
         self.carbonlink = carbonlink
+        self.tagdb, self.events = tagdb, events
         self.routes: dict[str, Callable[[Request], Response]] = {
             "/render": self.render,
             "/metrics/find": self.find,
@@ -129,11 +137,23 @@ class RenderApp:
             "/metrics/index.json": self.index,
             "/version": lambda r: text(GRAPHITE_VERSION + "\n"),
             "/functions": self.functions,
-            "/tags/autoComplete/tags": lambda r: json_response([], r),
-            "/tags/autoComplete/values": lambda r: json_response([], r),
-            "/tags": lambda r: json_response([], r),
-            "/events/get_data": lambda r: json_response([], r),
         }
+        # /tags/* and /events/*: graphite-web's TagDB and events APIs (tagviews.py)
+        self.tag_views = TagViews(tagdb, self.limits.max_series) if tagdb is not None else None
+        self.event_views = EventViews(events, clock) if events is not None else None
+        for views in (self.tag_views, self.event_views):
+            for route, view in (views.routes() if views is not None else {}).items():
+                self.routes[route] = self._json_view(view)
+        for route in ("/tags/autoComplete/tags", "/tags/autoComplete/values", "/tags", "/events/get_data"):
+            self.routes.setdefault(route, lambda r: json_response([], r))  # no store: nothing to list
+
+    def _json_view(self, view: Callable, *args) -> Callable[[Request], Response]:
+        def handle(request: Request) -> Response:
+            try:
+                return json_response(view(request, *args), request)
+            except ViewError as exc:
+                return text(f"{exc}\n", exc.status)
+        return handle
 
     def __call__(self, environ: dict, start_response) -> list[bytes]:
         try:
@@ -150,10 +170,16 @@ class RenderApp:
 
     def dispatch(self, environ: dict) -> Response:
         request = Request(environ)
-        if request.method not in ("GET", "POST", "HEAD"):
+        if request.method not in ("GET", "POST", "HEAD", "DELETE"):
             return text("Method not allowed\n", "405 Method Not Allowed")
         path = request.path.rstrip("/") or "/"
         handler = self.routes.get(path)
+        if handler is None and path.startswith("/tags/") and self.tag_views is not None:
+            handler = self._json_view(self.tag_views.tag_details, path[len("/tags/"):])
+        if handler is None and path.startswith("/events/") and self.event_views is not None:
+            handler = self._json_view(self.event_views.detail, path[len("/events/"):])
+        if request.method == "DELETE" and not path.startswith("/events/"):
+            return text("Method not allowed\n", "405 Method Not Allowed")
         if handler is not None:
             return handler(request)
         if path.startswith("/functions/"):
@@ -199,7 +225,8 @@ class RenderApp:
         if not 0 <= xff <= 1:
             raise InputError("xFilesFactor must be between 0 and 1")
         max_data_points = request.integer("maxDataPoints", 0)
-        ctx = Context(self.finder, start, end, now, tz=tz, xff=xff, limits=self.limits, carbonlink=self.carbonlink)
+        ctx = Context(self.finder, start, end, now, tz=tz, xff=xff, limits=self.limits, carbonlink=self.carbonlink,
+                      tagdb=self.tagdb, events=self.events)
         data = []
         for target in targets:
             if target.strip():
@@ -320,10 +347,14 @@ def tree_json(nodes, base_path: str, wildcards: bool = False) -> str:
 
 
 def create_app(whisper_root: str, max_series: int = Limits.max_series, max_points: int = Limits.max_points,
-               static_dir: str | None = STATIC_DIR, carbonlink: str | None = None) -> RenderApp:
+               static_dir: str | None = STATIC_DIR, carbonlink: str | None = None, tagdb: str | None = None,
+               events_db: str | None = None, events_retention_days: float = 365) -> RenderApp:
     """Factory for WSGI servers (gunicorn's ``module:create_app(...)`` syntax).
 
     ``carbonlink``: ``HOST:PORT`` of carbon-cache's cache-query port, to merge unwritten points.
+    ``tagdb``: an SQLite file or ``redis://`` URL (default: ``tagdb.sqlite3`` beside the Whisper
+    root); tagged series already on disk are indexed at start. ``events_db``: the events'
+    SQLite file (default ``events.sqlite3`` beside the Whisper root).
     """
     link = None
     if carbonlink:
@@ -331,5 +362,12 @@ def create_app(whisper_root: str, max_series: int = Limits.max_series, max_point
         if not sep or not port.isdigit():
             raise ValueError(f"--carbonlink must be HOST:PORT, got {carbonlink!r}")
         link = CarbonLink(host or "127.0.0.1", int(port))
+    if not os.path.isdir(whisper_root):
+        raise ValueError(f"whisper root {whisper_root!r} is not a directory")
+    tags = open_tagdb(whisper_root, tagdb)
+    indexed = tags.index_whisper(whisper_root)
+    if indexed:
+        log.info("tag database: indexed %d tagged series found under %s", indexed, whisper_root)
+    events = open_events(whisper_root, events_db, events_retention_days * 86400)
     return RenderApp(whisper_root, Limits(max_series=max_series, max_points=max_points), static_dir,
-                     carbonlink=link)
+                     carbonlink=link, tagdb=tags, events=events)

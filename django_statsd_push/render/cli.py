@@ -23,6 +23,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="most points one request may read or return (default %(default)s)")
     p.add_argument("--carbonlink", metavar="HOST:PORT", default=None,
                    help="carbon-cache's cache-query port (e.g. 127.0.0.1:7002): merge points not yet written")
+    p.add_argument("--tagdb", default=None, metavar="FILE|redis://HOST:PORT/DB",
+                   help="tag database: an SQLite file (default tagdb.sqlite3 beside the whisper root) or a "
+                        "redis:// URL shared by several render servers")
+    p.add_argument("--events-db", default=None, metavar="FILE",
+                   help="events' SQLite file (default events.sqlite3 beside the whisper root)")
+    p.add_argument("--events-retention-days", type=float, default=365,
+                   help="events older than this are deleted (default %(default)s)")
     p.add_argument("--static-dir", default=None, help="serve / and /static/* from here (default: the bundled dashboard)")
     p.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     return p
@@ -40,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         app = create_app(args.whisper_root, args.max_series, args.max_points, args.static_dir or STATIC_DIR,
-                         args.carbonlink)
+                         args.carbonlink, args.tagdb, args.events_db, args.events_retention_days)
     except ValueError as exc:
         print(f"statsd-push render: {exc}", file=sys.stderr)
         return 2
