@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from operator import attrgetter
 from datetime import datetime, timezone
+from email.parser import BytesParser
+from email.policy import HTTP
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -59,6 +61,9 @@ class Request:
                     raise InputError("request body is not UTF-8") from None
                 for key, values in form.items():
                     self.params.setdefault(key, []).extend(values)
+            elif ctype == "multipart/form-data":  # what carbon's tag client (urllib3) sends
+                for key, value in multipart_form(environ.get("CONTENT_TYPE", ""), body):
+                    self.params.setdefault(key, []).append(value)
             elif ctype == "application/json" and body:
                 try:
                     doc = json.loads(body)
@@ -90,6 +95,23 @@ class Request:
             return int(value)
         except ValueError:
             raise InputError(f"parameter {name!r} must be an integer, got {value!r}") from None
+
+
+def multipart_form(content_type: str, body: bytes) -> list[tuple[str, str]]:
+    """(name, value) of each field of a multipart/form-data body (files are not accepted)."""
+    msg = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
+    if not msg.is_multipart() or msg.defects:
+        raise InputError("malformed multipart/form-data body")
+    fields = []
+    for part in msg.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not name or part.get_filename() is not None:
+            raise InputError("multipart/form-data body has a part without a field name, or a file")
+        try:
+            fields.append((str(name), (part.get_payload(decode=True) or b"").decode("utf-8")))
+        except UnicodeDecodeError:
+            raise InputError(f"form field {name!r} is not UTF-8") from None
+    return fields
 
 
 class Response:

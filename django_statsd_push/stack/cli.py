@@ -163,6 +163,7 @@ def start_stack(args: argparse.Namespace, sup: Supervisor, say: Callable[[str], 
         line_port=args.carbon_port,
         pickle_port=args.carbon_pickle_port,
         query_port=args.carbon_query_port,
+        tagdb_url=f"http://{HOST}:{args.render_port}",  # carbon posts new tagged series to the render API
         step_seconds=max(1, args.flush_interval // 1000),
         ready_timeout=deadline,
     )
