@@ -121,13 +121,14 @@ def canonical(path: str) -> str:
 
 
 def whisper_paths(root: str, path: str) -> tuple[str, str]:
-    """Where carbon keeps a canonical tagged path: (readable file, hashed file).
+    """Where carbon keeps a canonical tagged path: (hashed file, readable file), in the
+    order graphite-web looks for them.
 
-    ``_tagged/<sha256[0:3]>/<sha256[3:6]>/`` then the name with ``.`` written ``_DOT_``
-    (``TAG_HASH_FILENAMES = False``) or the whole hash (carbon's default)."""
+    ``_tagged/<sha256[0:3]>/<sha256[3:6]>/`` then the whole hash (carbon's default) or
+    the name with ``.`` written ``_DOT_`` (``TAG_HASH_FILENAMES = False``)."""
     digest = hashlib.sha256(path.encode("utf-8")).hexdigest()
     folder = os.path.join(root, TAGGED_DIR, digest[:3], digest[3:6])
-    return os.path.join(folder, path.replace(".", "_DOT_") + ".wsp"), os.path.join(folder, digest + ".wsp")
+    return os.path.join(folder, digest + ".wsp"), os.path.join(folder, path.replace(".", "_DOT_") + ".wsp")
 
 
 def tagged_nodes(root: str, paths: list[str]) -> list[Node]:
