@@ -104,13 +104,19 @@ class EventStore:
         self._lock = threading.Lock()
 
     def add(self, event: dict) -> int:
-        with self._lock, self._db:
-            cur = self._db.execute('INSERT INTO events ("when", what, data, tags) VALUES (?, ?, ?, ?)',
-                                   (event["when"], event["what"], event["data"], " ".join(event["tags"])))
-            event_id = cur.lastrowid
-            self._db.executemany("INSERT INTO event_tags (event_id, tag) VALUES (?, ?)",
-                                 [(event_id, t) for t in event["tags"]])
-            self._expire()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cur = self._db.execute('INSERT INTO events ("when", what, data, tags) VALUES (?, ?, ?, ?)',
+                                       (event["when"], event["what"], event["data"], " ".join(event["tags"])))
+                event_id = cur.lastrowid
+                self._db.executemany("INSERT INTO event_tags (event_id, tag) VALUES (?, ?)",
+                                     [(event_id, t) for t in event["tags"]])
+                self._expire()
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
         return int(event_id)
 
     def _expire(self) -> None:
@@ -126,7 +132,7 @@ class EventStore:
         return _as_dict(row) if row else None
 
     def delete(self, event_id: int) -> bool:
-        with self._lock, self._db:
+        with self._lock:  # one statement: autocommit is its transaction
             return self._db.execute("DELETE FROM events WHERE id = ?", (event_id,)).rowcount > 0
 
     def find(self, start: int, end: int, tags: Iterable[str] | None = None, set_operation: str | None = None,

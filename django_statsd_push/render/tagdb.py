@@ -240,14 +240,21 @@ class SQLiteStore:
         self._lock = threading.Lock()
 
     def add(self, paths: list[str]) -> None:
-        with self._lock, self._db:
-            self._db.executemany("INSERT OR IGNORE INTO series (path) VALUES (?)", [(p,) for p in paths])
-            self._bump()
+        self._change("INSERT OR IGNORE INTO series (path) VALUES (?)", paths)
 
     def remove(self, paths: list[str]) -> None:
-        with self._lock, self._db:
-            self._db.executemany("DELETE FROM series WHERE path = ?", [(p,) for p in paths])
-            self._bump()
+        self._change("DELETE FROM series WHERE path = ?", paths)
+
+    def _change(self, sql: str, paths: list[str]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")  # one transaction (one fsync) per batch
+            try:
+                self._db.executemany(sql, [(p,) for p in paths])
+                self._bump()
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def _bump(self) -> None:
         # data_version tells *other* connections about a commit; this counter tells us too
