@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core import checks
 from django.core.checks import CheckMessage, Error
@@ -31,6 +32,13 @@ def _is_number_in(low: float, high: float) -> Callable[[Any], bool]:
 
 def _is_optional_str(value: Any) -> bool:
     return value is None or isinstance(value, str)
+
+
+def _is_http_url(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _is_hooks(value: Any) -> bool:
@@ -64,6 +72,8 @@ RULES: tuple[tuple[str, str, str, Callable[[Any], bool], str], ...] = (
      "Set STATSD_UNIX_SOCKET to the path of the daemon's Unix socket."),
     ("E013", "STATSD_EXPORT_MIGRATIONS", "export_migrations", _is_bool,
      "Set STATSD_EXPORT_MIGRATIONS to True or False."),
+    ("E020", "STATSD_EVENTS_URL", "events_url", lambda v: v is None or _is_http_url(v),
+     "Set STATSD_EVENTS_URL to the events API's URL, e.g. 'http://127.0.0.1:8080/events/', or None."),
 )
 
 

@@ -45,6 +45,7 @@ class StatsdSettings:
     dns_refresh: _Setting[float] = _Setting("STATSD_DNS_REFRESH", 60.0)
     unix_socket: _Setting[str | None] = _Setting("STATSD_UNIX_SOCKET", None)
     export_migrations: _Setting[bool] = _Setting("STATSD_EXPORT_MIGRATIONS", False)
+    events_url: _Setting[str | None] = _Setting("STATSD_EVENTS_URL", None)
 
     @staticmethod
     def get(name: str, default: Any) -> Any:

@@ -83,7 +83,7 @@ def events(ctx, *tags):
     ctx.budget.points += points
     values = np.full(points, np.nan)
     if ctx.events is not None:
-        for event in ctx.events.find(start, end - 1, tags=wanted):
-            offset = int(event["when"]) - start
+        for event in ctx.events.find(start, end, tags=wanted):
+            offset = min(int(event["when"]) - start, points - 1)  # one at ``end`` (now) counts in the last second
             values[offset] = 1 if np.isnan(values[offset]) else values[offset] + 1
     return [Series(name, start, end, 1, values, consolidation="sum", xff=ctx.xff)]
