@@ -263,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.demo_traffic:
             from django_statsd_push.stack.traffic import Traffic
 
-            traffic = Traffic(urls["example app"], rate=args.traffic_rate)
+            traffic = Traffic(urls["example app"], rate=args.traffic_rate, statsd_address=(HOST, args.statsd_port),
+                              events_url=f"http://{HOST}:{args.render_port}/events/")
             traffic.start()
             say(f"  demo traffic: ~{args.traffic_rate:g} req/s (graphs fill within a minute)")
         say("Ctrl-C stops the stack")
