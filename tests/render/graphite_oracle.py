@@ -30,7 +30,7 @@ STANDARD_DIRS = [WHISPER_DIR]
 LOG_DIR = os.path.join(_root, "log")
 INDEX_FILE = os.path.join(_root, "index")
 CARBONLINK_HOSTS = []
-TAGDB = os.environ.get("ORACLE_TAGDB", "")  # the tag tests set graphite.tags.localdatabase.LocalDatabaseTagDB
+TAGDB = ""  # the tag tests use their own settings module (see environ)
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.path.join(_root, "graphite.db")}}
 DEFAULT_CACHE_DURATION = 0
 ALLOWED_HOSTS = ["*"]
@@ -101,11 +101,22 @@ def graphite_python() -> Path:
     return python
 
 
+TAG_SETTINGS = """from graphite.settings import *  # noqa
+TAGDB = "graphite.tags.localdatabase.LocalDatabaseTagDB"
+"""
+
+
 def environ(storage_dir: Path, tagdb: bool = False) -> dict[str, str]:
-    """Only what graphite-web needs: none of this project's settings module or path."""
+    """Only what graphite-web needs: none of this project's settings module or path.
+
+    ``tagdb``: graphite-web's local TagDB, set by a settings module of this storage
+    directory's own (the venv's local_settings.py is shared by every concurrent run)."""
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
-    tags = {"ORACLE_TAGDB": "graphite.tags.localdatabase.LocalDatabaseTagDB"} if tagdb else {}
-    return dict(keep, ORACLE_STORAGE_DIR=str(storage_dir), DJANGO_SETTINGS_MODULE="graphite.settings", **tags)
+    env = dict(keep, ORACLE_STORAGE_DIR=str(storage_dir), DJANGO_SETTINGS_MODULE="graphite.settings")
+    if tagdb:
+        (storage_dir / "oracle_tag_settings.py").write_text(TAG_SETTINGS)
+        env.update(DJANGO_SETTINGS_MODULE="oracle_tag_settings", PYTHONPATH=str(storage_dir))
+    return env
 
 
 def prepare(storage_dir: Path) -> Path:
