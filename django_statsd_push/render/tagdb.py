@@ -390,10 +390,6 @@ class TagDB:
                 out.update(paths if within is None else paths & within)
         return out
 
-    def tags_of(self, path: str) -> dict[str, str] | None:
-        self._refresh()
-        return self._series.get(path)
-
     def list_tags(self, tag_filter: str | None = None, limit: int | None = None) -> list[dict]:
         self._refresh()
         regex = _anchored(tag_filter)
