@@ -1,5 +1,6 @@
-"""End to end with tags: DogStatsD-tagged packets -> our daemon -> REAL carbon-cache with
-ENABLE_TAGS (posting to the render API's TagDB, as it would to graphite-web) -> seriesByTag."""
+"""End to end with tags: Django with STATSD_TAG_FORMAT (the middleware's DogStatsD tags) and
+raw tagged packets -> our daemon -> REAL carbon-cache with ENABLE_TAGS (posting to the render
+API's TagDB, as it would to graphite-web) -> seriesByTag."""
 
 from __future__ import annotations
 
@@ -26,7 +27,11 @@ def wait_for(check, what: str, timeout: float = 30.0):
         time.sleep(0.2)
 
 
-def test_carbon_posts_tagged_series_and_seriesbytag_finds_them(tmp_path):
+def test_carbon_posts_tagged_series_and_seriesbytag_finds_them(tmp_path, settings):
+    from django.test import Client
+
+    from django_statsd_push.client import statsd
+
     from django_statsd_push.server.config import Settings
     from django_statsd_push.server.daemon import Daemon
 
@@ -37,13 +42,21 @@ def test_carbon_posts_tagged_series_and_seriesbytag_finds_them(tmp_path):
     with BackgroundServer(app) as url:
         with CarbonCache(tmp_path / "carbon", first_retention="1s:1h",
                          settings={"GRAPHITE_URL": url, "ENABLE_TAGS": "True"}) as carbon:
-            settings = Settings.from_mapping({"port": 0, "mgmt_port": 0, "flushInterval": 60000,
-                                              "graphitePort": carbon.line_port})
-            with Daemon(settings) as daemon:
+            config = Settings.from_mapping({"port": 0, "mgmt_port": 0, "flushInterval": 60000,
+                                            "graphitePort": carbon.line_port})
+            with Daemon(config) as daemon:
                 with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
                     sock.sendto(b"e2e.hits:3|c|#env:prod,host:a\ne2e.hits:4|c|#env:prod,host:b\n"
                                 b"e2e.hits:5|c|#env:dev,host:a\nplain.hits:1|c", ("127.0.0.1", daemon.port))
-                wait_for(lambda: daemon.status()["messages.metrics_received"] >= 4, "the daemon to receive")
+                settings.STATSD_CLIENT, settings.STATSD_HOST, settings.STATSD_PORT = "udp", "127.0.0.1", daemon.port
+                settings.STATSD_TAG_FORMAT = "dogstatsd"
+                statsd.reset()
+                try:
+                    for path in ("/ns/detail/", "/ns/detail/", "/not-found/"):
+                        Client().get(path)  # one datagram per request, the middleware's tags included
+                finally:
+                    statsd.reset()
+                wait_for(lambda: daemon.status()["messages.packets_received"] >= 4, "the daemon to receive")
                 daemon.flush()
                 assert daemon.carbon.wait_sent(10)
                 # carbon creates the files, then its tag thread POSTs them to /tags/tagMultiSeries
@@ -71,6 +84,14 @@ def test_carbon_posts_tagged_series_and_seriesbytag_finds_them(tmp_path):
                 # each counter is two series (stats.* rate and stats_counts.*)
                 assert query(url, "/tags/env", {})["values"] == [{"value": "dev", "count": 2},
                                                                   {"value": "prod", "count": 4}]
+                # what Django's middleware sent with STATSD_TAG_FORMAT = "dogstatsd"
+                by_class = wait_for(lambda: [s for s in query(url, "/render", {
+                    "target": "aliasByTags(seriesByTag('name=stats_counts.response'), 'status_class')",
+                    "from": "-5min"}) if any(v is not None for v, _ in s["datapoints"])], "the response counters")
+                assert {s["target"]: [v for v, _ in s["datapoints"] if v is not None] for s in by_class} == {
+                    "2xx": [2], "4xx": [1]}
+                views = query(url, "/tags/autoComplete/values", {"tag": "view", "expr": "name=~stats.timers.request"})
+                assert "polls_detail" in views
     app.tagdb.close()
     app.events.close()
     # a render server started later over the same files (without carbon) indexes them itself
@@ -79,7 +100,7 @@ def test_carbon_posts_tagged_series_and_seriesbytag_finds_them(tmp_path):
     try:
         assert later.tagdb.find_series(["host=a", "name=~stats_counts"]) == [
             "stats_counts.e2e.hits;env=dev;host=a", "stats_counts.e2e.hits;env=prod;host=a"]
-        assert len(later.tagdb.find_series(["name=~stats"])) == 6
+        assert len(later.tagdb.find_series(["name=~stats.*e2e"])) == 6
     finally:
         later.tagdb.close()
         later.events.close()
