@@ -64,14 +64,13 @@ class Request:
             elif ctype == "multipart/form-data":  # what carbon's tag client (urllib3) sends
                 for key, value in multipart_form(environ.get("CONTENT_TYPE", ""), body):
                     self.params.setdefault(key, []).append(value)
-            elif ctype == "application/json" and body:
+            elif ctype == "application/json" and body and not self.path.startswith("/events"):
+                # (an event is a JSON body read by the events view, which names what is wrong with it)
                 try:
                     doc = json.loads(body)
                 except ValueError:
-                    if self.path.startswith("/events"):
-                        return  # the events view names what is wrong with its body
                     raise InputError("request body is not valid JSON") from None
-                if isinstance(doc, dict) and not self.path.startswith("/events"):
+                if isinstance(doc, dict):
                     for key, value in doc.items():
                         values = value if isinstance(value, list) else [value]
                         self.params.setdefault(key, []).extend(str(v) for v in values)
