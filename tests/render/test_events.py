@@ -141,3 +141,12 @@ def test_events_function_counts_per_second(events):
     assert doc[0]["target"] == "deploys" and doc[0]["datapoints"][-10] == [1, NOW - 10]
     status, _, payload = events.request("/render", {"target": "events('*')", "from": "-400d", "format": "json"})
     assert status == 400 and b"points" in payload  # one point per second: bounded by --max-points
+
+
+def test_a_json_event_sent_as_a_form_is_read_too(events):
+    """``curl -d '{...}' URL`` sends JSON with the form content type; graphite-web reads the body."""
+    body = json.dumps({"what": "curl deploy", "tags": "deploy"}).encode()
+    status, _, payload = events.request("/events/", method="POST", body=body,
+                                        content_type="application/x-www-form-urlencoded")
+    assert status == 200, payload
+    assert [e["what"] for e in get(events, tags="deploy")] == ["curl deploy"]

@@ -209,3 +209,20 @@ def test_redis_store_is_shared_by_two_servers(redis_store):
 def test_open_tagdb_reports_an_unreachable_redis(tmp_path):
     with pytest.raises(ValueError, match="cannot reach the tag database"):
         tagdb.open_tagdb(str(tmp_path), "redis://127.0.0.1:1/0")
+
+
+def test_open_tagdb_with_a_redis_url(tmp_path):
+    require(tcp_reachable("127.0.0.1", 6379), "Redis is not reachable on 127.0.0.1:6379")
+    from django_statsd_push.render.tagdb_redis import PATHS_KEY, VERSION_KEY
+
+    url = "redis://127.0.0.1:6379/10"
+    one, two = tagdb.open_tagdb(str(tmp_path), url), tagdb.open_tagdb(str(tmp_path), url)
+    try:
+        one.store.client.delete(PATHS_KEY, VERSION_KEY)
+        one.tag_series("r;k=v")
+        assert two.find_series(["k=v"]) == ["r;k=v"]
+        assert not (tmp_path.parent / tagdb.SQLITE_NAME).exists()
+    finally:
+        one.store.client.delete(PATHS_KEY, VERSION_KEY)
+        one.close()
+        two.close()
