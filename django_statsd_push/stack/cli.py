@@ -113,6 +113,7 @@ def app_env(args: argparse.Namespace, stack_dir: Path) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="exampleproject.settings",  # not one left in the caller's shell
         STATSD_HOST=HOST,
         STATSD_PORT=str(args.statsd_port),
+        STATSD_EVENTS_URL=f"http://{HOST}:{args.render_port}/events/",
         EXAMPLE_DB=str(stack_dir / "app" / "db.sqlite3"),
         EXAMPLE_DEBUG="0",
     )
