@@ -17,13 +17,14 @@ from .test_e2e import carbon_launcher, query
 pytestmark = pytest.mark.slow
 
 
-def wait_for(check, what: str, timeout: float = 30.0):
+def eventually(get, expected, timeout: float = 30.0) -> None:
+    """Poll ``get()`` until it returns ``expected``; fail at the deadline showing the last answer."""
     deadline = time.monotonic() + timeout
     while True:
-        result = check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        got = get()
+        if got == expected:
+            return
+        assert time.monotonic() < deadline, f"still {got!r}, expected {expected!r}"
         time.sleep(0.2)
 
 
@@ -56,42 +57,32 @@ def test_carbon_posts_tagged_series_and_seriesbytag_finds_them(tmp_path, setting
                         Client().get(path)  # one datagram per request, the middleware's tags included
                 finally:
                     statsd.reset()
-                wait_for(lambda: daemon.status()["messages.packets_received"] >= 4, "the daemon to receive")
+                eventually(lambda: daemon.status()["messages.packets_received"] >= 4, True)  # the daemon received
                 daemon.flush()
                 assert daemon.carbon.wait_sent(10)
-                # carbon creates the files, then its tag thread POSTs them to /tags/tagMultiSeries
-                found = wait_for(lambda: query(url, "/tags/findSeries", {"expr": ["name=stats_counts.e2e.hits"]}),
-                                 "carbon to tag the series")
-                wait_for(lambda: len(query(url, "/tags/findSeries",
-                                           {"expr": ["name=stats_counts.e2e.hits"]})) == 3, "all three series")
-                assert query(url, "/tags/findSeries", {"expr": ["name=stats_counts.e2e.hits", "env=prod"]}) == [
-                    "stats_counts.e2e.hits;env=prod;host=a", "stats_counts.e2e.hits;env=prod;host=b"]
-                assert found
+                # Carbon writes files and posts tags from two threads, file by file: every check
+                # below waits (with a deadline) for its expected answer rather than reading once.
+                eventually(lambda: query(url, "/tags/findSeries", {"expr": ["name=stats_counts.e2e.hits", "env=prod"]}),
+                           ["stats_counts.e2e.hits;env=prod;host=a", "stats_counts.e2e.hits;env=prod;host=b"])
+
+                def values(target: str) -> dict:
+                    doc = query(url, "/render", {"target": target, "from": "-5min"})
+                    return {s["target"]: [v for v, _ in s["datapoints"] if v is not None] for s in doc}
+
+                by_tag = "sumSeries(seriesByTag('name=stats_counts.e2e.hits','env=prod'))"
+                eventually(lambda: values(by_tag), {by_tag: [7]})
+                eventually(lambda: values("seriesByTag('name=stats_counts.e2e.hits')|groupByTags('sum','env')"),
+                           {"stats_counts.e2e.hits;env=dev": [5], "stats_counts.e2e.hits;env=prod": [7]})
+                # each counter is two series (stats.* rate and stats_counts.*)
+                eventually(lambda: query(url, "/tags/env", {})["values"],
+                           [{"value": "dev", "count": 2}, {"value": "prod", "count": 4}])
+                # what Django's middleware sent with STATSD_TAG_FORMAT = "dogstatsd"
+                eventually(lambda: values("aliasByTags(seriesByTag('name=stats_counts.response'), 'status_class')"),
+                           {"2xx": [2], "4xx": [1]})
+                eventually(lambda: "polls_detail" in query(url, "/tags/autoComplete/values",
+                                                           {"tag": "view", "expr": "name=~stats.timers.request"}), True)
                 # plain dotted names are not posted (SKIP_TAGS_FOR_NONTAGGED)
                 assert query(url, "/tags/findSeries", {"expr": ["name=~stats_counts.plain.*"]}) == []
-
-                def prod_sum():
-                    doc = query(url, "/render", {"target": "sumSeries(seriesByTag('name=stats_counts.e2e.hits',"
-                                                           "'env=prod'))", "from": "-5min"})
-                    return [v for s in doc for v, _ in s["datapoints"] if v is not None] == [7] and doc
-
-                doc = wait_for(prod_sum, "carbon to write the points")
-                assert doc[0]["target"] == "sumSeries(seriesByTag('name=stats_counts.e2e.hits','env=prod'))"
-                grouped = query(url, "/render", {"target": "seriesByTag('name=stats_counts.e2e.hits')"
-                                                           "|groupByTags('sum','env')", "from": "-5min"})
-                assert {s["target"]: [v for v, _ in s["datapoints"] if v is not None] for s in grouped} == {
-                    "stats_counts.e2e.hits;env=dev": [5], "stats_counts.e2e.hits;env=prod": [7]}
-                # each counter is two series (stats.* rate and stats_counts.*)
-                assert query(url, "/tags/env", {})["values"] == [{"value": "dev", "count": 2},
-                                                                  {"value": "prod", "count": 4}]
-                # what Django's middleware sent with STATSD_TAG_FORMAT = "dogstatsd"
-                by_class = wait_for(lambda: [s for s in query(url, "/render", {
-                    "target": "aliasByTags(seriesByTag('name=stats_counts.response'), 'status_class')",
-                    "from": "-5min"}) if any(v is not None for v, _ in s["datapoints"])], "the response counters")
-                assert {s["target"]: [v for v, _ in s["datapoints"] if v is not None] for s in by_class} == {
-                    "2xx": [2], "4xx": [1]}
-                views = query(url, "/tags/autoComplete/values", {"tag": "view", "expr": "name=~stats.timers.request"})
-                assert "polls_detail" in views
     app.tagdb.close()
     app.events.close()
     # a render server started later over the same files (without carbon) indexes them itself
