@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
 
 from django_statsd_push.exclusions import parse_paths, parse_views
 
@@ -96,6 +97,17 @@ def _optional_str(value: Any) -> str | None:
     if value is not None and not isinstance(value, str):
         raise TypeError("not a string or None")
     return value or None
+
+
+def _optional_http_url(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError("not a string or None")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("not an http:// or https:// URL")
+    return value
 
 
 def _one_of(choices: tuple) -> Callable[[Any], Any]:
@@ -193,6 +205,9 @@ class StatsdSettings:
         "STATSD_EXCLUDE_VIEWS", (), "E017", parse_views,
         "Set STATSD_EXCLUDE_VIEWS to a list of URL names ('polls:detail') or dotted "
         "view paths ('shop.views.health').")
+    events_url: _Setting[str | None] = _Setting(
+        "STATSD_EVENTS_URL", None, "E020", _optional_http_url,
+        "Set STATSD_EVENTS_URL to the events API's URL, e.g. 'http://127.0.0.1:8080/events/', or None.")
 
     @staticmethod
     def get(name: str, default: Any) -> Any:

@@ -16,6 +16,7 @@ from .registry import lookup
 from .series import EmptyNormalize, Series
 from .settings import Limits
 from .timeparse import parse_time
+from .tagdb import TagDB, canonical, parse_path, tagged_nodes
 
 
 @dataclass
@@ -38,6 +39,8 @@ class Context:
     xff: float = 0.0
     limits: Limits = field(default_factory=Limits)
     carbonlink: CarbonLink | None = None
+    tagdb: TagDB | None = None
+    events: object | None = None  # events.EventStore, for the events() function
     budget: Budget = field(default_factory=Budget)
     call: grammar.Call | None = None  # the call being evaluated, for functions that re-fetch
     cache: dict = field(default_factory=dict)
@@ -49,16 +52,22 @@ class Context:
     def datetime(self, epoch: int) -> datetime:
         return datetime.fromtimestamp(epoch, self.tz)
 
-    def fetch(self, pattern: str) -> list[Series]:
-        """Series for a path expression over this context's range, sorted by name."""
+    def fetch(self, pattern: str, tagged: list[str] | None = None) -> list[Series]:
+        """Series for a path expression over this context's range, sorted by name.
+
+        ``tagged``: the tagged paths a ``seriesByTag(...)`` pattern stands for; a plain
+        ``name;k=v`` pattern names one tagged series."""
         key = (pattern, self.start, self.end)
         cached = self.cache.get(key)
         if cached is None:
-            cached = self.cache[key] = self._read(pattern)
+            if tagged is None and ";" in pattern:
+                tagged = [canonical(pattern)]
+            nodes = (self.finder.find(pattern, leaves_only=True) if tagged is None
+                     else tagged_nodes(self.finder.root, tagged))
+            cached = self.cache[key] = self._read(nodes, pattern)
         return list(cached)  # series are never edited in place, so sharing is safe
 
-    def _read(self, pattern: str) -> list[Series]:
-        nodes = self.finder.find(pattern, leaves_only=True)
+    def _read(self, nodes: list, pattern: str) -> list[Series]:
         self.budget.series += len(nodes)
         if self.budget.series > self.limits.max_series:
             raise InputError(f"request reads more than {self.limits.max_series} series (--max-series)")
@@ -76,7 +85,9 @@ class Context:
                 values = merge(values, start, step, cached[node.path], header.aggregation, header.archives[0].step)
             self.budget.points += len(values)
             values.flags.writeable = False
-            out.append(Series(node.path, start, end, step, values, path_expression=pattern, xff=self.current_xff()))
+            tags = parse_path(node.path) if ";" in node.path else {}
+            out.append(Series(node.path, start, end, step, values, tags=tags, path_expression=pattern,
+                              xff=self.current_xff()))
         return out
 
     def current_xff(self) -> float:

@@ -44,6 +44,13 @@ class RenderSettings:
                                    "(default %(default)s)", float, "SECONDS")
     carbonlink: str | None = _setting(None, "carbon-cache's cache-query port (e.g. 127.0.0.1:7002): merge points "
                                       "not yet written", metavar="HOST:PORT")
+    tagdb: str | None = _setting(None, "tag database: an SQLite file (default tagdb.sqlite3 beside the Whisper "
+                                 "root) or a redis:// URL shared by several render servers",
+                                 metavar="FILE|redis://HOST:PORT/DB")
+    events_db: str | None = _setting(None, "events' SQLite file (default events.sqlite3 beside the Whisper root)",
+                                     metavar="FILE")
+    events_retention_days: float = _setting(365.0, "events older than this many days are deleted "
+                                            "(default %(default)s)", float, "DAYS")
     static_dir: str | None = _setting(None, "serve / and /static/* from here (default: the bundled dashboard)")
     log_level: str = _setting("INFO", "logging level (default %(default)s)")
 
@@ -53,7 +60,7 @@ class RenderSettings:
         for name in ("max_series", "max_points"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{describe(name)} must be at least 1, got {getattr(self, name)}")
-        for name in ("time_budget", "regex_budget"):
+        for name in ("time_budget", "regex_budget", "events_retention_days"):
             value = getattr(self, name)
             if not 0 < value < float("inf"):
                 raise ValueError(f"{describe(name)} must be a positive number of seconds, got {value}")

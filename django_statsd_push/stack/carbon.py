@@ -20,12 +20,13 @@ class CarbonService:
     name = "carbon-cache"
 
     def __init__(self, root: Path, *, line_port: int, pickle_port: int, query_port: int,
-                 step_seconds: int, ready_timeout: float) -> None:
+                 step_seconds: int, ready_timeout: float, tagdb_url: str | None = None) -> None:
         # One Whisper point per flush: a finer step wastes space, a coarser one keeps
         # only the last of several flushes in a slot (their counts would be lost).
         first = None if step_seconds == DEFAULT_STEP else f"{step_seconds}s:6h"
         self.carbon = CarbonCache(root, line_port=line_port, pickle_port=pickle_port,
-                                  query_port=query_port, first_retention=first)
+                                  query_port=query_port, first_retention=first,
+                                  settings={"GRAPHITE_URL": tagdb_url} if tagdb_url else None)
         self.ready_timeout = ready_timeout
 
     @property
