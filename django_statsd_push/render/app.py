@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from . import formats, registry
+from . import formats, graph, registry
 from .carbonlink import CarbonLink
 from .errors import InputError
 from .evaluator import Context, Limits, evaluate_target
@@ -188,9 +188,11 @@ class RenderApp:
         targets = request.getlist("target") or request.getlist("target[]")
         fmt = request.get("format")
         if fmt is None:
-            fmt = "pickle" if "pickle" in request.params else "raw" if "rawData" in request.params else "json"
-        if fmt not in formats.FORMATS:
-            raise InputError(f"unsupported format {fmt!r} (supported: {', '.join(formats.FORMATS)})")
+            fmt = "pickle" if "pickle" in request.params else "raw" if "rawData" in request.params else "png"
+        if fmt not in formats.FORMATS + graph.FORMATS:
+            raise InputError(f"unsupported format {fmt!r} (supported: {', '.join(formats.FORMATS + graph.FORMATS)})")
+        graph_params = graph.parse_graph_params({k: v[-1] for k, v in request.params.items()}) \
+            if fmt in graph.FORMATS else None
         tz, start, end, now = self._times(request)
         try:
             xff = float(request.get("xFilesFactor") or 0)
@@ -210,6 +212,11 @@ class RenderApp:
         if points > self.limits.max_points:
             raise InputError(f"response would hold {points} points, more than {self.limits.max_points} "
                              "(narrow the range or use maxDataPoints)")
+        if graph_params is not None:
+            try:
+                return Response(graph.render_image(data, graph_params, fmt, tz), graph.CONTENT_TYPES[fmt])
+            except graph.ImageUnavailable as exc:
+                return text(f"{exc}\n", "501 Not Implemented")
         if fmt == "json":
             # graphite-web reads noNullPoints by its presence alone (even "=false")
             body = formats.render_json(data, no_null_points="noNullPoints" in request.params)
