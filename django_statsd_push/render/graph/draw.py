@@ -4,6 +4,7 @@ plot, grid, then the series (stacked areas first, lines over them)."""
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 import json
@@ -17,6 +18,7 @@ import numpy as np
 from ..aggfuncs import consolidate
 from ..series import Series
 from .axis import XAxis, YAxis, x_axis, x_ticks, y_axis
+from . import png
 from .colors import Color, parse_color
 from .params import LEGEND_MAX_ITEMS, GraphParams
 
@@ -71,6 +73,7 @@ class Canvas:
         else:
             self.surface = cairo.PDFSurface(self.buffer, width, height)  # 1 pixel = 1 pt
         self.ctx = cairo.Context(self.surface)
+        self.opaque = True  # the graph's background is; unset it for a translucent one
         self.font = (params.fontName, params.fontSize, params.fontBold, params.fontItalic)
         self.set_font()
 
@@ -120,7 +123,9 @@ class Canvas:
 
     def output(self, metadata: dict | None = None) -> bytes:
         if self.fmt == "png":
-            self.surface.write_to_png(self.buffer)
+            if self.opaque:
+                return png.encode_rgb(png.surface_rgb(self.surface))
+            self.surface.write_to_png(self.buffer)  # keeps the alpha channel
             return self.buffer.getvalue()
         self.surface.finish()
         body = self.buffer.getvalue()
@@ -168,6 +173,7 @@ class LineGraph:
     # -- layout ------------------------------------------------------------------------
     def draw(self) -> bytes:
         c, p = self.canvas, self.p
+        c.opaque = self.bg[3] >= 1.0
         c.color(self.bg)
         c.rect(0, 0, p.width, p.height)
         if not self.lines or max(s.end for s in self.lines) - min(s.start for s in self.lines) <= 0:
@@ -477,7 +483,10 @@ class LineGraph:
         the x it ends at. A run cut short by a null reaches on to the null's x, as in
         graphite-web, so one-point runs still show."""
         ctx = self.canvas.ctx
-        line_to = ctx.line_to
+        # cairo's own line_to, not the binding's method that checks the status after each
+        # point (half the drawing time for 20 x 720 points); the context's status is
+        # sticky, so the next checked call (stroke, fill) still reports any error
+        line_to = functools.partial(cairo.cairo.cairo_line_to, ctx._pointer)
         ctx.move_to(xl[lo], yl[lo])
         for i in range(lo, hi):
             y = yl[i]

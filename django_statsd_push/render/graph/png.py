@@ -1,0 +1,45 @@
+"""PNG bytes of an opaque Cairo image surface, encoded with NumPy and zlib.
+
+Cairo's own ``write_to_png`` (libpng, adaptive filters, zlib level 6) was the largest
+single cost of a graph: 23-57 ms for 800x400 on the project's 2-core machine, against
+10-22 ms here. A graph is mostly flat rows, so the PNG "Up" filter (each row minus the
+one above) leaves mostly zeros and zlib at level 3 compresses it to within a few percent
+of libpng's size. Only opaque images come here (RGB, no alpha to un-premultiply).
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+
+SIGNATURE = b"\x89PNG\r\n\x1a\n"
+FILTER_UP = 2
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def encode_rgb(pixels: np.ndarray) -> bytes:
+    """PNG of an (height, width, 3) uint8 array."""
+    height, width, _ = pixels.shape
+    flat = pixels.reshape(height, width * 3)
+    rows = np.empty((height, 1 + width * 3), np.uint8)
+    rows[:, 0] = FILTER_UP
+    rows[0, 1:] = flat[0]
+    np.subtract(flat[1:], flat[:-1], out=rows[1:, 1:])  # uint8 wraps modulo 256, as PNG wants
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
+    return SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(rows.tobytes(), 3)) + \
+        _chunk(b"IEND", b"")
+
+
+def surface_rgb(surface) -> np.ndarray:
+    """The RGB pixels of a Cairo ARGB32 image surface (stored B, G, R, A on little-endian
+    machines, A, R, G, B on big-endian ones)."""
+    surface.flush()
+    width, height, stride = surface.get_width(), surface.get_height(), surface.get_stride()
+    argb = np.frombuffer(surface.get_data(), np.uint8).reshape(height, stride)[:, :width * 4]
+    argb = argb.reshape(height, width, 4)
+    return argb[..., 2::-1] if np.little_endian else argb[..., 1:]
