@@ -41,6 +41,7 @@ class Line:
     line_width: float | None = None
     dashed: float | None = None
     consolidation: str = "average"
+    has_nulls: bool = False  # before consolidation, which may average a null away
     x_step: float = 1.0
 
     @classmethod
@@ -57,7 +58,8 @@ class Line:
                    step=s.step * s.values_per_point, color=color, right=right,
                    stacked=bool(opts.get("stacked")), infinite=bool(opts.get("drawAsInfinite")),
                    invisible=bool(opts.get("invisible")), line_width=opts.get("lineWidth", side_width),
-                   dashed=float(dashed) if dashed else None, consolidation=s.consolidation)
+                   dashed=float(dashed) if dashed else None, consolidation=s.consolidation,
+                   has_nulls=bool(np.isnan(s.values).any()))
 
 
 class Canvas:
@@ -168,7 +170,6 @@ class LineGraph:
             self.lines.append(Line.of(s, parse_color(name, f"colour of series {s.name!r}"), params))
         m = params.margin
         self.area = Area(m + 10 if m else 0, params.width - m, m, params.height - m)
-        self.metadata: dict = {}
 
     # -- layout ------------------------------------------------------------------------
     def draw(self) -> bytes:
@@ -212,11 +213,20 @@ class LineGraph:
             if not p.hideGrid:
                 self.draw_grid()
         self.draw_lines(two_axes)
-        self.metadata = {"x": {"start": self.start, "end": self.end},
-                         "series": [{"name": s.name, "color": "#%02x%02x%02x" % tuple(round(v * 255) for v in
-                                                                                     s.color[:3])}
-                                    for s in self.lines]}
-        return c.output(self.metadata)
+        return c.output(self.svg_metadata(two_axes) if c.fmt == "svg" else None)
+
+    def svg_metadata(self, two_axes: bool) -> dict:
+        """What graphite-web's SVG carries in its ``metadata`` script (d3 overlays read it)."""
+        a = self.area
+        meta = {"x": {"start": self.start, "end": self.end}, "options": {"lineWidth": self.p.lineWidth},
+                "area": {"xmin": a.xmin, "xmax": a.xmax, "ymin": a.ymin, "ymax": a.ymax},
+                "series": [{"name": s.name, "color": "#%02x%02x%02x" % tuple(round(v * 255) for v in s.color[:3])}
+                           for s in self.lines if not s.stacked]}
+        if not two_axes:
+            y, shown = self.left, not self.p.hideAxes
+            meta["y"] = {"top": y.top, "bottom": y.bottom, "step": y.step, "labels": y.labels if shown else [],
+                         "labelValues": y.values if shown else []}
+        return meta
 
     def draw_title(self, text: str) -> None:
         y = self.area.ymin
@@ -320,7 +330,7 @@ class LineGraph:
         if two_axes or p.yAxisSide == "left":
             self.area.xmin = max(self.area.xmin, p.margin + self.left_label_width * 1.02)
         if two_axes or p.yAxisSide == "right":
-            self.area.xmax = min(self.area.xmax, p.width - p.margin - self.right_label_width * 1.02)
+            self.area.xmax = min(self.area.xmax, p.width - self.right_label_width * 1.02)
 
     def make_axis(self, lines: list[Line], y_min, y_max, y_limit, y_step) -> YAxis:
         lo, hi = data_limits(lines, self.p.drawNullAsZero, self.p.areaMode == "stacked")
@@ -422,6 +432,7 @@ class LineGraph:
                     outlines.append(Line(**{**s.__dict__, "stacked": False, "color": (*s.color[:3], 1.0)}))
                     s.color = (*s.color[:3], p.areaAlpha)
             lines = lines + outlines
+        self.lines = lines  # in drawing order, as the SVG metadata lists them
         ctx.rectangle(a.xmin, a.ymin, a.xmax - a.xmin, a.ymax - a.ymin)
         ctx.clip()
         ctx.save()
@@ -530,7 +541,7 @@ def data_limits(lines: list[Line], null_as_zero: bool, stacked: bool) -> tuple[f
     if not lows:
         return None, None
     lo = min(lows)
-    missing = any(np.isnan(v).any() for v in finite)
+    missing = any(s.has_nulls for s in lines)
     if lo > 0 and null_as_zero and missing:
         lo = 0.0
     if stacked:
