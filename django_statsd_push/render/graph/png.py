@@ -1,10 +1,11 @@
 """PNG bytes of an opaque Cairo image surface, encoded with NumPy and zlib.
 
 Cairo's own ``write_to_png`` (libpng, adaptive filters, zlib level 6) was the largest
-single cost of a graph: 23-57 ms for 800x400 on the project's 2-core machine, against
-10-22 ms here. A graph is mostly flat rows, so the PNG "Up" filter (each row minus the
-one above) leaves mostly zeros and zlib at level 3 compresses it to within a few percent
-of libpng's size. Only opaque images come here (RGB, no alpha to un-premultiply).
+single cost of a graph: 23-57 ms for 800x400 on the project's 2-core machine. A graph is
+mostly flat rows, so the PNG "Up" filter (each row minus the one above) leaves mostly
+zeros, which zlib's run-length strategy packs in 5.5 ms for 800x600 (level 3 with the
+default strategy: 9 ms and 13% smaller; level 6: 19 ms). Only opaque images come here
+(RGB, no alpha to un-premultiply).
 """
 
 from __future__ import annotations
@@ -31,8 +32,13 @@ def encode_rgb(pixels: np.ndarray) -> bytes:
     rows[0, 1:] = flat[0]
     np.subtract(flat[1:], flat[:-1], out=rows[1:, 1:])  # uint8 wraps modulo 256, as PNG wants
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
-    return SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(rows.tobytes(), 3)) + \
+    return SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", _deflate(rows)) + \
         _chunk(b"IEND", b"")
+
+
+def _deflate(rows: np.ndarray) -> bytes:
+    packer = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    return packer.compress(rows) + packer.flush()
 
 
 def surface_rgb(surface) -> np.ndarray:
