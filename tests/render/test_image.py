@@ -193,6 +193,16 @@ def test_stacked_option_fills_under_the_series():
     assert is_color(filled[50, 150], WHITE).all()
 
 
+def test_area_between_options_fill_only_the_band():
+    """areaBetween() marks the lower series stacked + invisible and the upper stacked."""
+    lower = const(2, color="ff0000", stacked=True, invisible=True)
+    upper = const(6, color="ff0000", stacked=True)
+    pixels = draw(lower, upper)
+    column = pixels[:, 150]
+    assert is_color(column[200 - 4 * 20], RED).all()  # between 2 and 6
+    assert is_color(column[200 - 1 * 20], WHITE).all() and is_color(column[200 - 8 * 20], WHITE).all()
+
+
 # -- SVG and PDF -------------------------------------------------------------------------
 def test_svg_is_xml_with_the_legend_drawn_and_named(graphs):
     def svg(**params):
@@ -238,6 +248,7 @@ def test_pdf_is_a_real_pdf(graphs):
     ({"yMin": "5", "yMax": "1"}, "yMin (5) must be less than yMax (1)"),
     ({"lineWidth": "nan"}, "'lineWidth' must be between"),
     ({"yDivisors": "4,0"}, "'yDivisors' must be between 1 and 100"),
+    ({"graphType": "pie"}, "graphType=pie is not supported"),
     ({"target": "color(five,'nocolor')"}, "colour of series 'five'"),
     ({"target": "neg", "logBase": "10"}, "logBase needs values above zero"),
 ])

@@ -201,6 +201,8 @@ assert set(PARSERS) <= {f.name for f in fields(GraphParams)}
 def parse_graph_params(params: Mapping[str, str]) -> GraphParams:
     """Graph parameters from a request's (last) values; absent, empty or ``default`` means
     the default, as in graphite-web."""
+    if params.get("graphType", "line") not in ("line", ""):
+        raise InputError(f"graphType={params['graphType']} is not supported (line graphs only)")
     out = GraphParams()
     for given in (ALIASES, {name: name for name in PARSERS}):  # an explicit yMax beats max
         for key, name in given.items():
