@@ -85,7 +85,8 @@ def test_statsd_packets_are_rendered(tmp_path):
                 wait_for_values(url, "sumSeries(stats_counts.e2e.*)", [12])
                 wait_for_values(url, "stats.timers.e2e.lat.upper", [30])
                 wait_for_values(url, "aliasByNode(stats.timers.e2e.lat.mean, 4)", [20])
-                doc = query(url, "/render", {"target": "sumSeries(stats_counts.e2e.*)", "from": "-5min"})
+                doc = query(url, "/render", {"target": "sumSeries(stats_counts.e2e.*)", "from": "-5min",
+                                                 "format": "json"})
                 assert doc[0]["target"] == "sumSeries(stats_counts.e2e.*)"
                 found = query(url, "/metrics/find", {"query": "stats_counts.e2e.*"})
                 assert {(n["text"], n["leaf"]) for n in found} == {("hits", 1), ("misses", 1)}
@@ -108,7 +109,7 @@ def test_carbonlink_merges_points_carbon_has_not_written(tmp_path):
         plain = RenderApp(str(carbon.whisper_dir), static_dir=None)
         linked = RenderApp(str(carbon.whisper_dir), static_dir=None, carbonlink=link)
         with BackgroundServer(plain) as plain_url, BackgroundServer(linked) as linked_url:
-            params = {"target": "held.metric", "from": "-5min"}
+            params = {"target": "held.metric", "from": "-5min", "format": "json"}
             assert {v for v, _ in query(plain_url, "/render", params)[0]["datapoints"]} == {None}
             assert [v for v, _ in query(linked_url, "/render", params)[0]["datapoints"] if v is not None] == [42]
     assert CarbonLink("127.0.0.1", carbon.query_port, timeout=0.2).query(["held.metric"]) == {}  # carbon gone

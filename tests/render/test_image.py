@@ -281,3 +281,24 @@ def test_our_png_encoder_round_trips_through_a_real_decoder():
     with Image.open(io.BytesIO(encode_rgb(pixels))) as im:
         assert np.array_equal(np.asarray(im), pixels)
     assert zlib.decompress  # the encoder's only compressor
+
+
+def test_odd_graph_parameters_never_cause_a_500(graphs, root):
+    """Every parameter with odd values, alone and in random mixes: an image or a 400."""
+    import random
+
+    from django_statsd_push.render.graph.params import ALIASES, PARSERS
+
+    write_metric(root, "neg", [-1 + (i % 3) for i in range(360)])
+    odd = ["", "0", "-1", "1", "0.5", "1e309", "-1e309", "nan", "inf", "abc", "#zz", "1,2", "e", "max", "true",
+           "false", "default", "ff0000", "red,blue", "%H", "\u00e9\u00e8\n\t", "9" * 40, "8192", "1000", "0.01"]
+    names = list(PARSERS) + list(ALIASES) + ["graphType"]
+    targets = ["five", "gappy", "neg", "nothing", "secondYAxis(two)", "stacked(three)"]
+    rng = random.Random(7)
+    cases = [{name: value} for name in names for value in odd]
+    cases += [{rng.choice(names): rng.choice(odd) for _ in range(rng.randint(2, 6))} for _ in range(300)]
+    for i, case in enumerate(cases):
+        params = [("target", t) for t in rng.sample(targets, rng.randint(1, 3))] + [("from", "-1h")]
+        params += [("format", ("png", "svg", "pdf")[i % 3])] + list(case.items())
+        status, _, body = graphs.request("/render", params)
+        assert status in (200, 400), (params, status, body[:300])
