@@ -8,7 +8,8 @@ ratio against graphite-web 1.1.8 measured on this kind of machine (448 ms / 32 m
 
 Unless ``--no-peer``, it also runs the real graphite-web 1.1.8 (in its own venv, see
 tests/render/graphite_oracle.py; gunicorn, one sync worker) over the same files in the
-same run, checks it answers the same, and prints that ratio too.
+same run, the two servers taking turns request by request, checks its answers, and
+prints that ratio too.
 
     python bench/render.py [--series 1000] [--runs 30] [--no-peer]
 """
@@ -81,19 +82,6 @@ def get(port: int, path: str) -> bytes:
         conn.close()
 
 
-def median_ms(port: int, path: str, runs: int, check) -> float:
-    times = []
-    for i in range(runs + 2):
-        t0 = time.perf_counter()
-        body = get(port, path)
-        elapsed = (time.perf_counter() - t0) * 1000
-        if i == 0:
-            check(body)
-        if i >= 2:  # two warm-up requests
-            times.append(elapsed)
-    return statistics.median(times)
-
-
 RENDER = "/render?" + urllib.parse.urlencode(
     {"target": "sumSeries(bench.*)", "from": "-2h", "until": "now", "format": "json"})
 FIND = "/metrics/find?" + urllib.parse.urlencode({"query": "bench.*"})
@@ -102,7 +90,10 @@ PNG = "/render?" + urllib.parse.urlencode(  # bench.m0000 ... bench.m0019, drawn
     {"target": "bench.m00[01]?", "from": "-2h", "until": "now", "format": "png", "width": 800, "height": 600})
 
 
-def measure(port: int, runs: int, series: int) -> dict[str, float]:
+def measure(ports: dict[str, int], runs: int, series: int) -> dict[str, dict[str, float]]:
+    """Median latency (ms) per server and query. The servers take turns request by
+    request, so load from elsewhere on the shared machine falls on both alike (measured
+    one after the other, a burst of load decided the ratio). Each answer is checked once."""
     def check_render(body: bytes) -> None:
         doc = json.loads(body)
         assert doc[0]["target"] == "sumSeries(bench.*)", doc[0]["target"]
@@ -115,9 +106,22 @@ def measure(port: int, runs: int, series: int) -> dict[str, float]:
         assert body[:8] == b"\x89PNG\r\n\x1a\n" and body[12:16] == b"IHDR", body[:100]
         assert struct.unpack(">II", body[16:24]) == (800, 600)
 
-    return {"sumSeries": median_ms(port, RENDER, runs, check_render),
-            "find": median_ms(port, FIND, runs, check_find),
-            "png": median_ms(port, PNG, runs, check_png)}
+    queries = {"sumSeries": (RENDER, check_render), "find": (FIND, check_find), "png": (PNG, check_png)}
+    medians: dict[str, dict[str, float]] = {name: {} for name in ports}
+    for query, (path, check) in queries.items():
+        times: dict[str, list[float]] = {name: [] for name in ports}
+        for i in range(runs + 2):
+            for name, port in ports.items():
+                t0 = time.perf_counter()
+                body = get(port, path)
+                elapsed = (time.perf_counter() - t0) * 1000
+                if i == 0:
+                    check(body)
+                if i >= 2:  # two warm-up requests
+                    times[name].append(elapsed)
+        for name in ports:
+            medians[name][query] = statistics.median(times[name])
+    return medians
 
 
 def serve_ours(whisper_root: str, port: int) -> subprocess.Popen:
@@ -142,15 +146,6 @@ def serve_graphite_web(storage_dir: Path, port: int) -> subprocess.Popen:
                              "--log-level", "warning", "graphite.wsgi:application"], env=env)
 
 
-def run(server: subprocess.Popen, port: int, runs: int, series: int) -> dict[str, float]:
-    try:
-        wait_ready(f"http://127.0.0.1:{port}", server, time.monotonic() + 60)
-        return measure(port, runs, series)
-    finally:
-        server.terminate()
-        server.wait(10)
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--series", type=int, default=1000)
@@ -164,15 +159,28 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         make_tree(whisper_root, args.series, now)
         print(f"created {args.series} whisper files in {time.perf_counter() - t0:.1f}s")
-        port = free_port()
-        ours = run(serve_ours(whisper_root, port), port, args.runs, args.series)
-        peer: dict[str, float] = {}
-        if not args.no_peer:
-            try:
-                port = free_port()
-                peer = run(serve_graphite_web(Path(storage), port), port, args.runs, args.series)
-            except Exception as exc:  # the peer is optional: say why it is missing
-                print(f"graphite-web not measured in this run: {exc}")
+        servers: dict[str, tuple[subprocess.Popen, int]] = {}
+        try:
+            port = free_port()
+            servers["ours"] = (serve_ours(whisper_root, port), port)
+            wait_ready(f"http://127.0.0.1:{port}", servers["ours"][0], time.monotonic() + 60)
+            if not args.no_peer:
+                try:
+                    port = free_port()
+                    servers["graphite-web"] = (serve_graphite_web(Path(storage), port), port)
+                    wait_ready(f"http://127.0.0.1:{port}", servers["graphite-web"][0], time.monotonic() + 60)
+                except (Exception, SystemExit) as exc:  # the peer is optional: say why it is missing
+                    print(f"graphite-web not measured in this run: {exc}")
+                    failed = servers.pop("graphite-web", None)
+                    if failed:
+                        failed[0].terminate()
+                        failed[0].wait(10)
+            results = measure({name: p for name, (_, p) in servers.items()}, args.runs, args.series)
+        finally:
+            for proc, _ in servers.values():
+                proc.terminate()
+                proc.wait(10)
+    ours, peer = results["ours"], results.get("graphite-web", {})
     for name, ms in ours.items():
         ref = REFERENCE_MS[name]
         goal = TARGET_RATIO[name]
