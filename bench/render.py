@@ -9,7 +9,7 @@ ratio against graphite-web 1.1.8 measured on this kind of machine (448 ms / 32 m
 Unless ``--no-peer``, it also runs the real graphite-web 1.1.8 (in its own venv, see
 tests/render/graphite_oracle.py; gunicorn, one sync worker) over the same files in the
 same run, the two servers taking turns request by request, checks its answers, and
-prints that ratio too.
+prints that ratio too, and the CPU time each server spent per request (from /proc).
 
     python bench/render.py [--series 1000] [--runs 30] [--no-peer]
 """
@@ -90,10 +90,26 @@ PNG = "/render?" + urllib.parse.urlencode(  # bench.m0000 ... bench.m0019, drawn
     {"target": "bench.m00[01]?", "from": "-2h", "until": "now", "format": "png", "width": 800, "height": 600})
 
 
-def measure(ports: dict[str, int], runs: int, series: int) -> dict[str, dict[str, float]]:
-    """Median latency (ms) per server and query. The servers take turns request by
-    request, so load from elsewhere on the shared machine falls on both alike (measured
-    one after the other, a burst of load decided the ratio). Each answer is checked once."""
+def cpu_ms(pid: int) -> float:
+    """CPU time used so far by a process and its children (gunicorn's worker), from
+    /proc: on a machine shared with other work it varies far less than wall time."""
+    pids = {pid}
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as fh:
+            pids.update(int(child) for child in fh.read().split())
+    ticks = 0
+    for p in pids:
+        with open(f"/proc/{p}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def measure(servers: dict[str, tuple[int, int]], runs: int, series: int) -> dict[str, dict[str, tuple]]:
+    """(median wall ms, CPU ms per request) per server and query; ``servers`` maps a name
+    to (port, pid). The servers take turns request by request, so load from elsewhere on
+    the shared machine falls on both alike (measured one after the other, a burst of
+    load decided the ratio). Each answer is checked once."""
     def check_render(body: bytes) -> None:
         doc = json.loads(body)
         assert doc[0]["target"] == "sumSeries(bench.*)", doc[0]["target"]
@@ -107,21 +123,24 @@ def measure(ports: dict[str, int], runs: int, series: int) -> dict[str, dict[str
         assert struct.unpack(">II", body[16:24]) == (800, 600)
 
     queries = {"sumSeries": (RENDER, check_render), "find": (FIND, check_find), "png": (PNG, check_png)}
-    medians: dict[str, dict[str, float]] = {name: {} for name in ports}
+    results: dict[str, dict[str, tuple]] = {name: {} for name in servers}
     for query, (path, check) in queries.items():
-        times: dict[str, list[float]] = {name: [] for name in ports}
+        times: dict[str, list[float]] = {name: [] for name in servers}
+        cpu: dict[str, float] = {}
         for i in range(runs + 2):
-            for name, port in ports.items():
+            for name, (port, pid) in servers.items():
+                if i == 2:  # after two warm-up requests
+                    cpu[name] = cpu_ms(pid)
                 t0 = time.perf_counter()
                 body = get(port, path)
                 elapsed = (time.perf_counter() - t0) * 1000
                 if i == 0:
                     check(body)
-                if i >= 2:  # two warm-up requests
+                if i >= 2:
                     times[name].append(elapsed)
-        for name in ports:
-            medians[name][query] = statistics.median(times[name])
-    return medians
+        for name, (_, pid) in servers.items():
+            results[name][query] = (statistics.median(times[name]), (cpu_ms(pid) - cpu[name]) / runs)
+    return results
 
 
 def serve_ours(whisper_root: str, port: int) -> subprocess.Popen:
@@ -175,19 +194,22 @@ def main(argv: list[str] | None = None) -> int:
                     if failed:
                         failed[0].terminate()
                         failed[0].wait(10)
-            results = measure({name: p for name, (_, p) in servers.items()}, args.runs, args.series)
+            results = measure({name: (port, proc.pid) for name, (proc, port) in servers.items()}, args.runs,
+                              args.series)
         finally:
             for proc, _ in servers.values():
                 proc.terminate()
                 proc.wait(10)
     ours, peer = results["ours"], results.get("graphite-web", {})
-    for name, ms in ours.items():
+    for name, (ms, cpu) in ours.items():
         ref = REFERENCE_MS[name]
         goal = TARGET_RATIO[name]
-        line = (f"{name:10s} ours {ms:7.2f} ms | graphite-web 1.1.8 reference {ref:6.1f} ms, ratio {ref / ms:5.1f}x"
-                f" (target >= {goal}x: {'ok' if ref / ms >= goal else 'MISSED'})")
+        line = (f"{name:10s} ours {ms:7.2f} ms ({cpu:6.1f} ms CPU) | graphite-web 1.1.8 reference {ref:6.1f} ms, "
+                f"ratio {ref / ms:5.1f}x (target >= {goal}x: {'ok' if ref / ms >= goal else 'MISSED'})")
         if name in peer:
-            line += f" | graphite-web 1.1.8 this run {peer[name]:7.2f} ms, ratio {peer[name] / ms:5.1f}x"
+            peer_ms, peer_cpu = peer[name]
+            line += (f" | graphite-web 1.1.8 this run {peer_ms:7.2f} ms ({peer_cpu:6.1f} ms CPU), ratio "
+                     f"{peer_ms / ms:5.1f}x (CPU {peer_cpu / max(cpu, 1e-9):4.1f}x)")
         print(line)
     return 0
 
