@@ -24,16 +24,18 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 
 def encode_rgb(pixels: np.ndarray) -> bytes:
-    """PNG of an (height, width, 3) uint8 array."""
+    """PNG of an (height, width, 3) uint8 array; a strided view (Cairo's B, G, R, A
+    reversed) is read in place, channel by channel, rather than copied first."""
     height, width, _ = pixels.shape
-    flat = pixels.reshape(height, width * 3)
     rows = np.empty((height, 1 + width * 3), np.uint8)
     rows[:, 0] = FILTER_UP
-    rows[0, 1:] = flat[0]
-    np.subtract(flat[1:], flat[:-1], out=rows[1:, 1:])  # uint8 wraps modulo 256, as PNG wants
+    out = rows[:, 1:].reshape(height, width, 3)
+    for channel in range(3):
+        out[0, :, channel] = pixels[0, :, channel]
+        # uint8 wraps modulo 256, as the PNG filter wants
+        np.subtract(pixels[1:, :, channel], pixels[:-1, :, channel], out=out[1:, :, channel])
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
-    return SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", _deflate(rows)) + \
-        _chunk(b"IEND", b"")
+    return SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", _deflate(rows)) + _chunk(b"IEND", b"")
 
 
 def _deflate(rows: np.ndarray) -> bytes:
