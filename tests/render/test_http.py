@@ -94,7 +94,8 @@ def test_render_get_and_post_with_repeated_targets(server):
 
 
 def test_render_json_post_body(server):
-    status, _, body = server.call("POST", "/render", body=json.dumps({"target": ["a.b1.c"], "from": "-1min", "format": "json"}),
+    doc = {"target": ["a.b1.c"], "from": "-1min", "format": "json"}
+    status, _, body = server.call("POST", "/render", body=json.dumps(doc),
                                   headers={"Content-Type": "application/json"})
     assert status == 200 and _strict(body.decode())[0]["target"] == "a.b1.c"
 

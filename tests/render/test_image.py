@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import re
 import xml.etree.ElementTree as ET
-import zlib
 from datetime import timezone
 
 import numpy as np
@@ -280,7 +279,6 @@ def test_our_png_encoder_round_trips_through_a_real_decoder():
     pixels = rng.integers(0, 256, size=(37, 53, 3), dtype=np.uint8)
     with Image.open(io.BytesIO(encode_rgb(pixels))) as im:
         assert np.array_equal(np.asarray(im), pixels)
-    assert zlib.decompress  # the encoder's only compressor
 
 
 def test_odd_graph_parameters_never_cause_a_500(graphs, root):

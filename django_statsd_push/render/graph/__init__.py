@@ -7,7 +7,6 @@ says what to install.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import tzinfo
 
 from ..series import Series

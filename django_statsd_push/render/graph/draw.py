@@ -16,7 +16,7 @@ import numpy as np
 
 from ..aggfuncs import consolidate
 from ..series import Series
-from .axis import XAxis, YAxis, x_axis, x_ticks, y_axis
+from .axis import YAxis, x_axis, x_ticks, y_axis
 from . import png
 from .colors import Color, parse_color
 from .params import LEGEND_MAX_ITEMS, GraphParams
