@@ -300,3 +300,14 @@ def test_odd_graph_parameters_never_cause_a_500(graphs, root):
         params += [("format", ("png", "svg", "pdf")[i % 3])] + list(case.items())
         status, _, body = graphs.request("/render", params)
         assert status in (200, 400), (params, status, body[:300])
+
+
+def test_a_png_does_not_depend_on_what_was_drawn_before(graphs):
+    """Cairo keeps a font face resolved with the first surface's hinting: an SVG drawn
+    first must not change the labels' widths (and so the plot) of later PNGs. Two
+    spellings of one font family are two faces to Cairo, one first used by an SVG."""
+    params = {"target": ["five", "three"], "from": "-1h", "title": "Same", "format": "png"}
+    graphs.request("/render", dict(params, format="svg", fontName="DejaVu Sans Mono"))
+    after_svg = graphs.request("/render", dict(params, fontName="DejaVu Sans Mono"))[2]
+    png_only = graphs.request("/render", dict(params, fontName="dejavu sans mono"))[2]
+    assert after_svg == png_only

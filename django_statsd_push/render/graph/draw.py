@@ -74,8 +74,19 @@ class Canvas:
         else:
             self.surface = cairo.PDFSurface(self.buffer, width, height)  # 1 pixel = 1 pt
         self.ctx = cairo.Context(self.surface)
+        # unantialiased (hinted) text, as graphite-web draws it: the glyph advances then
+        # match too, so label widths, and the plot area laid out around them, are the same
+        options = self.ctx.get_font_options()
+        options.set_antialias(cairo.ANTIALIAS_NONE)
+        self.ctx.set_font_options(options)
         self.opaque = True  # the graph's background is; unset it for a translucent one
-        self.font = (params.fontName, params.fontSize, params.fontBold, params.fontItalic)
+        # Cairo resolves a font face through fontconfig once, with the hinting of the first
+        # surface that uses it, and keeps it for every later surface: an SVG drawn first
+        # made the next PNGs' labels unhinted (other widths, the plot moved). Raster and
+        # vector output therefore ask for differently spelled families; fontconfig ignores
+        # the trailing blank, so both find the same font.
+        family = params.fontName if fmt == "png" else params.fontName + " "
+        self.font = (family, params.fontSize, params.fontBold, params.fontItalic)
         self.set_font()
 
     def set_font(self, size: float | None = None) -> None:
@@ -105,7 +116,11 @@ class Canvas:
         self.ctx.translate(x, y)
         self.ctx.rotate(math.radians(rotate))
         self.ctx.move_to(-dx, dy)
-        self.ctx.show_text(text)
+        if self.fmt == "png":  # outlines filled, as graphite-web does: the same pixels
+            self.ctx.text_path(text)
+            self.ctx.fill()
+        else:  # real text: selectable in the PDF, glyphs in the SVG
+            self.ctx.show_text(text)
         self.ctx.restore()
 
     def rect(self, x: float, y: float, w: float, h: float) -> None:
