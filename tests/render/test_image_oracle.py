@@ -46,6 +46,7 @@ REQUESTS = [
     {"target": "small", "hideYAxis": "true"},
     {"target": "small", "yAxisSide": "right"},
     {"target": ["small", "big"], "uniqueLegend": "true", "margin": "20"},
+    {"target": "small", "margin": "0", "hideAxes": "true"},
     {"target": "small", "from": "-1h"},
     {"target": "small", "from": "-2d"},
     {"target": ["small", "secondYAxis(big)"], "vtitleRight": "right"},

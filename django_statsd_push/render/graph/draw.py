@@ -16,8 +16,8 @@ import numpy as np
 
 from ..aggfuncs import consolidate
 from ..series import Series
-from .axis import YAxis, x_axis, x_ticks, y_axis
 from . import png
+from .axis import YAxis, x_axis, x_ticks, y_axis
 from .colors import Color, parse_color
 from .params import LEGEND_MAX_ITEMS, GraphParams
 
@@ -183,7 +183,8 @@ class LineGraph:
             name = s.options.get("color") or (params.rightColor if right else params.leftColor) or next(palette)
             self.lines.append(Line.of(s, parse_color(name, f"colour of series {s.name!r}"), params))
         m = params.margin
-        self.area = Area(m + 10 if m else 0, params.width - m, m, params.height - m)
+        # 10 px more on the left for a time label near the edge; graphOnly is all plot
+        self.area = Area(0 if params.graphOnly else m + 10, params.width - m, m, params.height - m)
 
     # -- layout ------------------------------------------------------------------------
     def draw(self) -> bytes:
