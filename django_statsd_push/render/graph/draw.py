@@ -201,7 +201,7 @@ class LineGraph:
         c.set_font(p.fontSize + math.floor(math.log(p.fontSize)) if p.fontSize >= 1 else p.fontSize)
         c.color(self.fg)
         if p.title:
-            self.draw_title(p.title)
+            self.draw_title(p.title, gap=not (p.yAxisSide == "right" and not two_axes))
         if p.vtitle:
             self.draw_vtitle(p.vtitle, right=False)
         if two_axes and p.vtitleRight:
@@ -243,13 +243,14 @@ class LineGraph:
                          "labelValues": y.values if shown else []}
         return meta
 
-    def draw_title(self, text: str) -> None:
+    def draw_title(self, text: str, gap: bool) -> None:
         y = self.area.ymin
         height = self.canvas.line_height()
         for line in text.split("\n"):
             self.canvas.text(line, self.p.width / 2, y, align="center")
             y += height
-        self.area.ymin = y + self.p.margin
+        # graphite-web leaves out the margin under the title when the y axis is on the right
+        self.area.ymin = y + (self.p.margin if gap else 0)
 
     def draw_vtitle(self, text: str, right: bool) -> None:
         height = self.canvas.line_height()
