@@ -214,9 +214,12 @@ class RenderApp:
                              "(narrow the range or use maxDataPoints)")
         if graph_params is not None:
             try:
-                return Response(graph.render_image(data, graph_params, fmt, tz), graph.CONTENT_TYPES[fmt])
+                image = graph.render_image(data, graph_params, fmt, tz)
             except graph.ImageUnavailable as exc:
                 return text(f"{exc}\n", "501 Not Implemented")
+            if fmt == "svg" and request.get("jsonp"):  # graphite-web: the SVG as a JSON string
+                return json_text_response(json.dumps(image.decode("utf-8")), request)
+            return Response(image, graph.CONTENT_TYPES[fmt])
         if fmt == "json":
             # graphite-web reads noNullPoints by its presence alone (even "=false")
             body = formats.render_json(data, no_null_points="noNullPoints" in request.params)

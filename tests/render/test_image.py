@@ -4,6 +4,7 @@ the SVG's glyphs and metadata, and the PDF read back with pypdf."""
 from __future__ import annotations
 
 import io
+import json
 import re
 import xml.etree.ElementTree as ET
 from datetime import timezone
@@ -216,6 +217,15 @@ def test_svg_is_xml_with_the_legend_drawn_and_named(graphs):
     assert '"name": "five"' in with_legend and '"name": "three"' in with_legend
     glyphs = lambda text: len(re.findall(r"<use xlink:href=\"#glyph", text))  # noqa: E731
     assert glyphs(with_legend) - glyphs(without) == len("five") + len("three")
+
+
+def test_svg_with_jsonp_is_the_svg_as_a_json_string(graphs):
+    status, headers, body = graphs.request("/render", {"target": "five", "from": "-1h", "format": "svg",
+                                                       "jsonp": "show"})
+    text = body.decode()
+    assert status == 200 and headers["Content-Type"] == "text/javascript"
+    assert text.startswith("show(") and text.endswith(")")
+    assert ET.fromstring(json.loads(text[5:-1])).tag == "{http://www.w3.org/2000/svg}svg"
 
 
 def test_pdf_is_a_real_pdf(graphs):
