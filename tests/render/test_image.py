@@ -321,3 +321,19 @@ def test_a_png_does_not_depend_on_what_was_drawn_before(graphs):
     after_svg = graphs.request("/render", dict(params, fontName="DejaVu Sans Mono"))[2]
     png_only = graphs.request("/render", dict(params, fontName="dejavu sans mono"))[2]
     assert after_svg == png_only
+
+
+def test_concurrent_renders_give_the_same_images(graphs):
+    """The bundled server draws each request in its own thread: Cairo's shared font
+    caches must not mix them up."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    requests = [{"target": t, "from": "-1h", "format": fmt, "title": t}
+                for t in ("five", "two", "three", "gappy") for fmt in ("png", "svg")]
+    def body(request) -> bytes:  # Cairo numbers SVG surfaces process-wide: id="surfaceN"
+        return re.sub(rb'id="surface\d+"', b"", graphs.request("/render", request)[2])
+
+    serial = [body(r) for r in requests]
+    with ThreadPoolExecutor(8) as pool:
+        for _ in range(3):
+            assert list(pool.map(body, requests)) == serial
