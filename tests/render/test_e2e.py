@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import socket
 import time
+import urllib.request
 from urllib.parse import urlencode
 
+import numpy as np
 import pytest
 import statsd
 import whisper
@@ -57,6 +60,16 @@ def carbon_launcher():
     return carbon_cache.CarbonCache
 
 
+def png_pixels(url: str, params: dict):
+    """A /render PNG (the default format) decoded by Pillow into an RGB array."""
+    from PIL import Image
+
+    with urllib.request.urlopen(f"{url}/render?{urlencode(params)}", timeout=30) as response:
+        assert response.headers["Content-Type"] == "image/png"
+        with Image.open(io.BytesIO(response.read())) as image:
+            return np.asarray(image.convert("RGB")).astype(int)
+
+
 def test_statsd_packets_are_rendered(tmp_path):
     from django_statsd_push.server.config import Settings
     from django_statsd_push.server.daemon import Daemon
@@ -90,6 +103,14 @@ def test_statsd_packets_are_rendered(tmp_path):
                 assert doc[0]["target"] == "sumSeries(stats_counts.e2e.*)"
                 found = query(url, "/metrics/find", {"query": "stats_counts.e2e.*"})
                 assert {(n["text"], n["leaf"]) for n in found} == {("hits", 1), ("misses", 1)}
+                # and drawn: the one flushed point (12 of 0..24) is red at the graph's middle row
+                # (staircase: a lone point is a step; as a slope it is a line of no length)
+                pixels = png_pixels(url, {"target": "color(sumSeries(stats_counts.e2e.*),'ff0000')", "from": "-5min",
+                                          "graphOnly": "true", "yMin": "0", "yMax": "24", "lineWidth": "4",
+                                          "lineMode": "staircase", "width": "300", "height": "200"})
+                red = (pixels[..., 0] > 200) & (pixels[..., 1] < 60) & (pixels[..., 2] < 60)
+                rows = np.flatnonzero(red.any(axis=1))
+                assert len(rows) and 96 <= rows.min() and rows.max() <= 104, rows
 
 
 def test_carbonlink_merges_points_carbon_has_not_written(tmp_path):

@@ -69,6 +69,8 @@ def write_data(root) -> None:
     write_metric(root, "neg", [-30 + (i % 13) * 4 for i in range(360)])
     write_metric(root, "flat", [42] * 360)
     write_metric(root, "zero", [0] * 360)
+    write_metric(root, "lone", [None] * 359 + [5])
+    write_metric(root, "islands", [3 if i % 20 == 0 else None for i in range(360)])
 
 
 def metadata(svg: str) -> dict:
@@ -140,6 +142,8 @@ PICTURES = [
     {"target": "small", "yAxisSide": "right", "fontSize": "12", "fontBold": "true", "title": "Bold"},
     {"target": ["small", "big"], "hideGrid": "true", "hideXAxis": "true", "from": "-6h"},
     {"target": ["small", "secondYAxis(big)"], "yAxisSide": "right", "title": "Two", "hideLegend": "true"},
+    {"target": ["lone", "islands"], "lineWidth": "3", "yMin": "0"},
+    {"target": ["lone", "islands"], "lineMode": "staircase", "areaMode": "all", "yMin": "0"},
     {"target": "ms", "yUnitSystem": "msec", "majorGridLineColor": "ff0000", "minorGridLineColor": "00ff00",
      "height": "400"},
 ]
@@ -147,7 +151,7 @@ PICTURES = [
 
 def test_pngs_look_like_graphite_webs(tmp_path, root, client):
     """Same Cairo, same fonts, same layout and text drawn the same way: the pixels agree
-    (all of them in 12 of these 13 graphs when this was written). Legend columns differ on
+    (all of them in 14 of these 15 graphs when this was written). Legend columns differ on
     purpose: graphite-web sizes them by the name with the most characters, we by the widest
     ("big" and "ms": 0.05% of the pixels), and where a legend entry for the right axis
     sits (hidden here)."""
