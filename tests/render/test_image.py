@@ -219,6 +219,15 @@ def test_svg_is_xml_with_the_legend_drawn_and_named(graphs):
     assert glyphs(with_legend) - glyphs(without) == len("five") + len("three")
 
 
+def test_svg_metadata_survives_any_series_name(graphs):
+    name = "</script>]]><x a='1'>&amp;"
+    status, _, body = graphs.request("/render", {"target": f'alias(five,"{name}")', "from": "-1h", "format": "svg"})
+    assert status == 200
+    ET.fromstring(body)  # still well-formed XML
+    metadata = json.loads(re.search(rb"metadata = (\{.*\})\n", body).group(1))
+    assert metadata["series"][0]["name"] == name
+
+
 def test_svg_with_jsonp_is_the_svg_as_a_json_string(graphs):
     status, headers, body = graphs.request("/render", {"target": "five", "from": "-1h", "format": "svg",
                                                        "jsonp": "show"})

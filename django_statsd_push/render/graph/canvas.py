@@ -103,7 +103,8 @@ class Canvas:
             # cairo sizes the document in points; browsers should lay it out in pixels, as
             # graphite-web's SVG does. The metadata names the series (text is drawn as glyphs).
             text = body.decode("utf-8").replace('pt"', 'px"', 2)
-            script = json.dumps(metadata or {}).replace("]]>", "]]\\>")
+            # JSON that cannot end the CDATA section or open a tag, whatever a series is called
+            script = json.dumps(metadata or {}).replace("<", "\\u003c").replace(">", "\\u003e")
             text = text.replace("</svg>", f"<script><![CDATA[\nmetadata = {script}\n]]></script>\n</svg>", 1)
             return text.encode("utf-8")
         return body
