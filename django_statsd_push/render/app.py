@@ -20,7 +20,7 @@ from email.policy import HTTP
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from . import deadline, formats, reader, registry
+from . import deadline, formats, graph, reader, registry
 from .carbonlink import CarbonLink
 from .errors import InputError, OverBudget
 from .evaluator import Context, evaluate_target
@@ -238,9 +238,11 @@ class RenderApp:
         targets = request.getlist("target") or request.getlist("target[]")
         fmt = request.get("format")
         if fmt is None:
-            fmt = "pickle" if "pickle" in request.params else "raw" if "rawData" in request.params else "json"
-        if fmt not in formats.FORMATS:
-            raise InputError(f"unsupported format {fmt!r} (supported: {', '.join(formats.FORMATS)})")
+            fmt = "pickle" if "pickle" in request.params else "raw" if "rawData" in request.params else "png"
+        if fmt not in formats.FORMATS + graph.FORMATS:
+            raise InputError(f"unsupported format {fmt!r} (supported: {', '.join(formats.FORMATS + graph.FORMATS)})")
+        graph_params = graph.parse_graph_params({k: v[-1] for k, v in request.params.items()}) \
+            if fmt in graph.FORMATS else None
         tz, start, end, now = self._times(request)
         try:
             xff = float(request.get("xFilesFactor") or 0)
@@ -261,6 +263,14 @@ class RenderApp:
         if points > self.limits.max_points:
             raise InputError(f"response would hold {points} points, more than {self.limits.max_points} "
                              "(narrow the range or use maxDataPoints)")
+        if graph_params is not None:
+            try:
+                image = graph.render_image(data, graph_params, fmt, tz)
+            except graph.ImageUnavailable as exc:
+                return text(f"{exc}\n", "501 Not Implemented")
+            if fmt == "svg" and request.get("jsonp"):  # graphite-web: the SVG as a JSON string
+                return json_text_response(json.dumps(image.decode("utf-8")), request)
+            return Response(image, graph.CONTENT_TYPES[fmt])
         if fmt == "json":
             # graphite-web reads noNullPoints by its presence alone (even "=false")
             body = formats.render_json(data, no_null_points="noNullPoints" in request.params)

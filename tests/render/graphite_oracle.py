@@ -71,7 +71,7 @@ for line in sys.stdin:
     else:
         response = client.get(path, params)
     body = response.content
-    text = body.hex() if params.get("format") == "pickle" else body.decode()
+    text = body.hex() if params.get("format") in ("pickle", "png", "pdf") else body.decode()
     print(json.dumps({"status": response.status_code, "body": text}), flush=True)
 '''
 

@@ -68,7 +68,7 @@ def test_carbon_posts_tagged_series_and_seriesbytag_finds_them(tmp_path, setting
                            ["stats_counts.e2e.hits;env=prod;host=a", "stats_counts.e2e.hits;env=prod;host=b"])
 
                 def values(target: str) -> dict:
-                    doc = query(url, "/render", {"target": target, "from": "-5min"})
+                    doc = query(url, "/render", {"target": target, "from": "-5min", "format": "json"})
                     return {s["target"]: [v for v, _ in s["datapoints"] if v is not None] for s in doc}
 
                 by_tag = "sumSeries(seriesByTag('name=stats_counts.e2e.hits','env=prod'))"

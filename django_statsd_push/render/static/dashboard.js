@@ -27,11 +27,19 @@ function el(tag, attrs, text) {
   return node;
 }
 
-function renderUrl(panel) {
+// The panel's query: JSON for the chart drawn here, or the same targets as a PNG graph
+// drawn by the render API (graphite-web's look), which the panel links to.
+function renderUrl(panel, format = "json") {
   const q = new URLSearchParams();
   for (const t of panel.targets) q.append("target", t);
   q.set("from", state.from);
-  q.set("format", "json");
+  q.set("format", format);
+  if (format === "png") {
+    q.set("title", panel.title);
+    if (panel.unit) q.set("vtitle", panel.unit);
+    q.set("width", "800");
+    q.set("height", "400");
+  }
   return "/render?" + q.toString();
 }
 
@@ -151,6 +159,8 @@ function buildPanel(panel) {
   const section = el("section", { class: "panel", id: panel.id, "data-points": "0" });
   const h2 = el("h2", { title: panel.targets.join("\n") }, panel.title);
   h2.append(el("span", { class: "unit" }, panel.unit));
+  h2.append(el("a", { class: "png", href: renderUrl(panel, "png"), target: "_blank",
+                      title: "this panel as a PNG graph" }, "PNG"));
   section.append(h2, el("svg:svg", { class: "chart", role: "img", "aria-label": panel.title }),
                  el("p", { class: "message" }), el("ul", { class: "legend" }));
   document.getElementById("panels").append(section);
