@@ -13,7 +13,7 @@ import pytest
 from django.test import override_settings
 
 from django_statsd_push import names, statsd
-from django_statsd_push.client import batching, current_batch
+from django_statsd_push.client import batching, current_batch, pack
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -150,6 +150,24 @@ def test_batch_is_one_datagram_until_the_packet_size(udp, settings):
     assert [line for d in datagrams for line in d.split("\n")] == [
         f"metric.number{i:02d}:1|c" for i in range(12)
     ]
+
+
+@pytest.mark.parametrize("size", [64, 100, 19, 20, 21, 512])
+def test_pack_is_pystatsds_packing(size):
+    """``pack`` (batches) and pystatsd's UDP Pipeline (``statsd.pipeline()``) cut alike."""
+    from statsd.client.udp import Pipeline as PystatsdPipeline
+
+    lines = [f"m{i}:{'1' * (i % 7)}|c" for i in range(40)] + ["x" * 30 + ":1|c", "y:1|c"]
+    sent: list[str] = []
+
+    class Client:
+        _prefix, _maxudpsize, _after = None, size, sent.append
+
+    pipe = PystatsdPipeline(Client())
+    pipe._stats.extend(lines)
+    pipe._send()
+    assert pack(lines, size) == sent
+    assert pack([], size) == []
 
 
 def test_names_are_sanitised_on_the_wire(udp):
