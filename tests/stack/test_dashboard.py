@@ -7,6 +7,7 @@ attributes the page writes into the DOM after its render queries come back.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -34,6 +35,7 @@ METRICS = [
     "stats.timers.db.default.sqlite.select.upper_90",
     "stats_counts.statsd.packets_received", "stats_counts.statsd.metrics_received",
     "stats_counts.statsd.bad_lines_seen",
+    "stats.timers.browser.index.load.upper_90", "stats.timers.browser.polls_list.ttfb.upper_90",
 ]
 
 
@@ -42,9 +44,15 @@ def dashboard_targets() -> list[str]:
     return [t for panel in panels() for t in panel["targets"]]
 
 
-def grafana_targets() -> list[str]:
+def grafana_targets(prefix: str = "", view: str = "*", method: str = "*") -> list[str]:
+    """The Grafana targets with its template variables replaced as Grafana does
+    (textbox ``prefix`` as typed; ``view``/``method`` "All" is their allValue ``*``)."""
     dash = json.loads(GRAFANA.read_text())
-    return [t["target"] for panel in dash["panels"] for t in panel["targets"]]
+    values = {"prefix": prefix, "view": view, "method": method}
+    return [
+        re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: values[m[1] or m[2]], t["target"])
+        for panel in dash["panels"] for t in panel["targets"]
+    ]
 
 
 def write_whisper(root: Path, names: list[str], step: int = 10, points: int = 60) -> None:
