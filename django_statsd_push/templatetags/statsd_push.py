@@ -4,7 +4,8 @@ Put it once in the base template (before ``</body>``); the page's view name (fro
 ``request.resolver_match``, so the ``request`` context processor must be on) and the
 endpoint's URL (``include("django_statsd_push.urls")``) are written into the script.
 Where either is missing the tag writes an HTML comment saying which, never an error:
-a page must not fail because of metrics. ``nonce`` is passed on for a Content
+a page must not fail because of metrics. It writes nothing when metrics are disabled
+or the page's view is not in ``STATSD_BROWSER_VIEWS`` (its beacon would be dropped). ``nonce`` is passed on for a Content
 Security Policy: ``{% statsd_browser_timing nonce=request.csp_nonce %}``.
 """
 
@@ -17,6 +18,10 @@ from django import template
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
+
+from django_statsd_push.client import statsd
+from django_statsd_push.conf import SettingError
+from django_statsd_push.conf import settings as conf
 
 register = template.Library()
 
@@ -58,12 +63,20 @@ def statsd_browser_timing(context: Any, nonce: str | None = None) -> SafeString:
     if match is None:
         return mark_safe("<!-- statsd_browser_timing: no request.resolver_match (enable the "
                          "'django.template.context_processors.request' context processor) -->")
+    view = match.view_name
+    try:
+        allowed = conf.parsed("browser_views")
+        enabled = statsd.state.enabled
+    except SettingError:
+        return mark_safe("<!-- statsd_browser_timing: a bad STATSD_BROWSER_VIEWS (manage.py check) -->")
+    if not enabled or (allowed is not None and view not in allowed):
+        return mark_safe("")  # the beacon would be refused or dropped: do not send it
     try:
         url = reverse("statsd_browser_timing")
     except NoReverseMatch:
         return mark_safe("<!-- statsd_browser_timing: add include('django_statsd_push.urls') "
                          "to the URLconf -->")
-    script = mark_safe(SCRIPT % (_js_string(url), _js_string(match.view_name)))
+    script = mark_safe(SCRIPT % (_js_string(url), _js_string(view)))
     if nonce:
         return format_html('<script nonce="{}">{}</script>', nonce, script)
     return format_html("<script>{}</script>", script)

@@ -132,6 +132,14 @@ def test_the_tag_writes_the_view_name_and_the_endpoint(client):
     assert "navigator.sendBeacon(url" in page
 
 
+def test_no_script_where_the_beacon_would_be_dropped(client, settings):
+    settings.STATSD_BROWSER_VIEWS = ["page"]
+    assert "sendBeacon" in client.get("/page/").content.decode()
+    assert "sendBeacon" not in client.get("/shop/cart/").content.decode()
+    settings.STATSD_ENABLED = False
+    assert "sendBeacon" not in client.get("/page/").content.decode()
+
+
 def test_the_tag_escapes_and_explains(rf, settings):
     from django.template import engines
     from django.urls import resolve
