@@ -47,6 +47,17 @@ def test_a_beacon_becomes_one_timer_per_figure(client):
         metrics.assert_sent(f"browser.page.{figure}", "ms", value, count=1)
 
 
+def test_timings_leave_in_their_own_datagram_even_if_the_endpoint_is_excluded(client, settings):
+    from django_statsd_push import statsd
+
+    settings.STATSD_EXCLUDE_VIEWS = ["statsd_browser_timing"]
+    assert beacon(client, GOOD).status_code == 204
+    (datagram,) = statsd.transport.datagrams  # the beacon request's own metrics: excluded
+    assert [line.split(":")[0] for line in datagram.split("\n")] == [
+        "browser.page.ttfb", "browser.page.dom_content_loaded", "browser.page.load", "browser.page.lcp",
+    ]
+
+
 def test_namespaced_and_unnamed_views_as_resolver_match_names_them(client):
     with capture_metrics() as metrics:
         assert beacon(client, {"view": "shop:cart", "load": 1}).status_code == 204
