@@ -4,8 +4,8 @@ Why a check: after moving over, the old settings look as if they still do someth
 (``STATSD_PATCHES``, ``PROMETHEUS_EXPORT_MIGRATIONS``) and some share a name with ours
 but not a meaning (``STATSD_CLIENT = "django_statsd.clients.normal"``). Each is reported
 once by ``manage.py check`` as warning ``django_statsd_push.W002`` (a setting) or
-``W003`` (their middleware or instrumented database/cache backends), with the line to
-write instead. docs/migrating.rst is the same table in prose.
+``W003`` (their app, middleware or instrumented database/cache backends), with the line
+to write instead. docs/migrating.rst is the same table in prose.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ MIDDLEWARE_ADVICE = "Remove it: django_statsd_push.middleware.StatsdMiddleware (
 
 
 def legacy_settings() -> list[CheckMessage]:
-    """W002 for each leftover setting, W003 for each leftover middleware or backend."""
+    """W002 for each leftover setting, W003 for each leftover app, middleware or backend."""
     from django.conf import settings
 
     found: list[CheckMessage] = []
@@ -115,6 +115,11 @@ def legacy_settings() -> list[CheckMessage]:
             continue
         found.append(Warning(f"{name} = {value!r} is a {origin} setting; django-statsd-push "
                              "does not read it.", hint=text, id="django_statsd_push.W002"))
+    for app in getattr(settings, "INSTALLED_APPS", None) or ():
+        if app in ("django_statsd", "django_prometheus"):
+            found.append(Warning(f"INSTALLED_APPS has {app!r}: its signals and patches still send metrics.",
+                                 hint="Remove it: 'django_statsd_push' replaces it.",
+                                 id="django_statsd_push.W003"))
     for entry in getattr(settings, "MIDDLEWARE", None) or ():
         if isinstance(entry, str) and entry.startswith(("django_statsd.", "django_prometheus.")):
             found.append(Warning(f"MIDDLEWARE has {entry}: metrics of every request are also sent "

@@ -112,6 +112,13 @@ def test_old_middleware_and_backends(settings):
     assert "'django.core.cache.backends.redis.RedisCache'" in found[3].hint
 
 
+def test_old_apps(settings):
+    found = warnings_for(settings, INSTALLED_APPS=[*settings.INSTALLED_APPS, "django_prometheus"])
+    assert [(w.id, w.msg) for w in found] == [
+        ("django_statsd_push.W003", "INSTALLED_APPS has 'django_prometheus': its signals and patches still send metrics."),
+    ]
+
+
 def test_shown_by_manage_py_check(settings, capsys):
     settings.STATSD_PATCHES = ["django_statsd.patches.db"]
     call_command("check")  # warnings do not stop it
