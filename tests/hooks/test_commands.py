@@ -134,3 +134,24 @@ def test_a_bad_setting_is_named_with_its_fix(settings):
     out = run_failing(match=r"disabled by STATSD_PORT \(check django_statsd_push.E002\)")
     assert "enabled:    no: STATSD_PORT = 'eighty' is not valid: 'eighty' is not an integer." in out
     assert "fix:        Set STATSD_PORT to an integer between 1 and 65535" in out
+
+
+@pytest.mark.slow
+def test_the_real_etsy_statsd_confirms_too(settings, statsd_send):
+    """etsy statsd 0.9 (node) prints its counters with node's util.inspect: bare keys."""
+    from tests.conftest import require, require_program
+    from tests.server.etsy import EtsyStatsd, install
+
+    require_program("node")
+    stats_js = install()
+    require(stats_js is not None, "etsy statsd could not be installed with npm")
+    with EtsyStatsd(stats_js, {"flushInterval": 600000, "backends": []}) as etsy:
+        settings.STATSD_CLIENT = "udp"
+        settings.STATSD_HOST = "127.0.0.1"
+        settings.STATSD_PORT = etsy.udp_port
+        assert "metric:     counted: statsd_check:1|c" in run("--mgmt-port", str(etsy.mgmt_port))
+        settings.STATSD_PREFIX = "shop"
+        assert "counted: shop.statsd_check:1|c" in run("--mgmt-port", str(etsy.mgmt_port))
+        counters = read_counters("127.0.0.1", etsy.mgmt_port)
+    assert counters["statsd_check"] == 1 and counters["shop.statsd_check"] == 1
+    assert "statsd.packets_received" in counters  # quoted keys are read too

@@ -24,8 +24,10 @@ from django_statsd_push import names
 from django_statsd_push.client import statsd
 from django_statsd_push.conf import settings as conf
 
-# One counter in etsy's ``counters`` answer (a JavaScript object literal): ``  'name': 3,``
-_COUNTER = re.compile(r"^\s*'((?:[^'\\]|\\.)*)': (-?[0-9.e+]+),?$")
+# One counter in the ``counters`` answer, a JavaScript object literal as node's
+# util.inspect prints it: keys quoted ('a.b': 3) or bare when an identifier
+# (statsd_check: 1), one per line or several on one line.
+_COUNTER = re.compile(r"(?:'((?:[^'\\]|\\.)*)'|([A-Za-z_$][\w$]*))\s*:\s*(-?[0-9][0-9.e+-]*)")
 ATTEMPTS = 3  # a flush between "before" and "after" resets the count: try again
 WAIT = 2.0  # seconds for the daemon to count one datagram
 
@@ -41,7 +43,7 @@ def read_counters(host: str, port: int, timeout: float = 2.0) -> dict[str, float
             conn.sendall(b"counters\n")
             answer = b""
             deadline = time.monotonic() + timeout
-            while b"END" not in answer:
+            while b"\nEND\n" not in answer:
                 conn.settimeout(max(0.01, deadline - time.monotonic()))
                 chunk = conn.recv(65536)
                 if not chunk:
@@ -49,13 +51,12 @@ def read_counters(host: str, port: int, timeout: float = 2.0) -> dict[str, float
                 answer += chunk
     except OSError as exc:
         raise ManagementError(f"no management interface at {host}:{port} ({exc})") from None
-    if b"END" not in answer:
+    if b"\nEND\n" not in answer:
         raise ManagementError(f"{host}:{port} did not answer 'counters' like a statsd daemon")
     counters = {}
-    for line in answer.decode("utf-8", "replace").splitlines():
-        match = _COUNTER.match(line)
-        if match:
-            counters[match[1].replace("\\'", "'").replace("\\\\", "\\")] = float(match[2])
+    for quoted, bare, value in _COUNTER.findall(answer.decode("utf-8", "replace")):
+        name = bare or quoted.replace("\\'", "'").replace("\\\\", "\\")
+        counters[name] = float(value)
     return counters
 
 
