@@ -5,8 +5,9 @@ Put it once in the base template (before ``</body>``); the page's view name (fro
 endpoint's URL (``include("django_statsd_push.urls")``) are written into the script.
 Where either is missing the tag writes an HTML comment saying which, never an error:
 a page must not fail because of metrics. It writes nothing when metrics are disabled
-or the page's view is not in ``STATSD_BROWSER_VIEWS`` (its beacon would be dropped). ``nonce`` is passed on for a Content
-Security Policy: ``{% statsd_browser_timing nonce=request.csp_nonce %}``.
+or the page's view is not in ``STATSD_BROWSER_VIEWS`` (its beacon would be dropped).
+``nonce`` is passed on for a Content Security Policy:
+``{% statsd_browser_timing nonce=request.csp_nonce %}``.
 """
 
 from __future__ import annotations

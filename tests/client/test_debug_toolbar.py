@@ -103,4 +103,5 @@ def test_toolbar_outside_the_statsd_middleware_is_explained(client, toolbar, set
     settings.MIDDLEWARE = ["debug_toolbar.middleware.DebugToolbarMiddleware"]
     page_html = client.get("/page/").content.decode()
     assert "no request batch" in page_html
-    assert "put <code>django_statsd_push.middleware.StatsdMiddleware</code> first" in open_panel(client, page_html)
+    panel = open_panel(client, page_html)
+    assert "put <code>django_statsd_push.middleware.StatsdMiddleware</code> first" in panel

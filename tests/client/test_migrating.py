@@ -107,15 +107,18 @@ def test_old_middleware_and_backends(settings):
     assert [w.id for w in found] == ["django_statsd_push.W003"] * 4
     assert "django_prometheus.middleware.PrometheusBeforeMiddleware" in found[0].msg
     assert "GraphiteRequestTimingMiddleware" in found[1].msg
-    assert found[2].msg.startswith("DATABASES['other']['ENGINE'] = 'django_prometheus.db.backends.postgresql'")
-    assert found[2].hint == "Use Django's own backend ('django.db.backends.postgresql') and STATSD_HOOKS = ['db']."
+    assert found[2].msg.startswith(
+        "DATABASES['other']['ENGINE'] = 'django_prometheus.db.backends.postgresql'")
+    assert found[2].hint == (
+        "Use Django's own backend ('django.db.backends.postgresql') and STATSD_HOOKS = ['db'].")
     assert "'django.core.cache.backends.redis.RedisCache'" in found[3].hint
 
 
 def test_old_apps(settings):
     found = warnings_for(settings, INSTALLED_APPS=[*settings.INSTALLED_APPS, "django_prometheus"])
     assert [(w.id, w.msg) for w in found] == [
-        ("django_statsd_push.W003", "INSTALLED_APPS has 'django_prometheus': its signals and patches still send metrics."),
+        ("django_statsd_push.W003",
+         "INSTALLED_APPS has 'django_prometheus': its signals and patches still send metrics."),
     ]
 
 
@@ -123,4 +126,5 @@ def test_shown_by_manage_py_check(settings, capsys):
     settings.STATSD_PATCHES = ["django_statsd.patches.db"]
     call_command("check")  # warnings do not stop it
     err = capsys.readouterr().err
-    assert "(django_statsd_push.W002) STATSD_PATCHES = ['django_statsd.patches.db'] is a django-statsd setting" in err
+    assert ("(django_statsd_push.W002) STATSD_PATCHES = ['django_statsd.patches.db'] is a "
+            "django-statsd setting") in err

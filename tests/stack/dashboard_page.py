@@ -27,10 +27,14 @@ def panel_points(host: str, port: int, profile: Path, query: str = "refresh=0") 
     return panel_points_and_dom(host, port, profile, query)[0]
 
 
-def panel_points_and_dom(host: str, port: int, profile: Path, query: str = "refresh=0") -> tuple[dict[str, int], str]:
+def panel_points_and_dom(
+    host: str, port: int, profile: Path, query: str = "refresh=0"
+) -> tuple[dict[str, int], str]:
+    """(panel_points, the dumped DOM) for the page opened with ``query``."""
     chromium = require_program("chromium")
     dom = subprocess.run(
-        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", f"http://{host}:{port}/?{query}"],
+        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom",
+         f"http://{host}:{port}/?{query}"],
         capture_output=True, text=True, timeout=120, check=True,
     ).stdout
     assert 'data-state="loaded"' in dom, dom[:2000]
