@@ -17,6 +17,7 @@ Only this module imports debug_toolbar: nothing else of django_statsd_push needs
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from typing import Any
 
@@ -24,6 +25,8 @@ from debug_toolbar.panels import Panel
 from django.http import HttpRequest, HttpResponseBase
 
 from django_statsd_push.client import current_batch, read_line, statsd
+
+logger = logging.getLogger("django_statsd_push")
 
 TYPES = {"c": "counter", "ms": "timer", "g": "gauge", "s": "set", "h": "histogram"}
 
@@ -82,16 +85,16 @@ class StatsdPanel(Panel):
         batch = getattr(self, "_batch", None)
         if batch is None:
             self.record_stats({"in_batch": False, "metrics": [], "sent": False})
-            return
-        if not self.get_stats().get("sent"):
-            self.record_stats({"in_batch": True, **describe(list(batch.lines), None)})
+        elif not self.get_stats().get("sent"):
+            self._record(list(batch.lines), None)
 
     def _sent(self, datagrams: list[str]) -> None:
-        # Called by statsd.send_batch, inside Django's request path: never raise.
+        """Called by ``statsd.send_batch`` with what it sent."""
+        self._record([line for datagram in datagrams for line in datagram.split("\n")], datagrams)
+
+    def _record(self, lines: list[str], datagrams: list[str] | None) -> None:
+        # Inside Django's request path: a panel must never fail a request.
         try:
-            lines = [line for datagram in datagrams for line in datagram.split("\n")]
             self.record_stats({"in_batch": True, **describe(lines, datagrams)})
         except Exception:
-            import logging
-
-            logging.getLogger("django_statsd_push").debug("statsd panel: not recorded", exc_info=True)
+            logger.debug("statsd panel: not recorded", exc_info=True)
