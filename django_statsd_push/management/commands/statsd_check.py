@@ -28,8 +28,12 @@ from django_statsd_push.conf import settings as conf
 # util.inspect prints it: keys quoted ('a.b': 3) or bare when an identifier
 # (statsd_check: 1), one per line or several on one line.
 _COUNTER = re.compile(r"(?:'((?:[^'\\]|\\.)*)'|([A-Za-z_$][\w$]*))\s*:\s*(-?[0-9][0-9.e+-]*)")
-ATTEMPTS = 3  # a flush between "before" and "after" resets the count: try again
-WAIT = 2.0  # seconds for the daemon to count one datagram
+# A flush between reading "before" and "after" resets the daemon's counters (to 0, or
+# deletes them), which can hide the increment: each attempt waits ATTEMPT_WAIT seconds
+# for it, then sends again.
+ATTEMPTS = 3
+ATTEMPT_WAIT = 1.0
+WAIT = ATTEMPTS * ATTEMPT_WAIT
 
 
 class ManagementError(OSError):
@@ -157,16 +161,14 @@ class Command(BaseCommand):
                 return line, False, False
             key = sent[0].name if sent else name
             before = before_counters.get(key, 0.0)
-            deadline = time.monotonic() + WAIT
+            deadline = time.monotonic() + ATTEMPT_WAIT
             while time.monotonic() < deadline:
                 now = read_counters(*management).get(key, 0.0)
                 if now > before:
                     return line, False, True
                 if now < before:  # the daemon flushed (reset its counters): ask again
                     break
-                time.sleep(0.05)
-            else:
-                return line, False, False
+                time.sleep(0.02)
         return line, False, False
 
     def _rows(self, rows: list[tuple[str, str]]) -> None:
