@@ -1,6 +1,6 @@
 """Browser timings: the template tag, the beacon endpoint's rules, and the whole path in
 a real headless Chromium loading a page of the example project (tests/client/test_example.py
-runs the same server) whose beacon arrives at a real UDP socket as metrics."""
+runs the same server) whose beacon arrives at a real UDP socket as metrics, under runserver (WSGI) and uvicorn (ASGI)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 
 import pytest
 
 from django_statsd_push import browser
 from django_statsd_push.testing import capture_metrics
+from tests.client.test_example import MANAGE, SERVERS, example_env, free_port, get, manage  # noqa: F401
 from tests.conftest import require_program
+from tests.stack.dashboard_page import CHROMIUM_FLAGS
 
 URL = "/statsd/browser-timing/"
 GOOD = {"view": "page", "ttfb": 12.5, "dom_content_loaded": 80, "load": 120.25, "lcp": 95}
@@ -171,17 +172,18 @@ def test_the_tag_escapes_and_explains(rf, settings):
 
 
 @pytest.mark.slow
-def test_chromium_sends_the_example_pages_timings(example_env, receiver, tmp_path):
-    from tests.client.test_example import MANAGE, free_port, get, manage
-
+@pytest.mark.parametrize("server_command", SERVERS.values(), ids=SERVERS.keys())
+def test_chromium_sends_the_example_pages_timings(example_env, receiver, tmp_path, server_command):
     chromium = require_program("chromium")
     manage(example_env, "migrate", "-v0")
     manage(example_env, "seed_polls")
     receiver.datagrams(timeout=0.05)
     port = free_port()
+    # uvicorn imports the project by name: the checkout and examples/ on the path.
+    paths = [str(MANAGE.parents[1]), str(MANAGE.parent), example_env.get("PYTHONPATH", "")]
+    env = dict(example_env, PYTHONPATH=os.pathsep.join(filter(None, paths)))
     server = subprocess.Popen(
-        [sys.executable, str(MANAGE), "runserver", "--noreload", f"127.0.0.1:{port}"],
-        env=example_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        server_command(port), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -192,11 +194,9 @@ def test_chromium_sends_the_example_pages_timings(example_env, receiver, tmp_pat
                     break
             except OSError:
                 pass
-            assert time.monotonic() < deadline, "runserver did not answer"
+            assert time.monotonic() < deadline, "the server did not answer"
             time.sleep(0.1)
         receiver.datagrams(timeout=0.05)
-        from tests.stack.dashboard_page import CHROMIUM_FLAGS
-
         dom = subprocess.run(
             [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
              f"{base}/polls/1/"],
@@ -222,12 +222,3 @@ def test_chromium_sends_the_example_pages_timings(example_env, receiver, tmp_pat
     assert 0 < timings["ttfb"] <= timings["dom_content_loaded"] <= timings["load"] < 600_000
     assert "example.request.statsd_browser_timing.POST" in {line.split(":")[0] for line in lines}
     assert "example.response.204" in {line.split(":")[0] for line in lines}
-
-
-@pytest.fixture
-def example_env(tmp_path, receiver):
-    env = dict(os.environ)
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    env.update(EXAMPLE_DB=str(tmp_path / "db.sqlite3"), STATSD_HOST="127.0.0.1",
-               STATSD_PORT=str(receiver.port), STATSD_PREFIX="example")
-    return env
