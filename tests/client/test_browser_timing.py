@@ -1,6 +1,7 @@
 """Browser timings: the template tag, the beacon endpoint's rules, and the whole path in
-a real headless Chromium loading a page of the example project (tests/client/test_example.py
-runs the same server) whose beacon arrives at a real UDP socket as metrics, under runserver (WSGI) and uvicorn (ASGI)."""
+a real headless Chromium loading a page of the example project (served as
+tests/client/test_example.py serves it: runserver for WSGI, uvicorn for ASGI) whose
+beacon arrives at a real UDP socket as metrics."""
 
 from __future__ import annotations
 
