@@ -128,6 +128,10 @@ def _hooks(value: Any) -> frozenset[str]:
     return frozenset(value)
 
 
+def _optional_views(value: Any) -> frozenset[str] | None:
+    return None if value is None else parse_views(value)
+
+
 class _Setting(Generic[T]):
     """One STATSD_* setting: its default, read from Django's settings on each access,
     and how to check it (system check id, parser, hint)."""
@@ -208,6 +212,15 @@ class StatsdSettings:
     events_url: _Setting[str | None] = _Setting(
         "STATSD_EVENTS_URL", None, "E020", _optional_http_url,
         "Set STATSD_EVENTS_URL to the events API's URL, e.g. 'http://127.0.0.1:8080/events/', or None.")
+
+    browser_views: _Setting[Sequence[str] | None] = _Setting(
+        "STATSD_BROWSER_VIEWS", None, "E018", _optional_views,
+        "Set STATSD_BROWSER_VIEWS to None (every named URL of the URLconf) or a list of "
+        "URL names ('polls:detail') whose pages may send browser timings.")
+    browser_rate: _Setting[int | str] = _Setting(
+        "STATSD_BROWSER_RATE", 30, "E019", _int_in(1, 100_000),
+        "Set STATSD_BROWSER_RATE to the browser-timing beacons accepted per minute from "
+        "one client address (an integer, 1-100000).")
 
     @staticmethod
     def get(name: str, default: Any) -> Any:

@@ -164,6 +164,12 @@ def celery(task: str, event: str) -> Metric:
 
 
 @_cached
+def browser(view: str, figure: str) -> Metric:
+    """``browser.<view>.<figure>``: a page's Navigation Timing figure, sent by the browser."""
+    return metric("browser", ("view", view), figure)
+
+
+@_cached
 def check() -> Metric:
     """``statsd_check``: the counter ``manage.py statsd_check`` sends."""
     return metric("statsd_check")

@@ -35,8 +35,13 @@ def dump_dom(host: str, port: int, profile: Path, query: str = "") -> str:
     return dom
 
 
-def panel_points(host: str, port: int, profile: Path) -> dict[str, int]:
-    """{panel id: data points drawn}, in page order, after the page's first refresh."""
-    dom = dump_dom(host, port, profile)
+def panel_points_and_dom(host: str, port: int, profile: Path, query: str = "") -> tuple[dict[str, int], str]:
+    """({panel id: data points drawn}, in page order, the dumped DOM) after the page's first refresh."""
+    dom = dump_dom(host, port, profile, query)
     found = re.findall(r'<section class="panel" id="([\w-]+)"[^>]*?data-points="(\d+)"', dom)
-    return {panel_id: int(points) for panel_id, points in found}
+    return {panel_id: int(points) for panel_id, points in found}, dom
+
+
+def panel_points(host: str, port: int, profile: Path, query: str = "") -> dict[str, int]:
+    """{panel id: data points drawn}, in page order, after the page's first refresh."""
+    return panel_points_and_dom(host, port, profile, query)[0]

@@ -17,7 +17,19 @@ const state = {
   from: params.get("from") || "-15min",
   refresh: Number(params.get("refresh") || 10),
   events: params.get("events") || "",
+  prefix: (params.get("prefix") || "").replace(/[^A-Za-z0-9_.-]/g, "_").replace(/^\.+|\.+$/g, ""),
 };
+
+// ?prefix=<STATSD_PREFIX>: the Django side puts it first in every name, so the daemon
+// writes stats.timers.<prefix>.request..., stats.<prefix>.response..., stats_counts.<prefix>...
+// panels.json is written without one; aliasByNode counts nodes from the end (-3, -2)
+// so the legends do not move with it.
+function withPrefix(target) {
+  if (!state.prefix) return target;
+  // (the demo traffic's tagged series come from the stack's traffic generator, not Django: unprefixed)
+  return target.replace(/\b(stats\.timers|stats\.gauges|stats\.sets|stats_counts|stats)\.(?!(?:timers|gauges|sets|demo_traffic)\.)/g,
+                        `$1.${state.prefix}.`);
+}
 
 function el(tag, attrs, text) {
   const node = tag.startsWith("svg:")
@@ -31,7 +43,7 @@ function el(tag, attrs, text) {
 // drawn by the render API (graphite-web's look), which the panel links to.
 function renderUrl(panel, format = "json") {
   const q = new URLSearchParams();
-  for (const t of panel.targets) q.append("target", t);
+  for (const t of panel.targets) q.append("target", withPrefix(t));
   q.set("from", state.from);
   q.set("format", format);
   if (format === "png") {
@@ -157,7 +169,7 @@ function drawLegend(ul, series) {
 
 function buildPanel(panel) {
   const section = el("section", { class: "panel", id: panel.id, "data-points": "0" });
-  const h2 = el("h2", { title: panel.targets.join("\n") }, panel.title);
+  const h2 = el("h2", { title: panel.targets.map(withPrefix).join("\n") }, panel.title);
   h2.append(el("span", { class: "unit" }, panel.unit));
   h2.append(el("a", { class: "png", href: renderUrl(panel, "png"), target: "_blank",
                       title: "this panel as a PNG graph" }, "PNG"));
