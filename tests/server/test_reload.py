@@ -103,7 +103,10 @@ def test_sigterm_right_after_sighup_is_not_lost(tmp_path):
             assert serve.proc.wait(30) == 0
             lines = carbon.lines_until(lambda line: line.startswith("stats_counts.before.stop "))
             assert lines[-1].split()[1] == "4"
-            serve.wait_log("configuration reloaded")
+            # Whether the reload ran before the stop is not asserted: the kernel may hand the
+            # SIGHUP to another thread that runs its handler after the main thread has taken
+            # the SIGTERM (seen on a loaded machine). What must hold is that the SIGTERM is
+            # not lost: the process exits 0 after its final flush.
 
 
 @pytest.mark.parametrize("setting", [s for s in SETTINGS if s.applies == RESTART], ids=lambda s: s.key)
