@@ -111,7 +111,12 @@ def run_until_stopped(daemon: Daemon, stop: threading.Event, reload: threading.E
 
     ``statsd-push bridge`` runs the same loop, so SIGHUP means the same in both."""
     while True:
-        stop.wait()
+        # Timed waits: the kernel may deliver a signal to any thread; the C-level handler
+        # only records it, and Python runs the handler (setting these events) once the
+        # main thread runs bytecode again. An untimed wait would sleep through a SIGHUP
+        # that landed on a listener thread, as it did on loaded machines.
+        while not stop.wait(0.2):
+            pass
         if not reload.is_set():
             break
         reload.clear()
