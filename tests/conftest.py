@@ -6,6 +6,7 @@ reason elsewhere, so a laptop without MariaDB still runs the rest.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import socket
@@ -24,12 +25,26 @@ def tcp_reachable(host: str, port: int, timeout: float = 0.5) -> bool:
 
 
 def require(condition: bool, reason: str) -> None:
-    """Skip (or fail in CI) when a real service or program a test needs is missing."""
+    """Skip (or fail in CI) when a real service or program a test needs is missing.
+
+    Works in a test, at the top of a test module and at the top of a folder's conftest.py
+    (which then skips the folder).
+    """
     if condition:
         return
     if IN_CI:
         pytest.fail(f"required in CI: {reason}")
-    pytest.skip(reason)
+    pytest.skip(reason, allow_module_level=True)
+
+
+def require_modules(*names: str) -> None:
+    """``require`` for optional packages (an extra not installed).
+
+    The packages are looked up, not imported: an ImportError raised inside this project's
+    own code then fails loudly instead of turning into a skip, as pytest.importorskip would.
+    """
+    missing = [name for name in names if importlib.util.find_spec(name) is None]
+    require(not missing, f"not installed: {', '.join(missing)} (pip install -e '.[dev]')")
 
 
 def require_program(name: str) -> str:

@@ -3,8 +3,13 @@
 from pathlib import Path
 
 import pytest
-from docutils.core import publish_doctree
-from docutils.utils import SystemMessage
+
+from tests.conftest import require_modules
+
+require_modules("docutils")
+
+from docutils.core import publish_doctree  # noqa: E402
+from docutils.utils import SystemMessage  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = [ROOT / "README.rst", *sorted((ROOT / "docs").glob("*.rst"))]

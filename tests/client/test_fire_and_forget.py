@@ -20,7 +20,7 @@ from tests.client.conftest import Receiver
 from tests.conftest import require
 
 
-def wait_for(condition, timeout=3.0):
+def wait_for(condition, timeout=30.0):
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
@@ -179,7 +179,7 @@ def test_fork_gives_the_child_its_own_socket(udp):
 # --- stream transports -------------------------------------------------------------------
 
 
-def read_until(conn, count, timeout=2.0):
+def read_until(conn, count, timeout=30.0):
     conn.settimeout(timeout)
     data = b""
     while data.count(b"\n") < count:

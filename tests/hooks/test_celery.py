@@ -7,7 +7,9 @@ import uuid
 
 import pytest
 
-celery = pytest.importorskip("celery")
+from tests.conftest import require_modules
+
+require_modules("celery")
 
 from celery import Celery, signals  # noqa: E402
 from celery.contrib.testing.worker import start_worker  # noqa: E402
@@ -84,7 +86,7 @@ class Finished:
             self.event(task_id).set()
 
     def wait(self, task_id: str) -> tuple[str, object]:
-        assert self.event(task_id).wait(20), f"task {task_id} did not finish"
+        assert self.event(task_id).wait(60), f"task {task_id} did not finish"
         return self.outcomes[task_id]
 
 

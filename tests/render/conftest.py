@@ -10,10 +10,15 @@ import os
 from urllib.parse import urlencode
 
 import pytest
-import whisper
 
-from django_statsd_push.render.app import RenderApp
-from django_statsd_push.render.evaluator import Limits
+from tests.conftest import require_modules
+
+require_modules("whisper", "numpy")
+
+import whisper  # noqa: E402
+
+from django_statsd_push.render.app import RenderApp  # noqa: E402
+from django_statsd_push.render.evaluator import Limits  # noqa: E402
 
 NOW = 1_700_000_000 - 1_700_000_000 % 3600  # an hour boundary keeps bucket arithmetic readable
 STEP = 10

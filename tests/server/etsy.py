@@ -101,14 +101,14 @@ class CarbonCapture:
                     self.received.put(lines[-1])
         self.payloads.put(lines)
 
-    def flush(self, timeout: float = 10.0) -> list[str]:
+    def flush(self, timeout: float = 30.0) -> list[str]:
         """The lines of etsy's next flush (it opens one connection per flush)."""
         try:
             return self.payloads.get(timeout=timeout)
         except queue.Empty as exc:
             raise TimeoutError("no flush arrived") from exc
 
-    def lines_until(self, predicate, timeout: float = 10.0) -> list[str]:
+    def lines_until(self, predicate, timeout: float = 30.0) -> list[str]:
         """Lines from a persistent connection, until one satisfies ``predicate``."""
         lines = []
         deadline = time.monotonic() + timeout
@@ -162,7 +162,7 @@ class EtsyStatsd:
                                      stderr=subprocess.DEVNULL, cwd=self._dir.name)
         self._wait_ready()
 
-    def _wait_ready(self, timeout: float = 20.0) -> None:
+    def _wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -174,7 +174,7 @@ class EtsyStatsd:
                 time.sleep(0.05)
         raise TimeoutError("etsy statsd did not start")
 
-    def mgmt(self, command: str, timeout: float = 10.0) -> str:
+    def mgmt(self, command: str, timeout: float = 30.0) -> str:
         """Send a management command, return the answer (up to END for listings)."""
         with socket.create_connection(("127.0.0.1", self.mgmt_port), timeout=timeout) as s:
             s.sendall(command.encode() + b"\n")

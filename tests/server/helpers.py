@@ -27,7 +27,7 @@ def mgmt(port: int, command: str) -> str:
         return data.decode()
 
 
-def wait_received(daemon, n: int, timeout: float = 10.0) -> None:
+def wait_received(daemon, n: int, timeout: float = 30.0) -> None:
     """Until the daemon has counted ``n`` metrics (lines) since start."""
     deadline = time.monotonic() + timeout
     while daemon.status()["messages.metrics_received"] < n:

@@ -82,7 +82,7 @@ def render_api(tmp_path_factory):
 
 def render_json(host: str, port: int, target: str) -> list[dict]:
     query = urllib.parse.urlencode({"target": target, "from": "-15min", "format": "json"})
-    with urllib.request.urlopen(f"http://{host}:{port}/render?{query}", timeout=10) as response:
+    with urllib.request.urlopen(f"http://{host}:{port}/render?{query}", timeout=30) as response:
         assert response.status == 200
         return json.load(response)
 

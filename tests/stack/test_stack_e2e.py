@@ -37,7 +37,7 @@ FLUSH_MS = 1000
 
 def get(url: str) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
+        with urllib.request.urlopen(url, timeout=30) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
@@ -179,9 +179,9 @@ def test_requests_flow_to_render_api_and_prometheus_and_survive_shutdown(stack: 
     for _ in range(sent):
         assert get(app + "/")[0] == 200
     target = "sumSeries(stats.timers.request.*.GET.count)"
-    poll(lambda: render_sum(ports["render_port"], target) >= sent, "request count in the render API", 30, stack)
+    poll(lambda: render_sum(ports["render_port"], target) >= sent, "request count in the render API", 90, stack)
     poll(lambda: prometheus_count(ports["prometheus_port"], "index") >= sent,
-         "request count in the bridge's /metrics", 30, stack)
+         "request count in the bridge's /metrics", 90, stack)
 
     # Phase 2: requests right before SIGTERM still reach Whisper (a flush after the app
     # stops, then the daemon and carbon drain), and no earlier point is overwritten.
