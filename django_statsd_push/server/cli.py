@@ -25,7 +25,8 @@ log = logging.getLogger("django_statsd_push.server")
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="statsd-push serve",
                                 description="etsy-compatible statsd daemon flushing to Carbon (and Prometheus)")
-    p.add_argument("--config", metavar="FILE", help="TOML file with etsy statsd's setting names")
+    p.add_argument("--config", metavar="FILE",
+                   help="TOML file with etsy statsd's setting names, or etsy's own config.js")
     p.add_argument("--host", dest="address", help="address for UDP and TCP input (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="UDP and TCP port (default 8125; 0 picks one)")
     p.add_argument("--mgmt-host", dest="mgmt_address", help="management interface address (default 127.0.0.1)")

@@ -12,6 +12,7 @@ import os
 import queue
 import shutil
 import socket
+import string
 import subprocess
 import tempfile
 import threading
@@ -150,14 +151,19 @@ class CarbonCapture:
 class EtsyStatsd:
     """etsy statsd running as a child process with the given config (JSON-able dict)."""
 
-    def __init__(self, stats_js: Path, config: dict) -> None:
+    def __init__(self, stats_js: Path, config: dict | string.Template) -> None:
+        """``config``: a dict (written as JSON), or the text of a config.js with ``$port``
+        and ``$mgmt_port`` where the free ports go."""
         self.udp_port = free_port(socket.SOCK_DGRAM)
         self.mgmt_port = free_port()
-        self.config = {"port": self.udp_port, "address": "127.0.0.1", "mgmt_port": self.mgmt_port,
-                       "mgmt_address": "127.0.0.1", **config}
         self._dir = tempfile.TemporaryDirectory(prefix="etsy-statsd-")
         path = Path(self._dir.name) / "config.js"
-        path.write_text(json.dumps(self.config))
+        if isinstance(config, string.Template):
+            path.write_text(config.substitute(port=self.udp_port, mgmt_port=self.mgmt_port))
+        else:
+            self.config = {"port": self.udp_port, "address": "127.0.0.1", "mgmt_port": self.mgmt_port,
+                           "mgmt_address": "127.0.0.1", **config}
+            path.write_text(json.dumps(self.config))
         self.proc = subprocess.Popen(["node", str(stats_js), str(path)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, cwd=self._dir.name)
         self._wait_ready()
