@@ -63,7 +63,7 @@ def test_management_interface_speaks_etsy():
         assert re.search(r"'a\.b': 1\b", counters) and re.search(r"'statsd\.metrics_received': 4\b", counters)
         assert "deleted: a.b" in mgmt(daemon.mgmt_port, "delcounters a.*")
         assert "'a.b'" not in mgmt(daemon.mgmt_port, "counters")
-        assert re.search(r"'g': 1\b", mgmt(daemon.mgmt_port, "gauges"))
+        assert mgmt(daemon.mgmt_port, "gauges") == "{ g: 1 }\nEND\n\n"
         assert mgmt(daemon.mgmt_port, "nonsense") == "ERROR\n"
 
 
