@@ -101,9 +101,7 @@ def test_example_project_end_to_end(example_env, receiver, server_command):
         assert get(f"{base}/error/")[0] == 500
         assert get(f"{base}/nowhere/")[0] == 404
 
-        lines = receiver.lines(timeout=1.0)
-        names = {line.split(":")[0] for line in lines}
-        for expected in [
+        expected_names = [
             "example.request.healthz.GET",
             "example.request.index.GET",
             "example.example.index.visits",
@@ -118,7 +116,15 @@ def test_example_project_end_to_end(example_env, receiver, server_command):
             "example.response.500",
             "example.response.404",
             "example.response.2xx",
-        ]:
+        ]
+        # The server sends a request's datagram as the response closes, which may be
+        # after the client has read it: gather until every name is in, or a deadline.
+        lines: list[str] = []
+        deadline = time.monotonic() + 30
+        while not set(expected_names) <= {line.split(":")[0] for line in lines} and time.monotonic() < deadline:
+            lines += receiver.lines(timeout=1.0)
+        names = {line.split(":")[0] for line in lines}
+        for expected in expected_names:
             assert expected in names, (expected, sorted(names))
         slow = [line for line in lines if line.startswith("example.request.slow.GET:")][0]
         assert float(slow.split(":")[1].split("|")[0]) >= 100
