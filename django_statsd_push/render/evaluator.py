@@ -72,12 +72,13 @@ class Context:
         nodes = self.finder.find(pattern, leaves_only=True)
         files = self.files
         new = [node for node in nodes if (node.path, self.start, self.end) not in files]
-        for node, series in zip(new, self._read_files(new)):
+        for node, series in zip(new, self._read_files(new, pattern)):
             files[(node.path, self.start, self.end)] = series
-        return [series.copy(path_expression=pattern) for node in nodes
-                if (series := files[(node.path, self.start, self.end)]) is not None]
+        found = [series for node in nodes if (series := files[(node.path, self.start, self.end)]) is not None]
+        # A file first read for another pattern is shared under this one's name.
+        return [s if s.path_expression == pattern else s.copy(path_expression=pattern) for s in found]
 
-    def _read_files(self, nodes: list) -> list[Series | None]:
+    def _read_files(self, nodes: list, pattern: str) -> list[Series | None]:
         """One Series per node (None: out of retention, or unreadable), cached points merged."""
         self.budget.series += len(nodes)
         if self.budget.series > self.limits.max_series:
@@ -100,7 +101,7 @@ class Context:
                 values = merge(values, start, step, cached[node.path], header.aggregation, header.archives[0].step)
             self.budget.points += len(values)
             values.flags.writeable = False
-            out.append(Series(node.path, start, end, step, values, xff=self.xff))
+            out.append(Series(node.path, start, end, step, values, path_expression=pattern, xff=self.xff))
         return out
 
     def evaluate(self, node: grammar.Node):
