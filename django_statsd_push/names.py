@@ -87,7 +87,7 @@ def render(stat: str | Metric, prefix: str | None, tag_format: str | None) -> Re
     return Rendered(name, tail, tags)
 
 
-# --- the metric families (docs/client.rst, docs/hooks.rst); hooks call these ----------
+# --- the metric families of DESIGN.md; hooks call these -----------------------------
 
 _cached = lru_cache(maxsize=4096)
 

@@ -6,10 +6,11 @@ reason elsewhere, so a laptop without MariaDB still runs the rest.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
 import shutil
 import socket
+from types import ModuleType
 
 import pytest
 
@@ -37,16 +38,6 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(reason, allow_module_level=True)
 
 
-def require_modules(*names: str) -> None:
-    """``require`` for optional packages (an extra not installed).
-
-    The packages are looked up, not imported: an ImportError raised inside this project's
-    own code then fails loudly instead of turning into a skip, as pytest.importorskip would.
-    """
-    missing = [name for name in names if importlib.util.find_spec(name) is None]
-    require(not missing, f"not installed: {', '.join(missing)} (pip install -e '.[dev]')")
-
-
 def require_program(name: str) -> str:
     path = shutil.which(name)
     require(path is not None, f"{name} is not installed")
@@ -55,3 +46,12 @@ def require_program(name: str) -> str:
 
 def require_tcp(host: str, port: int, what: str) -> None:
     require(tcp_reachable(host, port), f"{what} is not reachable on {host}:{port}")
+
+
+def require_import(module: str) -> ModuleType:
+    """The module, imported; skip (or fail in CI) when that package is not installed."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        require(False, f"{module} is not installed ({exc})")
+        raise  # unreachable: require() skipped or failed

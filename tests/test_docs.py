@@ -4,12 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_modules
+from tests.conftest import require_import
 
-require_modules("docutils")
-
-from docutils.core import publish_doctree  # noqa: E402
-from docutils.utils import SystemMessage  # noqa: E402
+docutils_core = require_import("docutils.core")
+SystemMessage = require_import("docutils.utils").SystemMessage
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = [ROOT / "README.rst", *sorted((ROOT / "docs").glob("*.rst"))]
@@ -18,7 +16,7 @@ DOCUMENTS = [ROOT / "README.rst", *sorted((ROOT / "docs").glob("*.rst"))]
 @pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: p.name)
 def test_renders_cleanly(path):
     try:
-        publish_doctree(
+        docutils_core.publish_doctree(
             path.read_text(),
             source_path=str(path),
             settings_overrides={"halt_level": 2, "report_level": 2, "warning_stream": False},

@@ -25,8 +25,7 @@ log = logging.getLogger("django_statsd_push.server")
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="statsd-push serve",
                                 description="etsy-compatible statsd daemon flushing to Carbon (and Prometheus)")
-    p.add_argument("--config", metavar="FILE",
-                   help="TOML file with etsy statsd's setting names, or etsy's own config.js")
+    p.add_argument("--config", metavar="FILE", help="TOML file with etsy statsd's setting names")
     p.add_argument("--host", dest="address", help="address for UDP and TCP input (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="UDP and TCP port (default 8125; 0 picks one)")
     p.add_argument("--mgmt-host", dest="mgmt_address", help="management interface address (default 127.0.0.1)")
@@ -112,12 +111,7 @@ def run_until_stopped(daemon: Daemon, stop: threading.Event, reload: threading.E
 
     ``statsd-push bridge`` runs the same loop, so SIGHUP means the same in both."""
     while True:
-        # Timed waits: the kernel may deliver a signal to any thread; the C-level handler
-        # only records it, and Python runs the handler (setting these events) once the
-        # main thread runs bytecode again. An untimed wait would sleep through a SIGHUP
-        # that landed on a listener thread, as it did on loaded machines.
-        while not stop.wait(0.2):
-            pass
+        stop.wait()
         if not reload.is_set():
             break
         reload.clear()

@@ -1,6 +1,6 @@
 """graphite/statsd-mapping.yml against the names the Django side really builds.
 
-Every metric family (docs/client.rst, docs/hooks.rst) is rendered by ``django_statsd_push.names`` twice, as
+Every metric family of DESIGN.md is rendered by ``django_statsd_push.names`` twice, as
 plain Graphite paths and with DogStatsD tags, sent through the daemon's parser and
 aggregator into the bridge; both modes must land on the same Prometheus names and
 labels.

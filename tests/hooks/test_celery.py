@@ -7,9 +7,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import require_modules
-
-require_modules("celery")
+celery = pytest.importorskip("celery")
 
 from celery import Celery, signals  # noqa: E402
 from celery.contrib.testing.worker import start_worker  # noqa: E402
@@ -86,7 +84,7 @@ class Finished:
             self.event(task_id).set()
 
     def wait(self, task_id: str) -> tuple[str, object]:
-        assert self.event(task_id).wait(60), f"task {task_id} did not finish"
+        assert self.event(task_id).wait(20), f"task {task_id} did not finish"
         return self.outcomes[task_id]
 
 

@@ -6,13 +6,8 @@ import logging
 import socket
 import uuid
 
+import psycopg
 import pytest
-
-from tests.conftest import require_modules
-
-require_modules("psycopg")
-
-import psycopg  # noqa: E402
 from django.core.management import CommandError, call_command
 from django.db.migrations.loader import MigrationLoader
 

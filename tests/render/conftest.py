@@ -11,11 +11,10 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import require_modules
+from tests.conftest import require_import
 
-require_modules("whisper", "numpy")
-
-import whisper  # noqa: E402
+require_import("numpy")
+whisper = require_import("whisper")
 
 from django_statsd_push.render.app import RenderApp  # noqa: E402
 from django_statsd_push.render.evaluator import Limits  # noqa: E402

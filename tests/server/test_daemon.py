@@ -16,7 +16,7 @@ import pytest
 from django_statsd_push.server.config import Settings
 from django_statsd_push.server.daemon import Daemon
 
-from ..conftest import require_modules
+from ..conftest import require_import
 from .etsy import CarbonCapture, free_port
 from .helpers import mgmt, send_udp, wait_received
 
@@ -92,7 +92,7 @@ def test_kernel_drops_are_reported_as_a_metric():
 
 
 def test_prometheus_sink_is_fed_the_same_snapshot():
-    require_modules("prometheus_client")
+    require_import("prometheus_client")
     s = settings(0, flushInterval=60000, graphite_enabled=False, prometheus_listen="127.0.0.1:0")
     with Daemon(s) as daemon:
         (sink,) = daemon.sinks

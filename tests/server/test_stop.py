@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_modules
+from tests.conftest import require_import
 
-require_modules("whisper")
-import whisper  # noqa: E402
+whisper = require_import("whisper")
 
 from django_statsd_push.server.carbon_cache import BARRIER_MARKERS, CarbonCache
 from django_statsd_push.server.config import Settings

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from django_statsd_push.stack import health
-from tests.conftest import require_modules
+from tests.conftest import require_import
 from tests.stack.dashboard_page import panel_points, panels
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,8 +49,7 @@ def grafana_targets() -> list[str]:
 
 
 def write_whisper(root: Path, names: list[str], step: int = 10, points: int = 60) -> None:
-    require_modules("whisper")
-    import whisper
+    whisper = require_import("whisper")
 
     now = int(time.time()) // step * step
     for i, name in enumerate(names):

@@ -28,7 +28,7 @@ import pytest
 
 from django_statsd_push.stack import health
 from django_statsd_push.stack.cli import PORT_FLAGS, flag
-from tests.conftest import require_modules
+from tests.conftest import require_import
 from tests.stack.dashboard_page import panel_points, panels
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -195,8 +195,7 @@ def test_requests_flow_to_render_api_and_prometheus_and_survive_shutdown(stack: 
     assert "stopped app" in output and output.index("stopped app") < output.index("stopped daemon") \
         < output.index("stopped carbon-cache"), output
 
-    require_modules("whisper")
-    import whisper
+    whisper = require_import("whisper")
 
     totals = {}
     now = int(time.time()) + 10  # the SIGTERM flush is stamped with its interval's end, maybe ahead
