@@ -20,7 +20,7 @@ from tests.client.conftest import Receiver
 from tests.conftest import require
 
 
-def wait_for(condition, timeout=30.0):
+def wait_for(condition, timeout=3.0):
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
