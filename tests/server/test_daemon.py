@@ -12,11 +12,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from tests.conftest import require_import
 
 from django_statsd_push.server.config import Settings
 from django_statsd_push.server.daemon import Daemon
 
-from ..conftest import require_import
 from .etsy import CarbonCapture, free_port
 from .helpers import mgmt, send_udp, wait_received
 
@@ -111,7 +111,7 @@ def serve(*args: str, **kwargs) -> subprocess.Popen:
 
 
 def wait_health(port: int, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 20
     while True:
         assert proc.poll() is None, proc.stdout.read().decode()
         try:
@@ -130,10 +130,9 @@ def test_sigterm_flushes_once_more_and_exits_cleanly():
         try:
             wait_health(mport, proc)
             send_udp(port, b"last.words:9|c")
-            deadline = time.monotonic() + 30
-            while stats_of(mgmt(mport, "stats"))["messages.metrics_received"] != "1":
+            deadline = time.monotonic() + 5
+            while "messages.metrics_received: 1" not in mgmt(mport, "stats"):
                 assert time.monotonic() < deadline
-                time.sleep(0.01)
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(20) == 0
             lines = carbon.lines_until(lambda line: line.startswith("stats_counts.last.words "))
@@ -154,7 +153,7 @@ def test_sighup_reloads_the_config(tmp_path):
             wait_health(mport, proc)
             config.write_text(config.read_text().replace("[90]", "[75]"))
             proc.send_signal(signal.SIGHUP)
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 15
             while True:
                 send_udp(port, b"t:1|ms\nt:2|ms")
                 try:

@@ -12,6 +12,9 @@ import re
 import signal
 import socket
 import string
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -22,8 +25,9 @@ from django_statsd_push.server.timer_stats import js_str
 
 from ..conftest import require, require_program
 from .etsy import CarbonCapture, EtsyStatsd, free_port, install
-from .helpers import send_udp
-from .test_daemon import serve, wait_health
+from .helpers import mgmt, send_udp
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # Everything etsy's own config files use: comments (with braces and quotes inside),
 # both quotes, unquoted and quoted keys, comma-first and trailing commas, parentheses.
@@ -123,9 +127,19 @@ def test_serve_runs_on_a_varied_config_js_and_names_what_it_ignores(tmp_path):
     with CarbonCapture() as carbon:
         config = tmp_path / "config.js"
         config.write_text(VARIED.substitute(port=port, mgmt_port=mport, carbon_port=carbon.port))
-        proc = serve("--config", str(config))
+        proc = subprocess.Popen([sys.executable, "-m", "django_statsd_push.cli", "serve", "--config", str(config)],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT)
         try:
-            wait_health(mport, proc)
+            deadline = time.monotonic() + 60
+            while True:  # the management port answers once the daemon runs
+                assert proc.poll() is None, proc.stdout.read().decode()
+                try:
+                    if mgmt(mport, "health") == "health: up\n":
+                        break
+                except OSError:
+                    pass
+                assert time.monotonic() < deadline, "serve did not come up"
+                time.sleep(0.05)
             send_udp(port, b"api.t:15|ms")
             # legacyNamespace false, globalPrefix "app", globalSuffix "abc", bins 10, 32, 100, inf
             carbon.lines_until(lambda line: line.startswith("app.timers.api.t.histogram.bin_32.abc 1 "))
