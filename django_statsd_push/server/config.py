@@ -144,10 +144,6 @@ class Settings:
 
     @classmethod
     def from_file(cls, path: str | Path, base: Settings | None = None) -> Settings:
-        if Path(path).suffix == ".js":  # an etsy config.js, kept as it was
-            from django_statsd_push.server.etsy_config import read_etsy_config
-
-            return cls.from_mapping(read_etsy_config(path), base)
         try:
             data = tomllib.loads(Path(path).read_text())
         except (OSError, tomllib.TOMLDecodeError) as exc:

@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from django_statsd_push.server.config import ConfigError
+from django_statsd_push.server.config import ConfigError, Settings
 
 log = logging.getLogger("django_statsd_push.server")
 
@@ -237,7 +237,7 @@ def translate(data: dict[str, Any], source: str = "config.js") -> tuple[dict[str
     return out, [f"{source}: {w}" for w in warn]
 
 
-def read_etsy_config(path: str | Path) -> dict[str, Any]:
+def settings_from_config_js(path: str | Path) -> Settings:
     """The settings of an etsy ``config.js``; each ignored key is logged as a warning, by name."""
     try:
         text = Path(path).read_text()
@@ -246,4 +246,4 @@ def read_etsy_config(path: str | Path) -> dict[str, Any]:
     data, warnings = translate(parse_js_object(text, str(path)), str(path))
     for warning in warnings:
         log.warning("%s", warning)
-    return data
+    return Settings.from_mapping(data)

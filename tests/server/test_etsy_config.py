@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from django_statsd_push.server.config import ConfigError, Settings
-from django_statsd_push.server.etsy_config import parse_js_object
+from django_statsd_push.server.config import ConfigError
+from django_statsd_push.server.etsy_config import parse_js_object, settings_from_config_js
 from django_statsd_push.server.timer_stats import js_str
 
 from ..conftest import require, require_program
@@ -114,7 +114,7 @@ def test_we_read_what_etsy_reads(etsy_js):
 def test_etsy_example_config_is_accepted_as_it_is(etsy_js, caplog):
     example = Path(etsy_js).parent / "exampleConfig.js"
     with caplog.at_level(logging.WARNING, "django_statsd_push.server"):
-        settings = Settings.from_file(example)
+        settings = settings_from_config_js(example)
     assert (settings.graphite_host, settings.graphite_port, settings.port) == ("graphite.example.com", 2003, 8125)
     assert settings.graphite_enabled
     assert [r.getMessage() for r in caplog.records] == [
@@ -190,7 +190,7 @@ def test_wrong_values_are_refused_by_name(tmp_path, text, message):
     path = tmp_path / "config.js"
     path.write_text(text)
     with pytest.raises(ConfigError, match=re.escape(message)):
-        Settings.from_file(path)
+        settings_from_config_js(path)
 
 
 def test_servers_and_backends_map_to_ours(tmp_path, caplog):
@@ -203,7 +203,7 @@ def test_servers_and_backends_map_to_ours(tmp_path, caplog):
       backends: [ './backends/console' ]
     }""")
     with caplog.at_level(logging.WARNING, "django_statsd_push.server"):
-        settings = Settings.from_file(path)
+        settings = settings_from_config_js(path)
     assert (settings.host, settings.port, settings.graphite_enabled) == ("127.0.0.2", 8135, False)
     warnings = "\n".join(r.getMessage() for r in caplog.records)
     assert "servers[1] listens on 127.0.0.2:8136" in warnings
@@ -211,7 +211,14 @@ def test_servers_and_backends_map_to_ours(tmp_path, caplog):
     assert "backends: './backends/console' has no counterpart" in warnings
 
 
-def test_a_toml_file_is_still_read_as_toml(tmp_path):
-    path = tmp_path / "statsd.toml"
-    path.write_text("flushInterval = 2000\n")
-    assert Settings.from_file(path).flush_interval_ms == 2000
+def test_serve_reads_js_as_etsy_config_and_anything_else_as_toml(tmp_path):
+    """By the name's ending, at start and on every SIGHUP (both go through settings_from)."""
+    from django_statsd_push.server.cli import parser, settings_from
+
+    toml, js = tmp_path / "statsd.toml", tmp_path / "config.js"
+    toml.write_text("flushInterval = 2000\n")
+    js.write_text("{ flushInterval: 3000, }  // etsy style\n")
+    assert settings_from(parser().parse_args(["--config", str(toml)])).flush_interval_ms == 2000
+    assert settings_from(parser().parse_args(["--config", str(js), "--port", "9"])).flush_interval_ms == 3000
+    with pytest.raises(ConfigError, match="cannot read config"):
+        settings_from(parser().parse_args(["--config", str(tmp_path / "config.toml.js")]))
