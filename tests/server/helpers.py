@@ -16,7 +16,7 @@ def mgmt(port: int, command: str) -> str:
     """One management command; single-line answers end at the newline, listings at END."""
     one_line = command.split()[0] not in ("stats", "counters", "timers", "gauges", "delcounters",
                                           "deltimers", "delgauges")
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
         s.sendall(command.encode() + b"\n")
         data = b""
         while not (data.endswith(b"END\n\n") or (one_line and data.endswith(b"\n"))):
