@@ -26,12 +26,16 @@ def tcp_reachable(host: str, port: int, timeout: float = 0.5) -> bool:
 
 
 def require(condition: bool, reason: str) -> None:
-    """Skip (or fail in CI) when a real service or program a test needs is missing."""
+    """Skip (or fail in CI) when a real service or program a test needs is missing.
+
+    Works in a test, at the top of a test module and at the top of a folder's conftest.py
+    (which then skips the folder).
+    """
     if condition:
         return
     if IN_CI:
         pytest.fail(f"required in CI: {reason}")
-    pytest.skip(reason)
+    pytest.skip(reason, allow_module_level=True)
 
 
 def require_program(name: str) -> str:

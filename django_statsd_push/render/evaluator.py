@@ -43,7 +43,8 @@ class Context:
     events: object | None = None  # events.EventStore, for the events() function
     budget: Budget = field(default_factory=Budget)
     call: grammar.Call | None = None  # the call being evaluated, for functions that re-fetch
-    cache: dict = field(default_factory=dict)
+    cache: dict = field(default_factory=dict)  # pattern and range -> series
+    files: dict = field(default_factory=dict)  # file and range -> series (or None), read once
     state: dict = field(default_factory=dict)  # per-request state such as stacked()'s totals
 
     def shifted(self, start: int | None = None, end: int | None = None) -> "Context":
@@ -68,6 +69,24 @@ class Context:
         return list(cached)  # series are never edited in place, so sharing is safe
 
     def _read(self, nodes: list, pattern: str) -> list[Series]:
+        """Each file is read once per request and range, however many patterns match it.
+
+        Carbon keeps writing while a request runs: read twice, one file could give two
+        expressions of the same request different newest points, and a ratio such as
+        asPercent(hits, hits + misses) could pass 100 % (the dashboard once showed 1.8k %).
+        """
+        files = self.files
+        new = [node for node in nodes if (node.path, self.start, self.end) not in files]
+        for node, series in zip(new, self._read_files(new, pattern)):
+            files[(node.path, self.start, self.end)] = series
+        found = [series for node in nodes if (series := files[(node.path, self.start, self.end)]) is not None]
+        # A file first read for another pattern is shared under this one's name.
+        xff = self.current_xff()
+        return [s if (s.path_expression, s.xff) == (pattern, xff) else s.copy(path_expression=pattern, xff=xff)
+                for s in found]
+
+    def _read_files(self, nodes: list, pattern: str) -> list[Series | None]:
+        """One Series per node (None: out of retention, or unreadable), cached points merged."""
         self.budget.series += len(nodes)
         if self.budget.series > self.limits.max_series:
             raise InputError(f"request reads more than {self.limits.max_series} series (--max-series)")
@@ -76,11 +95,15 @@ class Context:
             results = reader.fetch_many([node.fs_path for node in nodes], self.start, self.end, self.now, left)
         except reader.TooManyPoints:
             raise InputError(f"request reads more than {self.limits.max_points} points (--max-points)") from None
-        found = [(node, result) for node, result in zip(nodes, results)
-                 if result is not None and not isinstance(result, Exception)]  # out of retention, or unreadable
-        cached = self.carbonlink.query([node.path for node, _ in found]) if self.carbonlink else {}
-        out: list[Series] = []
-        for node, ((start, end, step), values, header) in found:
+        found = [node for node, result in zip(nodes, results)
+                 if result is not None and not isinstance(result, Exception)]
+        cached = self.carbonlink.query([node.path for node in found]) if self.carbonlink and found else {}
+        out: list[Series | None] = []
+        for node, result in zip(nodes, results):
+            if result is None or isinstance(result, Exception):
+                out.append(None)
+                continue
+            (start, end, step), values, header = result
             if cached.get(node.path):
                 values = merge(values, start, step, cached[node.path], header.aggregation, header.archives[0].step)
             self.budget.points += len(values)

@@ -61,7 +61,14 @@ def _whole(number: float) -> int | float:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    settings = Settings.from_file(args.config) if args.config else Settings()
+    if not args.config:
+        settings = Settings()
+    elif args.config.endswith(".js"):  # etsy's own config.js, kept as it was
+        from django_statsd_push.server.etsy_config import settings_from_config_js
+
+        settings = settings_from_config_js(args.config)
+    else:
+        settings = Settings.from_file(args.config)
     flags = {k: v for k, v in vars(args).items() if v is not None and k not in ("config", "legacyNamespace")}
     if "percentThreshold" in flags:
         flags["percentThreshold"] = [_whole(p) for p in flags["percentThreshold"]]

@@ -21,7 +21,7 @@ MAPPING = REPO / "graphite" / "statsd-mapping.yml"
 
 
 def scrape(address: tuple[str, int]) -> dict[tuple[str, frozenset], float]:
-    connection = http.client.HTTPConnection(*address, timeout=5)
+    connection = http.client.HTTPConnection(*address, timeout=30)
     try:
         connection.request("GET", "/metrics")
         body = connection.getresponse().read().decode()
@@ -34,7 +34,7 @@ def scrape(address: tuple[str, int]) -> dict[tuple[str, frozenset], float]:
     }
 
 
-def wait_for(check: Callable[[], bool], timeout: float = 5.0) -> None:
+def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
@@ -139,7 +139,7 @@ class Cli:
 
     def __enter__(self) -> Cli:
         try:
-            wait_for(self.ready, timeout=20)
+            wait_for(self.ready, timeout=60)
         except BaseException:
             self.__exit__()
             raise

@@ -16,15 +16,18 @@ import statsd
 import whisper
 
 from django_statsd_push.render.app import RenderApp
+from django_statsd_push.stack import carbon_cache
 from django_statsd_push.render.carbonlink import CarbonLink
 from django_statsd_push.render.httpserver import BackgroundServer
+
+from ..conftest import require
 
 pytestmark = pytest.mark.slow
 
 
 def query(url: str, path: str, params) -> object:
     host, port = url.split("//")[1].split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
     try:
         conn.request("GET", f"{path}?{urlencode(params, doseq=True)}")
         resp = conn.getresponse()
@@ -35,7 +38,7 @@ def query(url: str, path: str, params) -> object:
         conn.close()
 
 
-def wait_for_values(url: str, target: str, expected: list[float], timeout: float = 20.0) -> None:
+def wait_for_values(url: str, target: str, expected: list[float], timeout: float = 60.0) -> None:
     """Carbon writes each file asynchronously: poll the render API (with a deadline) until the
     non-null points are the expected ones (a sum over two files may first see only one)."""
     deadline = time.monotonic() + timeout
@@ -48,11 +51,7 @@ def wait_for_values(url: str, target: str, expected: list[float], timeout: float
         time.sleep(0.2)
 
 
-def carbon_launcher():
-    carbon_cache = pytest.importorskip("django_statsd_push.stack.carbon_cache",
-                                       reason="the daemon helper's carbon launcher is not there yet")
-    from ..conftest import require
-
+def carbon_launcher() -> type[carbon_cache.CarbonCache]:
     try:
         carbon_cache.find_carbon_cache()
     except carbon_cache.CarbonCacheError as exc:
@@ -87,12 +86,12 @@ def test_statsd_packets_are_rendered(tmp_path):
                     client.timing("e2e.lat", ms)
             finally:
                 client.close()
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 30
             while daemon.status()["messages.metrics_received"] < 6:
                 assert time.monotonic() < deadline, "daemon did not receive the packets"
                 time.sleep(0.01)
             daemon.flush()
-            assert daemon.carbon.wait_sent(10)
+            assert daemon.carbon.wait_sent(30)
             with BackgroundServer(RenderApp(str(carbon.whisper_dir), static_dir=None)) as url:
                 wait_for_values(url, "stats_counts.e2e.hits", [7])
                 wait_for_values(url, "sumSeries(stats_counts.e2e.*)", [12])
@@ -123,7 +122,7 @@ def test_carbonlink_merges_points_carbon_has_not_written(tmp_path):
         with socket.create_connection(("127.0.0.1", carbon.line_port)) as sock:
             sock.sendall(f"held.metric 42 {int(time.time())}\n".encode())
         link = CarbonLink("127.0.0.1", carbon.query_port)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while not link.query(["held.metric"]).get("held.metric"):
             assert time.monotonic() < deadline, "carbon never cached the point"
             time.sleep(0.05)

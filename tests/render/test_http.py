@@ -37,7 +37,7 @@ class Http:
         self.host, self.port = host, int(port)
 
     def call(self, method: str, path: str, params=None, body=None, headers=None):
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
         try:
             query = urlencode(params or [], doseq=True)
             if method == "GET" and query:

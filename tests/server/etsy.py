@@ -12,6 +12,7 @@ import os
 import queue
 import shutil
 import socket
+import string
 import subprocess
 import tempfile
 import threading
@@ -101,14 +102,14 @@ class CarbonCapture:
                     self.received.put(lines[-1])
         self.payloads.put(lines)
 
-    def flush(self, timeout: float = 10.0) -> list[str]:
+    def flush(self, timeout: float = 30.0) -> list[str]:
         """The lines of etsy's next flush (it opens one connection per flush)."""
         try:
             return self.payloads.get(timeout=timeout)
         except queue.Empty as exc:
             raise TimeoutError("no flush arrived") from exc
 
-    def lines_until(self, predicate, timeout: float = 10.0) -> list[str]:
+    def lines_until(self, predicate, timeout: float = 30.0) -> list[str]:
         """Lines from a persistent connection, until one satisfies ``predicate``."""
         lines = []
         deadline = time.monotonic() + timeout
@@ -150,19 +151,24 @@ class CarbonCapture:
 class EtsyStatsd:
     """etsy statsd running as a child process with the given config (JSON-able dict)."""
 
-    def __init__(self, stats_js: Path, config: dict) -> None:
+    def __init__(self, stats_js: Path, config: dict | string.Template) -> None:
+        """``config``: a dict (written as JSON), or the text of a config.js with ``$port``
+        and ``$mgmt_port`` where the free ports go."""
         self.udp_port = free_port(socket.SOCK_DGRAM)
         self.mgmt_port = free_port()
-        self.config = {"port": self.udp_port, "address": "127.0.0.1", "mgmt_port": self.mgmt_port,
-                       "mgmt_address": "127.0.0.1", **config}
         self._dir = tempfile.TemporaryDirectory(prefix="etsy-statsd-")
         path = Path(self._dir.name) / "config.js"
-        path.write_text(json.dumps(self.config))
+        if isinstance(config, string.Template):
+            path.write_text(config.substitute(port=self.udp_port, mgmt_port=self.mgmt_port))
+        else:
+            self.config = {"port": self.udp_port, "address": "127.0.0.1", "mgmt_port": self.mgmt_port,
+                           "mgmt_address": "127.0.0.1", **config}
+            path.write_text(json.dumps(self.config))
         self.proc = subprocess.Popen(["node", str(stats_js), str(path)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, cwd=self._dir.name)
         self._wait_ready()
 
-    def _wait_ready(self, timeout: float = 20.0) -> None:
+    def _wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -174,7 +180,7 @@ class EtsyStatsd:
                 time.sleep(0.05)
         raise TimeoutError("etsy statsd did not start")
 
-    def mgmt(self, command: str, timeout: float = 10.0) -> str:
+    def mgmt(self, command: str, timeout: float = 30.0) -> str:
         """Send a management command, return the answer (up to END for listings)."""
         with socket.create_connection(("127.0.0.1", self.mgmt_port), timeout=timeout) as s:
             s.sendall(command.encode() + b"\n")

@@ -24,7 +24,7 @@ def mgmt(port: int, command: str) -> str:
     """One management command; single-line answers end at the newline, listings at END."""
     one_line = command.split()[0] not in ("stats", "counters", "timers", "gauges", "delcounters",
                                           "deltimers", "delgauges")
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
         s.sendall(command.encode() + b"\n")
         data = b""
         while not (data.endswith(b"END\n\n") or (one_line and data.endswith(b"\n"))):
@@ -35,7 +35,7 @@ def mgmt(port: int, command: str) -> str:
         return data.decode()
 
 
-def wait_received(daemon, n: int, timeout: float = 10.0) -> None:
+def wait_received(daemon, n: int, timeout: float = 30.0) -> None:
     """Until the daemon has counted ``n`` metrics (lines) since start."""
     deadline = time.monotonic() + timeout
     while daemon.status()["messages.metrics_received"] < n:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from django_statsd_push.stack import health
+from tests.conftest import require_import
 from tests.stack.dashboard_page import panel_points, panels
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +58,7 @@ def grafana_targets(prefix: str = "", view: str = "*", method: str = "*") -> lis
 
 
 def write_whisper(root: Path, names: list[str], step: int = 10, points: int = 60) -> None:
-    import whisper
+    whisper = require_import("whisper")
 
     from django_statsd_push.render import tagdb
 
@@ -95,7 +96,7 @@ def render_api(tmp_path_factory):
 
 def render_json(host: str, port: int, target: str) -> list[dict]:
     query = urllib.parse.urlencode({"target": target, "from": "-15min", "format": "json"})
-    with urllib.request.urlopen(f"http://{host}:{port}/render?{query}", timeout=10) as response:
+    with urllib.request.urlopen(f"http://{host}:{port}/render?{query}", timeout=30) as response:
         assert response.status == 200
         return json.load(response)
 

@@ -62,9 +62,9 @@ def test_mix_reaches_every_kind_of_view(server: Recorder) -> None:
     t = Traffic(f"http://127.0.0.1:{server.server_address[1]}", rate=400, threads=3, seed=1)
     t.start()
     try:
-        end = time.monotonic() + 20
+        end = time.monotonic() + 60
         while t.tally.total < 300:
-            assert time.monotonic() < end, f"only {t.tally.total} requests in 20s"
+            assert time.monotonic() < end, f"only {t.tally.total} requests in 60s"
             time.sleep(0.05)
     finally:
         t.stop()
