@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from django_statsd_push.bridge.http import DEFAULT_LISTEN, parse_listen
 from django_statsd_push.bridge.mapping import MappingError
-from django_statsd_push.bridge.registry import DEFAULT_MAX_SERIES
+from django_statsd_push.bridge.store import DEFAULT_MAX_SERIES
 from django_statsd_push.bridge.standalone import DEFAULT_FLUSH_INTERVAL, StandaloneBridge
 from django_statsd_push.server.cli import run_until_stopped, signal_events
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from django_statsd_push.bridge.http import DEFAULT_LISTEN
-from django_statsd_push.bridge.registry import DEFAULT_MAX_SERIES
+from django_statsd_push.bridge.store import DEFAULT_MAX_SERIES
 from django_statsd_push.bridge.sink import PrometheusSink
 from django_statsd_push.server.config import Settings
 from django_statsd_push.server.daemon import Daemon

@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from django_statsd_push.bridge.collector import BridgeCollector
 from django_statsd_push.bridge.mapping import Mapper, parse_mapping
-from django_statsd_push.bridge.registry import SeriesStore
+from django_statsd_push.bridge.store import SeriesStore
 from django_statsd_push.server.aggregate import Aggregator, AggregatorConfig
 
 
