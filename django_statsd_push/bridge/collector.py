@@ -128,6 +128,8 @@ class BridgeCollector:
             "event", "daemon", (),
             skip=("metrics_received", "packets_received", "bad_lines_seen"),
         )  # fmt: skip
+        yield by("sample_errors", "Problems with statsd lines, by reason (statsd_exporter's sample_errors_total reasons).",
+                 "reason", "sample_errors", ())
         yield counter("tag_errors", "Malformed tags skipped (the sample was kept).", stats.get(("tag_errors", ""), 0.0))
         yield counter("expired_series", "Series removed because their mapping's ttl ran out.", stats.get(("expired", ""), 0.0))
         yield counter("flushes", "Snapshots applied.", stats.get(("flushes", ""), 0.0))

@@ -26,6 +26,7 @@ from typing import Any
 
 from django_statsd_push.server.aggregate import AggregatorConfig
 from django_statsd_push.server.graphite import GraphiteConfig, is_safe
+from django_statsd_push.server.protocol import Rules
 
 
 class ConfigError(ValueError):
@@ -67,6 +68,8 @@ _TOP: dict[str, tuple[str, type | tuple[type, ...]]] = {
     "prometheus_listen": ("prometheus_listen", str),
     "mapping": ("mapping", str),
     "log_level": ("log_level", str),
+    "exporter_rules": ("exporter_rules", bool),
+    "origin_tags": ("origin_tags", bool),
 }
 _GRAPHITE: dict[str, str] = {
     "legacyNamespace": "legacy_namespace",
@@ -114,6 +117,8 @@ class Settings:
     prometheus_listen: str | None = None
     mapping: str | None = None
     log_level: str = "INFO"
+    exporter_rules: bool = False  # parse as statsd_exporter (the bridge), not as etsy
+    origin_tags: bool = False  # keep DogStatsD container id / cardinality as tags
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any], base: Settings | None = None) -> Settings:
@@ -190,6 +195,7 @@ class Settings:
             gauges_max_ttl=self.gauges_max_ttl,
             max_series=self.max_series,
             max_name_length=self.max_name_length,
+            rules=Rules(exporter=self.exporter_rules, origin_tags=self.origin_tags),
         )
 
     def graphite_config(self) -> GraphiteConfig:
