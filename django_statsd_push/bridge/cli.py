@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--flush-interval must be > 0 ms")
     if args.max_series <= 0:
         parser.error("--max-series must be > 0")
-    stop, reload = signal_events()  # before the ports answer: an early SIGTERM still flushes
+    signals = signal_events()  # before the ports answer: an early SIGTERM still flushes
     try:
         bridge = StandaloneBridge(
             args.mapping,
@@ -69,9 +69,11 @@ def main(argv: list[str] | None = None) -> int:
             origin_tags=args.origin_tags,
         ).start()
     except MappingError as exc:
+        signals.close()
         print(f"statsd-push bridge: bad mapping file: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
+        signals.close()
         print(f"statsd-push bridge: cannot listen: {exc}", file=sys.stderr)
         return 1
     host, port = bridge.statsd_address
@@ -79,5 +81,5 @@ def main(argv: list[str] | None = None) -> int:
     log.info("statsd on %s:%d (UDP+TCP), metrics on http://%s:%d/metrics, flush every %d ms",
              host, port, http_host, http_port, args.flush_interval)  # fmt: skip
     # serve's loop: SIGHUP re-reads the mapping file (bad file: logged, old mapping kept)
-    run_until_stopped(bridge.daemon, stop, reload, lambda: replace(bridge.daemon.settings))
+    run_until_stopped(bridge.daemon, signals, lambda: replace(bridge.daemon.settings))
     return 0

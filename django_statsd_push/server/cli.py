@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -84,44 +84,65 @@ def main(argv: list[str] | None = None) -> int:
     from django_statsd_push.server.daemon import Daemon  # sockets and threads only now
 
     # Handlers first: a SIGTERM that comes as soon as the ports answer must still flush.
-    stop, reload = signal_events()
+    signals = signal_events()
     try:
         daemon = Daemon(settings).start()
     except (ConfigError, OSError) as exc:
+        signals.close()
         print(f"statsd-push serve: {exc}", file=sys.stderr)
         return 1
-    run_until_stopped(daemon, stop, reload, lambda: settings_from(args))
+    run_until_stopped(daemon, signals, lambda: settings_from(args))
     return 0
 
 
-def signal_events() -> tuple[threading.Event, threading.Event]:
-    """(stop, reload): SIGTERM/SIGINT set stop; SIGHUP sets both, to wake the waiter."""
-    stop, reload = threading.Event(), threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, lambda *_: (reload.set(), stop.set()))
-    return stop, reload
+class Signals:
+    """SIGTERM/SIGINT/SIGHUP, queued as they arrive, for the main thread to take in order.
+
+    The Python handlers do nothing: the interpreter writes each signal's number to a
+    pipe (``signal.set_wakeup_fd``) and ``next()`` reads it. A handler runs on the main
+    thread between two bytecodes, so one that set a ``threading.Event`` deadlocked
+    whenever the signal came while the main thread was inside that Event's own lock
+    (waiting on it, or clearing it): a second SIGHUP then hung the process for good.
+    """
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._write, False)
+        signal.set_wakeup_fd(self._write)
+        wanted = [signal.SIGTERM, signal.SIGINT] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+        for signum in wanted:
+            signal.signal(signum, lambda *_: None)
+
+    def next(self) -> int:
+        """Block until a signal comes; its number."""
+        return os.read(self._read, 1)[0]
+
+    def close(self) -> None:
+        signal.set_wakeup_fd(-1)
+        os.close(self._read)
+        os.close(self._write)
 
 
-def run_until_stopped(daemon: Daemon, stop: threading.Event, reload: threading.Event,
-                      next_settings: Callable[[], Settings]) -> None:
+def signal_events() -> Signals:
+    """Install the handlers (before the ports answer: an early SIGTERM still flushes)."""
+    return Signals()
+
+
+def run_until_stopped(daemon: Daemon, signals: Signals, next_settings: Callable[[], Settings]) -> None:
     """Reload ``next_settings()`` on each SIGHUP (a bad config or mapping file is logged
     and the running one kept) until SIGTERM/SIGINT; then flush once more and stop.
 
     ``statsd-push bridge`` runs the same loop, so SIGHUP means the same in both."""
-    while True:
-        stop.wait()
-        if not reload.is_set():
-            break
-        reload.clear()
-        stop.clear()
-        try:
-            daemon.reload(next_settings())
-        except ConfigError as exc:
-            log.error("reload failed, keeping the running configuration: %s", exc)
-    log.info("stopping: flushing once more")
-    daemon.stop()
+    try:
+        while signals.next() == getattr(signal, "SIGHUP", None):
+            try:
+                daemon.reload(next_settings())
+            except ConfigError as exc:
+                log.error("reload failed, keeping the running configuration: %s", exc)
+        log.info("stopping: flushing once more")
+        daemon.stop()
+    finally:
+        signals.close()
 
 
 if __name__ == "__main__":
