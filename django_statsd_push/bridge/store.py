@@ -186,6 +186,11 @@ class SeriesStore:
                 if route is None or not values:
                     continue
                 self._observe(route, values, timer_counts.get(key, float(len(values))), now)
+            observation_counts = snapshot.observation_counts
+            for key, values in snapshot.observations.items():  # DogStatsD h/d, their own unit
+                route = self._route(key, "h", now, True)
+                if route is not None:
+                    self._observe(route, values, observation_counts.get(key, float(len(values))), now)
             idle_repeats = self.idle_repeats
             changes = snapshot.gauge_changes
             for key, value in snapshot.gauges.items():
@@ -241,7 +246,8 @@ class SeriesStore:
         sent as a gauge and then as a counter in one flush keeps the first type, as in
         statsd_exporter (the tables below are read type by type). Also creates a series
         whose first value is an idle-looking 0 (``x:0|c``): it was sent."""
-        tables = {"c": snapshot.counters, "ms": snapshot.timers, "g": snapshot.gauges, "s": snapshot.sets}
+        tables = {"c": snapshot.counters, "ms": snapshot.timers, "g": snapshot.gauges, "s": snapshot.sets,
+                  "h": snapshot.observations}
         for kind, key in snapshot.first_seen:
             value = tables[kind].get(key)
             if value is None or key.name.startswith(own_prefix) or (kind == "c" and value < 0):  # type: ignore[operator]
@@ -398,7 +404,7 @@ def _merge(tags: dict[str, str], result: Result) -> dict[str, str]:
 def _prom_type(statsd_type: str, rule: Rule) -> str:
     if statsd_type == "c":
         return COUNTER
-    if statsd_type == "ms":
+    if statsd_type in ("ms", "h"):
         return SUMMARY if rule.observer_type == "summary" else HISTOGRAM
     return GAUGE
 

@@ -24,6 +24,10 @@ from django_statsd_push.server.protocol import (
 )
 from django_statsd_push.server.snapshot import SeriesKey, Snapshot
 
+#: the kind of an observation (``h``/``d`` under statsd_exporter's rules) in ``first_seen``
+OBSERVATION = "h"
+_OBSERVED = ("h", "d")
+
 # A series' key in the tables: the bare name when untagged (so the hot path needs no
 # tuple), else SeriesKey(name, tags). Snapshots and readers always get SeriesKey.
 Key = str | SeriesKey
@@ -72,6 +76,10 @@ class Aggregator:
         self.counters: dict[Key, float] = dict.fromkeys((f"{self.prefix}.{s}" for s in _OWN_COUNTERS), 0.0)
         self.timers: dict[Key, list[float]] = {}
         self.timer_counts: dict[Key, float] = {}
+        # statsd_exporter's reading only (rules.exporter): DogStatsD h/d values are
+        # observations in their own unit, not counters; kept for one interval.
+        self.observations: dict[Key, list[float]] = {}
+        self.observation_counts: dict[Key, float] = {}
         self.gauges: dict[Key, float] = {}
         self.gauge_ttl: dict[Key, int] = {}
         self.sets: dict[Key, set[str]] = {}
@@ -131,14 +139,7 @@ class Aggregator:
         key: Key | None = (name, tags) if tags else name
         type_ = sample.type
         if type_ == TIMER:
-            values = self.timers.get(key)
-            if values is None:
-                if (key := self._new_series(self.timers, name, tags, TIMER)) is None:
-                    return
-                values = self.timers[key] = []
-                self.timer_counts[key] = 0.0
-            values.append(sample.value)
-            self.timer_counts[key] += 1 / sample.rate
+            self._append(self.timers, self.timer_counts, key, sample, TIMER)
         elif type_ == GAUGE:
             known = key in self.gauges
             if not known and (key := self._new_series(self.gauges, name, tags, GAUGE)) is None:
@@ -157,6 +158,8 @@ class Aggregator:
                     return
                 members = self.sets[key] = set()
             members.add(sample.value)
+        elif type_ in _OBSERVED and self.rules.exporter:
+            self._append(self.observations, self.observation_counts, key, sample, OBSERVATION)
         else:
             old = self.counters.get(key)
             if old is None:
@@ -164,6 +167,18 @@ class Aggregator:
                     return
                 old = 0.0
             self.counters[key] = old + sample.value * (1 / sample.rate)
+
+    def _append(self, table: dict[Key, list[float]], counts: dict[Key, float], key: Key | None, sample: Sample,
+                kind: str) -> None:
+        """A timer (or observation) value, counted ``1/rate`` times as etsy counts them."""
+        values = table.get(key)  # type: ignore[arg-type]
+        if values is None:
+            if (key := self._new_series(table, sample.name, sample.tags, kind)) is None:
+                return
+            values = table[key] = []
+            counts[key] = 0.0
+        values.append(sample.value)  # type: ignore[arg-type]
+        counts[key] += 1 / sample.rate  # type: ignore[index]
 
     def _track_base(self, key: Key, sample: Sample, known: bool) -> None:
         """Gauges deleted as idle lose their value here, not in the sinks (the bridge
@@ -258,6 +273,8 @@ class Aggregator:
         self.packets = self.lines = self.bad = 0
 
         timers, timer_counts, sets = self.timers, self.timer_counts, self.sets
+        observations, observation_counts = self.observations, self.observation_counts
+        self.observations, self.observation_counts = {}, {}
         if config.resolved("delete_counters"):
             self.counters = {k: 0.0 for k in counters if any(s in series_key(k).name for s in _OWN_COUNTERS)}
         else:
@@ -286,7 +303,8 @@ class Aggregator:
             self.totals["rejected." + reason] = self.totals.get("rejected." + reason, 0) + amount
 
         return Swapped(now, config.flush_interval, counters, timers, timer_counts, gauges, sets,
-                       self.prefix, started, changes, created, events, rejections)
+                       self.prefix, started, changes, created, events, rejections, observations,
+                       observation_counts)
 
 
 @dataclass
@@ -306,6 +324,8 @@ class Swapped:
     created: list[tuple[str, Key]]
     events: list[Event]
     rejections: dict[str, int]
+    observations: dict[Key, list[float]]
+    observation_counts: dict[Key, float]
 
     def snapshot(self) -> Snapshot:
         sk = series_key
@@ -323,4 +343,6 @@ class Swapped:
             first_seen=tuple((kind, sk(k)) for kind, k in self.created),
             events=tuple(self.events),
             rejections=dict(self.rejections),
+            observations={sk(k): tuple(sorted(v)) for k, v in self.observations.items()},
+            observation_counts={sk(k): v for k, v in self.observation_counts.items()},
         )

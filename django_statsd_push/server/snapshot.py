@@ -35,6 +35,10 @@ Fields of ``Snapshot``:
 ``events``         DogStatsD events received this interval (``protocol.Event``); the
                    hook for sinks that keep events. Others ignore them.
 ``rejections``     parse problems this interval by reason (``protocol.Rejected``).
+``observations``   ``SeriesKey -> tuple[float, ...]``, sorted: DogStatsD ``h``/``d`` values
+                   in their own unit, only under statsd_exporter's rules (the bridge;
+                   etsy's rules count them as counters). ``observation_counts`` as
+                   ``timer_counts``. Never repeated idle; the Carbon sink ignores them.
 """
 
 from __future__ import annotations
@@ -65,10 +69,13 @@ class Snapshot:
     first_seen: tuple[tuple[str, SeriesKey], ...] = ()
     events: tuple[Any, ...] = ()  # protocol.Event (not imported: sinks need no parser)
     rejections: Mapping[str, int] = field(default_factory=dict)
+    observations: Mapping[SeriesKey, tuple[float, ...]] = field(default_factory=dict)
+    observation_counts: Mapping[SeriesKey, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Freeze plain dicts passed in (tests, other producers) the same way.
-        for name in ("counters", "timers", "timer_counts", "gauges", "sets", "gauge_changes", "rejections"):
+        for name in ("counters", "timers", "timer_counts", "gauges", "sets", "gauge_changes", "rejections",
+                     "observations", "observation_counts"):
             value = getattr(self, name)
             if not isinstance(value, MappingProxyType):
                 object.__setattr__(self, name, MappingProxyType(dict(value)))

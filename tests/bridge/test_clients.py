@@ -44,8 +44,8 @@ FEATURES: dict[str, tuple[dict[str, str], dict[tuple[str, tuple], float]]] = {
     "gauge delta": ({"stats.gauges.gdelta": "3"}, {("gdelta", ()): 3}),
     "timer": ({"stats.timers.timer.count": "1", "stats.timers.timer.upper": "12"},
               {("timer_count", ()): 1, ("timer_sum", ()): 0.012}),
-    "histogram": ({"stats_counts.hist": "5"}, {("hist_total", ()): 5}),
-    "distribution": ({"stats_counts.dist": "5"}, {("dist_total", ()): 5}),
+    "histogram": ({"stats_counts.hist": "5"}, {("hist_count", ()): 1, ("hist_sum", ()): 5}),
+    "distribution": ({"stats_counts.dist": "5"}, {("dist_count", ()): 1, ("dist_sum", ()): 5}),
     "set": ({"stats.sets.set.count": "1"}, {("set", ()): 1}),
     "tags (one bare)": ({"stats_counts.tagged;env=prod;flag=true": "1"}, {("tagged_total", (("env", "prod"),)): 1}),
     "service check": ({"stats.gauges.service_check.check;env=prod": "2"},
@@ -60,7 +60,7 @@ SERVE_TEXT = {
     "timestamp": "value, this flush",
 }
 BRIDGE_TEXT = {
-    "histogram": "counter", "distribution": "counter", "event": "counted", "tags (one bare)": "label ``env``",
+    "histogram": "histogram", "distribution": "histogram", "event": "counted", "tags (one bare)": "label ``env``",
     "service check": "gauge ``service_check_check``", "timestamp": "value, this flush",
     "timer": "histogram (s)",
 }

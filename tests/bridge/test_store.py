@@ -368,3 +368,19 @@ def test_a_statsd_name_cannot_take_the_bridges_own_names() -> None:
     bridge.feed("statsd_push_bridge_series:5|g")
     assert bridge.own("series") == 0.0
     assert bridge.own("conflicts", kind="name") == 1.0
+
+
+def test_dogstatsd_histograms_and_distributions_are_observations() -> None:
+    """statsd_exporter observes h/d in their own unit; a timer of the same name shares it."""
+    bridge = Bridge(rules=EXPORTER)
+    bridge.feed("size:0.5:3|h\nlat:250|ms\nlat:0.1|h")
+    bridge.feed("size:2|d|@0.5")
+    assert bridge.types()["size"] == "histogram"
+    assert bridge.value("size_count") == 4.0
+    assert bridge.value("size_sum") == pytest.approx(7.5)
+    assert bridge.value("size_bucket", le="0.5") == 1.0
+    assert bridge.value("lat_count") == 2.0
+    assert bridge.value("lat_sum") == pytest.approx(0.35)
+    etsy = Bridge()  # serve's reading: counters, as etsy statsd
+    etsy.feed("size:5|h")
+    assert etsy.value("size_total") == 5.0
