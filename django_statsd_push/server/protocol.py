@@ -298,7 +298,8 @@ def parse_line(line: str, out: list[Record], rules: Rules = ETSY) -> int:
         if line.startswith("_sc|"):
             return _service_check(line, out, rules)
     tags: tuple[str, ...] = ()
-    if rules.exporter:
+    exporter = rules.exporter
+    if exporter:
         name, colon, rest = line.partition(":")
         if not colon or not name:
             return _bad(out, "malformed_line")
@@ -312,11 +313,13 @@ def parse_line(line: str, out: list[Record], rules: Rules = ETSY) -> int:
         if not colon:
             return _bad(out, "malformed_line")  # etsy: value 1 without a type
     fields = rest.split("|")
+    n = len(fields)
     if (
-        len(fields) < 2
+        n < 2
         or ":" in fields[1]  # "1|c:2|ms"
-        or any(f[:1] == "@" and ":" in f for f in fields[2:])  # "1|c|@0.5:2|ms"
-        or (":" in fields[0] and not rules.exporter and fields[1].strip() == SET)
+        or (n > 2 and ":" in rest[rest.find("|@") + 1 or len(rest):]  # cheap test first
+            and any(f[:1] == "@" and ":" in f for f in fields[2:]))  # "1|c|@0.5:2|ms"
+        or (not exporter and ":" in fields[0] and fields[1].strip() == SET)
     ):
         return _several_values(name, tags, rest, out, rules)
     return _sample(name, tags, fields, out, rules)
@@ -357,7 +360,7 @@ def _sample(name: str, tags: tuple[str, ...], fields: list[str], out: list[Recor
         type_ = fields[1].strip()
     rate = 1.0
     extra: list[str] = []
-    for field in fields[2:]:
+    for field in fields[2:] if len(fields) > 2 else ():
         lead = field[:1]
         if lead == "@":
             if exporter:
