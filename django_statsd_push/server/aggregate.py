@@ -61,7 +61,7 @@ class AggregatorConfig:
     max_series: int = 1_000_000  # per table; new series beyond it are dropped and counted
     max_name_length: int = 1024  # characters, name plus tags
     rules: Rules = ETSY  # how the parser reads lines the peers disagree on
-    max_events: int = 10_000  # DogStatsD events kept per interval; more are counted, dropped
+    max_events: int = 1_000  # DogStatsD events kept per interval (<= 64 KiB each); more: counted, dropped
 
     def resolved(self, option: str) -> bool:
         value = getattr(self, option)

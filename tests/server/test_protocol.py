@@ -232,3 +232,15 @@ def test_service_checks_become_gauges():
     assert parsed.service_checks == [ServiceCheck("db.up", 2.0, ("env:prod",), None, "web1", "connection refused")]
     assert parsed.service_checks[0].gauge() == Sample("service_check.db.up", ("env:prod",), 2.0, "g")
     assert (parsed.bad_lines, parsed.rejected) == (3, {"malformed_service_check": 3})
+
+
+def test_events_per_flush_are_bounded_and_handed_over_once():
+    from django_statsd_push.server.aggregate import Aggregator, AggregatorConfig
+
+    aggregator = Aggregator(AggregatorConfig(max_events=2))
+    aggregator.ingest(b"_e{1,1}:a|x\n_e{1,1}:b|y\n_e{1,1}:c|z")
+    snapshot = aggregator.flush(1000.0)
+    assert [e.title for e in snapshot.events] == ["a", "b"]
+    assert snapshot.counters[("statsd.events_received", ())] == 3
+    assert snapshot.counters[("statsd.events_dropped", ())] == 1
+    assert aggregator.flush(1001.0).events == ()
