@@ -35,9 +35,10 @@ OWN_PREFIX = "statsd_push_bridge_"
 _RESERVED_LABELS = {COUNTER: (), GAUGE: (), HISTOGRAM: ("le",), SUMMARY: ("quantile",)}
 EXPIRY_CHECK_SECONDS = 1.0
 
-# The names each Prometheus type writes into the exposition, to refuse a new family
-# whose lines would collide with another's (gauge "x_count" beside histogram "x").
-_SUFFIXES = {COUNTER: ("_total",), GAUGE: ("",), HISTOGRAM: ("", "_bucket", "_sum", "_count"), SUMMARY: ("", "_sum", "_count")}
+# The names each Prometheus type writes into the exposition (a counter's HELP/TYPE name
+# too), to refuse a new family whose lines would collide with another's (gauge or
+# counter "x_count" beside histogram "x"), as statsd_exporter's registry does.
+_SUFFIXES = {COUNTER: ("", "_total"), GAUGE: ("",), HISTOGRAM: ("", "_bucket", "_sum", "_count"), SUMMARY: ("", "_sum", "_count")}
 
 
 def family_name(name: str, prom_type: str) -> str:
