@@ -346,8 +346,8 @@ def _sample(name: str, tags: tuple[str, ...], fields: list[str], out: list[Recor
     """One ``value[:value...]|type|field|field...`` of a line."""
     exporter = rules.exporter
     raw = fields[0]
-    values = raw.split(":") if ":" in raw else (raw,)
-    count = len(values)
+    values = raw.split(":") if ":" in raw else None  # None: one value, the common case
+    count = 1 if values is None else len(values)
     if exporter:
         type_ = fields[1]
         if len(fields) > _EXPORTER_MAX_FIELDS:
@@ -359,51 +359,66 @@ def _sample(name: str, tags: tuple[str, ...], fields: list[str], out: list[Recor
     else:
         type_ = fields[1].strip()
     rate = 1.0
-    extra: list[str] = []
-    for field in fields[2:] if len(fields) > 2 else ():
-        lead = field[:1]
-        if lead == "@":
-            if exporter:
-                parsed = _go_finite(field[1:])
-                if parsed is None:
-                    out.append(Rejected("invalid_sample_factor"))  # statsd_exporter goes on with 1
-                    parsed = 1.0
-                if parsed < 0:
-                    return _bad(out, "invalid_sample_factor", count)
-                rate = parsed or 1.0
-            else:
-                parsed = _rate(field)
-                if parsed is None:
-                    return _bad(out, "invalid_sample_factor", count)
-                rate = parsed
-        elif lead == "#":
-            tags += _tags(field[1:])
-        elif lead == "T" or field[:2] == "e:":
-            pass  # timestamp (not read: see the module docstring), external data
-        elif field[:2] == "c:" or field[:5] == "card:":
-            if field == "c:":
-                return _bad(out, "malformed_container_id", count)
-            tag = _origin_tag(field, rules)
-            if tag is not None:
-                extra.append(tag)
-        elif not field:
-            return _bad(out, "malformed_component", count)
-        else:
-            return _bad(out, "malformed_container_id" if lead == "c" else "invalid_sample_factor", count)
-    if extra:
-        tags += tuple(extra)
+    if len(fields) > 2:
+        options = _options(fields, tags, out, rules, count)
+        if options is None:
+            return count
+        rate, tags = options
     if type_ == SET:
-        for member in values:
+        for member in values or (raw,):
             out.append(Sample(name, tags, member or "0", type_, rate, False))
         return 0
     bad = 0
-    for text in values:
+    for text in values or (raw,):
         value = (_go_finite(text) if exporter else _finite(text)) if text else None
         if value is None or (type_ == TIMER and value < 0 and not exporter):
             bad += _bad(out, "malformed_value")
             continue
         out.append(Sample(name, tags, value, type_, rate, type_ == GAUGE and text[0] in "+-"))
     return bad
+
+
+def _options(
+    fields: list[str], tags: tuple[str, ...], out: list[Record], rules: Rules, count: int
+) -> tuple[float, tuple[str, ...]] | None:
+    """(rate, tags) from the fields after the type; None (``count`` rejected) if one is bad."""
+    exporter = rules.exporter
+    rate = 1.0
+    extra: list[str] = []
+    for field in fields[2:]:
+        lead = field[:1]
+        if lead == "#":
+            tags += _tags(field[1:])
+        elif lead == "@":
+            if exporter:
+                parsed = _go_finite(field[1:])
+                if parsed is None:
+                    out.append(Rejected("invalid_sample_factor"))  # statsd_exporter goes on with 1
+                    parsed = 1.0
+                if parsed < 0:
+                    _bad(out, "invalid_sample_factor", count)
+                    return None
+                rate = parsed or 1.0
+            else:
+                parsed = _rate(field)
+                if parsed is None:
+                    _bad(out, "invalid_sample_factor", count)
+                    return None
+                rate = parsed
+        elif lead == "T" or field[:2] == "e:":
+            pass  # timestamp (not read: see the module docstring), external data
+        elif field[:2] == "c:" or field[:5] == "card:":
+            if field == "c:":
+                _bad(out, "malformed_container_id", count)
+                return None
+            tag = _origin_tag(field, rules)
+            if tag is not None:
+                extra.append(tag)
+        else:
+            _bad(out, "malformed_component" if not field else "malformed_container_id" if lead == "c"
+                 else "invalid_sample_factor", count)
+            return None
+    return rate, tags + tuple(extra) if extra else tags
 
 
 def _event(line: str, out: list[Record], rules: Rules) -> int:
