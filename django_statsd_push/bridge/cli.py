@@ -15,7 +15,7 @@ from django_statsd_push.bridge.http import DEFAULT_LISTEN, parse_listen
 from django_statsd_push.bridge.mapping import MappingError
 from django_statsd_push.bridge.store import DEFAULT_MAX_SERIES
 from django_statsd_push.bridge.standalone import DEFAULT_FLUSH_INTERVAL, StandaloneBridge
-from django_statsd_push.server.cli import run_until_stopped, signal_events
+from django_statsd_push.server.cli import run_until_stopped, signal_queue
 
 log = logging.getLogger("django_statsd_push.bridge")
 
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--flush-interval must be > 0 ms")
     if args.max_series <= 0:
         parser.error("--max-series must be > 0")
-    signals = signal_events()  # before the ports answer: an early SIGTERM still flushes
+    signals = signal_queue()  # before the ports answer: an early SIGTERM still flushes
     try:
         bridge = StandaloneBridge(
             args.mapping,
@@ -69,11 +69,9 @@ def main(argv: list[str] | None = None) -> int:
             origin_tags=args.origin_tags,
         ).start()
     except MappingError as exc:
-        signals.close()
         print(f"statsd-push bridge: bad mapping file: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        signals.close()
         print(f"statsd-push bridge: cannot listen: {exc}", file=sys.stderr)
         return 1
     host, port = bridge.statsd_address

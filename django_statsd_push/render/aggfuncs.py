@@ -137,10 +137,13 @@ def reduce(a: np.ndarray, func: str, axis: int) -> np.ndarray:
     return REDUCERS[canonical(func)](a, axis)
 
 
-def reduce_series(values: np.ndarray, func: str) -> float | None:
-    """One value for a whole series (highest/lowest/sortBy/filterSeries keys)."""
+def reduce_series(values: np.ndarray, func: str) -> float | int | None:
+    """One value for a whole series (highest/lowest/sortBy/filterSeries keys); a count is
+    an int, as graphite's safeLen, because legends and names print it."""
     out = float(reduce(values.reshape(1, -1), func, 1)[0]) if len(values) else None
-    return None if out is None or np.isnan(out) else out
+    if out is None or np.isnan(out):
+        return None
+    return int(out) if canonical(func) == "count" else out
 
 
 def xff_mask(a: np.ndarray, axis: int, xff: float, total: int | None = None) -> np.ndarray:

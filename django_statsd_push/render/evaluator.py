@@ -8,18 +8,15 @@ from datetime import datetime, timezone, tzinfo
 import numpy as np
 
 from . import functions  # noqa: F401  (registers every render function)
-from . import grammar, reader
+from . import deadline, grammar, reader
 from .carbonlink import CarbonLink, merge
 from .errors import InputError
 from .finder import Finder
 from .registry import lookup
 from .series import EmptyNormalize, Series
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_series: int = 10000  # series read by one request
-    max_points: int = 10_000_000  # points read by one request, and points in one response
+from .settings import Limits
+from .timeparse import parse_time
+from .tagdb import TagDB, canonical, parse_path, tagged_nodes
 
 
 @dataclass
@@ -42,6 +39,8 @@ class Context:
     xff: float = 0.0
     limits: Limits = field(default_factory=Limits)
     carbonlink: CarbonLink | None = None
+    tagdb: TagDB | None = None
+    events: object | None = None  # events.EventStore, for the events() function
     budget: Budget = field(default_factory=Budget)
     call: grammar.Call | None = None  # the call being evaluated, for functions that re-fetch
     cache: dict = field(default_factory=dict)
@@ -53,16 +52,22 @@ class Context:
     def datetime(self, epoch: int) -> datetime:
         return datetime.fromtimestamp(epoch, self.tz)
 
-    def fetch(self, pattern: str) -> list[Series]:
-        """Series for a path expression over this context's range, sorted by name."""
+    def fetch(self, pattern: str, tagged: list[str] | None = None) -> list[Series]:
+        """Series for a path expression over this context's range, sorted by name.
+
+        ``tagged``: the tagged paths a ``seriesByTag(...)`` pattern stands for; a plain
+        ``name;k=v`` pattern names one tagged series."""
         key = (pattern, self.start, self.end)
         cached = self.cache.get(key)
         if cached is None:
-            cached = self.cache[key] = self._read(pattern)
+            if tagged is None and ";" in pattern:
+                tagged = [canonical(pattern)]
+            nodes = (self.finder.find(pattern, leaves_only=True) if tagged is None
+                     else tagged_nodes(self.finder.root, tagged))
+            cached = self.cache[key] = self._read(nodes, pattern)
         return list(cached)  # series are never edited in place, so sharing is safe
 
-    def _read(self, pattern: str) -> list[Series]:
-        nodes = self.finder.find(pattern, leaves_only=True)
+    def _read(self, nodes: list, pattern: str) -> list[Series]:
         self.budget.series += len(nodes)
         if self.budget.series > self.limits.max_series:
             raise InputError(f"request reads more than {self.limits.max_series} series (--max-series)")
@@ -80,21 +85,39 @@ class Context:
                 values = merge(values, start, step, cached[node.path], header.aggregation, header.archives[0].step)
             self.budget.points += len(values)
             values.flags.writeable = False
-            out.append(Series(node.path, start, end, step, values, path_expression=pattern, xff=self.xff))
+            tags = parse_path(node.path) if ";" in node.path else {}
+            out.append(Series(node.path, start, end, step, values, tags=tags, path_expression=pattern,
+                              xff=self.current_xff()))
         return out
+
+    def current_xff(self) -> float:
+        """The request's xFilesFactor: setXFilesFactor() changes it for everything evaluated
+        after it in the request, as it edits graphite-web's shared request context."""
+        return self.state.get("xFilesFactor", self.xff)
+
+    def at_time(self, value) -> int:
+        """A ``date`` parameter (at-time text or epoch seconds) as epoch seconds."""
+        return int(parse_time(str(value), self.datetime(self.now), self.tz).timestamp())
+
+    def evaluate_text(self, target: str) -> list[Series]:
+        """A target built by a function (applyByNode's template, aliasQuery's query), over
+        this request's range and limits."""
+        result = replace(self, call=None).evaluate(grammar.parse(target))
+        return series_list(result, target)
 
     def evaluate(self, node: grammar.Node):
         if isinstance(node, grammar.PathExpr):
             return self.fetch(node.path)
         if isinstance(node, grammar.Literal):
             return node.value
+        deadline.check(f"evaluating {node.name}()")
         info = lookup(node.name)
         args = [self.evaluate(arg) for arg in node.args]
         kwargs = {key: self.evaluate(value) for key, value in node.kwargs}
         args, kwargs = info.validate(args, kwargs)
         try:
             with np.errstate(all="ignore"):  # inf/NaN arithmetic is data here, not an error
-                return info.func(replace(self, call=node), *args, **kwargs)
+                return info.func(replace(self, call=node, xff=self.current_xff()), *args, **kwargs)
         except EmptyNormalize:
             return []
         except InputError:
@@ -104,13 +127,19 @@ class Context:
 
     def reevaluate_first_argument(self) -> list[Series]:
         """The current call's first argument again, over this context's (changed) range."""
-        assert self.call is not None
+        if self.call is None or not self.call.args:  # e.g. a moving window as reduceSeries' function
+            raise InputError("this function re-reads its first argument and cannot be called from another function")
         result = replace(self, call=None).evaluate(self.call.args[0])
         return result if isinstance(result, list) else []
 
 
-def evaluate_target(ctx: Context, target: str) -> list[Series]:
-    result = ctx.evaluate(grammar.parse(target))
+def series_list(result, target: str) -> list[Series]:
     if not isinstance(result, list):
         raise InputError(f"target {target!r} is a constant, not a series")
+    if not all(isinstance(s, Series) for s in result):
+        raise InputError(f"target {target!r} gives series lists (mapSeries), not series: reduce them first")
     return result
+
+
+def evaluate_target(ctx: Context, target: str) -> list[Series]:
+    return series_list(ctx.evaluate(grammar.parse(target)), target)

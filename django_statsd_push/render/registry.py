@@ -67,6 +67,23 @@ def _series_list(value):
     return value
 
 
+def _series_lists(value):
+    """mapSeries' output: a list of series lists (reduceSeries' input)."""
+    if not isinstance(value, list) or not all(isinstance(v, list) for v in value):
+        raise ValueError
+    for lst in value:
+        _series_list(lst)
+    return value
+
+
+def _date(value):
+    """An at-time (``-1h``, ``20231114``, epoch seconds); functions parse it against the
+    request's now and time zone."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError
+    return value
+
+
 def _node_or_tag(value):
     if isinstance(value, (bool, float)) or not isinstance(value, (int, str)):
         raise ValueError
@@ -102,7 +119,8 @@ def _any(value):
 VALIDATORS: dict[str, Callable] = {
     "boolean": _boolean, "float": _float, "integer": _integer, "intOrInf": _int_or_inf,
     "interval": _interval, "intOrInterval": _int_or_interval, "node": _integer,
-    "nodeOrTag": _node_or_tag, "seriesList": _series_list, "string": _string,
+    "nodeOrTag": _node_or_tag, "seriesList": _series_list, "seriesLists": _series_lists, "string": _string,
+    "date": _date, "tag": _string,
     "aggFunc": _agg_func, "aggOrSeriesFunc": _agg_or_series_func, "any": _any,
 }
 
@@ -166,6 +184,10 @@ class FunctionInfo:
     aggregator: bool = False
     aliases: tuple[str, ...] = ()
     description: str = field(default="")
+    #: required parameters the function still defaults: graphite-web lists ``highest``'s
+    #: ``n`` as required yet answers ``highest(x)`` with n=1 (and ``sumSeries()`` with no
+    #: series), as its validation only logs
+    defaulted: frozenset[str] = frozenset()
 
     def validate(self, args: list, kwargs: dict) -> tuple[list, dict]:
         """Check argument count, types and options; InputError naming the parameter."""
@@ -188,16 +210,19 @@ class FunctionInfo:
                 continue
             valid_kwargs[key] = param.validate(value, self.name)
         for i, param in enumerate(params):
-            if param.required and i >= len(args) and param.name not in valid_kwargs:
+            if param.required and i >= len(args) and param.name not in valid_kwargs \
+                    and param.name not in self.defaulted:
                 raise InputError(f'missing required parameter "{param.name}" for function "{self.name}"')
         return valid_args, valid_kwargs
 
     def signature(self, name: str | None = None) -> str:
+        """The call as Python declares it (graphite-web's ``function`` field), so defaults the
+        record leaves out show: ``highest(seriesList, n=1, func='average')``."""
         parts = []
-        for p in self.params:
-            if p.multiple:
+        for p in list(inspect.signature(self.func).parameters.values())[1:]:  # after the context
+            if p.kind is p.VAR_POSITIONAL:
                 parts.append("*" + p.name)
-            elif p.required:
+            elif p.default is p.empty:
                 parts.append(p.name)
             else:
                 parts.append(f"{p.name}={p.default!r}")
@@ -223,8 +248,11 @@ def render_function(group: str, params: list[Param], aliases: tuple[str, ...] = 
 
     def register(func: Callable) -> Callable:
         fname = name or func.__name__
+        defaulted = frozenset(p.name for p in inspect.signature(func).parameters.values()
+                              if p.default is not p.empty and p.kind is p.POSITIONAL_OR_KEYWORD
+                              or p.kind is p.VAR_POSITIONAL)
         info = FunctionInfo(fname, func, group, list(params), aggregator, tuple(aliases),
-                            doc if doc is not None else inspect.getdoc(func) or "")
+                            doc if doc is not None else inspect.getdoc(func) or "", defaulted)
         for key in (fname, *aliases):
             if key in FUNCTIONS:
                 raise ValueError(f"render function {key!r} registered twice")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
+import queue
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -84,65 +84,57 @@ def main(argv: list[str] | None = None) -> int:
     from django_statsd_push.server.daemon import Daemon  # sockets and threads only now
 
     # Handlers first: a SIGTERM that comes as soon as the ports answer must still flush.
-    signals = signal_events()
+    signals = signal_queue()
     try:
         daemon = Daemon(settings).start()
     except (ConfigError, OSError) as exc:
-        signals.close()
         print(f"statsd-push serve: {exc}", file=sys.stderr)
         return 1
     run_until_stopped(daemon, signals, lambda: settings_from(args))
     return 0
 
 
-class Signals:
-    """SIGTERM/SIGINT/SIGHUP, queued as they arrive, for the main thread to take in order.
+STOP, RELOAD = "stop", "reload"
 
-    The Python handlers do nothing: the interpreter writes each signal's number to a
-    pipe (``signal.set_wakeup_fd``) and ``next()`` reads it. A handler runs on the main
-    thread between two bytecodes, so one that set a ``threading.Event`` deadlocked
-    whenever the signal came while the main thread was inside that Event's own lock
-    (waiting on it, or clearing it): a second SIGHUP then hung the process for good.
+
+def signal_queue() -> queue.SimpleQueue[str]:
+    """SIGTERM/SIGINT put ``STOP``, SIGHUP puts ``RELOAD``, in the order they come.
+
+    A queue, not flags: a SIGTERM right after a SIGHUP must not be lost while the
+    reload runs (``SimpleQueue.put`` may be called from a signal handler).
     """
-
-    def __init__(self) -> None:
-        self._read, self._write = os.pipe()
-        os.set_blocking(self._write, False)
-        signal.set_wakeup_fd(self._write)
-        wanted = [signal.SIGTERM, signal.SIGINT] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
-        for signum in wanted:
-            signal.signal(signum, lambda *_: None)
-
-    def next(self) -> int:
-        """Block until a signal comes; its number."""
-        return os.read(self._read, 1)[0]
-
-    def close(self) -> None:
-        signal.set_wakeup_fd(-1)
-        os.close(self._read)
-        os.close(self._write)
+    signals: queue.SimpleQueue[str] = queue.SimpleQueue()
+    signal.signal(signal.SIGTERM, lambda *_: signals.put(STOP))
+    signal.signal(signal.SIGINT, lambda *_: signals.put(STOP))
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda *_: signals.put(RELOAD))
+    return signals
 
 
-def signal_events() -> Signals:
-    """Install the handlers (before the ports answer: an early SIGTERM still flushes)."""
-    return Signals()
+def _next_signal(signals: queue.SimpleQueue[str]) -> str:
+    """The next signal, waiting in short slices: a signal the kernel delivers to another
+    thread only sets a flag, and the main thread runs the Python handler (which fills
+    the queue) when it next wakes up; an endless wait could sleep through it."""
+    while True:
+        try:
+            return signals.get(timeout=0.2)
+        except queue.Empty:
+            continue
 
 
-def run_until_stopped(daemon: Daemon, signals: Signals, next_settings: Callable[[], Settings]) -> None:
+def run_until_stopped(daemon: Daemon, signals: queue.SimpleQueue[str],
+                      next_settings: Callable[[], Settings]) -> None:
     """Reload ``next_settings()`` on each SIGHUP (a bad config or mapping file is logged
     and the running one kept) until SIGTERM/SIGINT; then flush once more and stop.
 
     ``statsd-push bridge`` runs the same loop, so SIGHUP means the same in both."""
-    try:
-        while signals.next() == getattr(signal, "SIGHUP", None):
-            try:
-                daemon.reload(next_settings())
-            except ConfigError as exc:
-                log.error("reload failed, keeping the running configuration: %s", exc)
-        log.info("stopping: flushing once more")
-        daemon.stop()
-    finally:
-        signals.close()
+    while _next_signal(signals) == RELOAD:
+        try:
+            daemon.reload(next_settings())
+        except ConfigError as exc:
+            log.error("reload failed, keeping the running configuration: %s", exc)
+    log.info("stopping: flushing once more")
+    daemon.stop()
 
 
 if __name__ == "__main__":

@@ -113,6 +113,7 @@ def app_env(args: argparse.Namespace, stack_dir: Path) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="exampleproject.settings",  # not one left in the caller's shell
         STATSD_HOST=HOST,
         STATSD_PORT=str(args.statsd_port),
+        STATSD_EVENTS_URL=f"http://{HOST}:{args.render_port}/events/",
         EXAMPLE_DB=str(stack_dir / "app" / "db.sqlite3"),
         EXAMPLE_DEBUG="0",
     )
@@ -163,6 +164,7 @@ def start_stack(args: argparse.Namespace, sup: Supervisor, say: Callable[[str], 
         line_port=args.carbon_port,
         pickle_port=args.carbon_pickle_port,
         query_port=args.carbon_query_port,
+        tagdb_url=f"http://{HOST}:{args.render_port}",  # carbon posts new tagged series to the render API
         step_seconds=max(1, args.flush_interval // 1000),
         ready_timeout=deadline,
     )
@@ -262,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.demo_traffic:
             from django_statsd_push.stack.traffic import Traffic
 
-            traffic = Traffic(urls["example app"], rate=args.traffic_rate)
+            traffic = Traffic(urls["example app"], rate=args.traffic_rate, statsd_address=(HOST, args.statsd_port),
+                              events_url=f"http://{HOST}:{args.render_port}/events/")
             traffic.start()
             say(f"  demo traffic: ~{args.traffic_rate:g} req/s (graphs fill within a minute)")
         say("Ctrl-C stops the stack")

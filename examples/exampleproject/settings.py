@@ -41,6 +41,8 @@ STATSD_PORT = int(os.environ.get("STATSD_PORT", "8125"))
 STATSD_PREFIX = os.environ.get("STATSD_PREFIX", "") or None
 STATSD_HOOKS = ["db", "cache", "models"]
 STATSD_EXPORT_MIGRATIONS = True
+# deploy markers: `python manage.py statsd_event "deploy v2" --tags deploy` (the stack sets it)
+STATSD_EVENTS_URL = os.environ.get("STATSD_EVENTS_URL", "http://127.0.0.1:8080/events/")
 
 LOGGING = {
     "version": 1,

@@ -190,14 +190,49 @@ def test_capture_client_keeps_datagrams(settings):
     assert list(statsd.transport.datagrams) == ["kept:1|c"]
 
 
-def test_bad_setting_disables_instead_of_raising(settings, receiver, caplog):
+def test_bad_setting_disables_names_it_and_counts(settings, receiver, caplog):
     settings.STATSD_CLIENT = "carrier-pigeon"
     statsd.incr("x")
+    statsd.timing("y", 1)
     assert not statsd.state.enabled
-    assert "bad STATSD_* settings" in caplog.text
+    (record,) = caplog.records
+    assert record.getMessage() == (
+        "statsd: metrics are disabled: STATSD_CLIENT = 'carrier-pigeon' is not valid: "
+        "unknown value. Set STATSD_CLIENT to one of 'udp', 'tcp', 'unix', 'null', 'log', "
+        "'capture'."
+    )
+    assert record.exc_info is None  # the setting is named: no traceback
+    assert statsd.transport.dropped == 2
+    assert receiver.datagrams(timeout=0.05) == []
+
+
+@pytest.mark.statsd_send
+def test_numeric_strings_from_the_environment_are_used(settings, receiver):
+    settings.STATSD_HOST = "127.0.0.1"
+    settings.STATSD_CLIENT = "udp"
+    settings.STATSD_PORT = str(receiver.port)  # os.environ.get("STATSD_PORT", 8125)
+    settings.STATSD_MAXUDPSIZE = "1432"
+    statsd.incr("from.env")
+    assert receiver.lines() == ["from.env:1|c"]
+    assert statsd.transport.packet_size == 1432
 
 
 def test_malformed_hooks_setting_keeps_the_client_working(udp, settings):
     settings.STATSD_HOOKS = 42
     statsd.incr("still.sent")
     assert udp.lines() == ["still.sent:1|c"]
+
+
+def test_every_name_client_py_exported_is_still_importable():
+    """client.py became a package: old imports keep working."""
+    import django_statsd_push.client as client
+
+    for name in (
+        "statsd", "StatsdClient", "Pipeline", "Batch", "current_batch", "activate_batch",
+        "deactivate_batch", "batching", "Transport", "NullTransport", "LogTransport",
+        "CaptureTransport", "UDPTransport", "StreamTransport", "TCPTransport",
+        "UnixTransport", "Resolver", "build_transport", "State", "load_state", "Heads",
+        "Captured", "TIMING_VALUE", "COUNT_VALUE", "HEADS_MAXLEN", "FIRST_LOOKUP_WAIT",
+        "STREAM_TIMEOUT", "STREAM_RETRY_AFTER", "STREAM_PACKET_SIZE", "CAPTURE_MAXLEN",
+    ):
+        assert hasattr(client, name), name

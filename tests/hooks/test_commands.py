@@ -33,6 +33,7 @@ def test_prefix_and_custom_name(udp, settings):
     assert "sent: shop.deploy.check:1|c" in out
 
 
+@pytest.mark.statsd_send
 def test_refused_tcp_is_reported(settings):
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))

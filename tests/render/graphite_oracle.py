@@ -30,15 +30,28 @@ STANDARD_DIRS = [WHISPER_DIR]
 LOG_DIR = os.path.join(_root, "log")
 INDEX_FILE = os.path.join(_root, "index")
 CARBONLINK_HOSTS = []
-TAGDB = ""
+TAGDB = ""  # the tag tests use their own settings module (see environ)
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.path.join(_root, "graphite.db")}}
 DEFAULT_CACHE_DURATION = 0
 ALLOWED_HOSTS = ["*"]
 '''
 
 DRIVER = '''
-import json, os, sys
+import inspect, json, os, sys
 import django
+
+
+def _formatargspec(args, varargs=None, varkw=None, defaults=None):
+    """Python 3.10's inspect.formatargspec, gone in 3.11, which graphite-web's /functions uses."""
+    first_default = len(args) - len(defaults or ())
+    parts = [a if i < first_default else a + "=" + repr(defaults[i - first_default]) for i, a in enumerate(args)]
+    parts += ["*" + varargs] if varargs else []
+    parts += ["**" + varkw] if varkw else []
+    return "(" + ", ".join(parts) + ")"
+
+
+inspect.getargspec = lambda func: inspect.getfullargspec(func)[:4]
+inspect.formatargspec = _formatargspec
 django.setup()
 from django.core.management import call_command
 from django.test import Client
@@ -47,12 +60,18 @@ client = Client(raise_request_exception=False)  # a graphite-web crash is a 500 
 for line in sys.stdin:
     params = json.loads(line)
     path = params.pop("_path", "/render")
+    method = params.pop("_method", "GET")
     if path == "/render":
         params.setdefault("format", "json")
         params["now"] = sys.argv[1]
-    response = client.get(path, params)
+    if "_json" in params:  # a raw JSON body (the events API)
+        response = client.post(path, params.pop("_json"), content_type="application/json")
+    elif method == "POST":
+        response = client.post(path, params)
+    else:
+        response = client.get(path, params)
     body = response.content
-    text = body.hex() if params.get("format") == "pickle" else body.decode()
+    text = body.hex() if params.get("format") in ("pickle", "png", "pdf") else body.decode()
     print(json.dumps({"status": response.status_code, "body": text}), flush=True)
 '''
 
@@ -95,10 +114,22 @@ def graphite_python() -> Path:
     return python
 
 
-def environ(storage_dir: Path) -> dict[str, str]:
-    """Only what graphite-web needs: none of this project's settings module or path."""
+TAG_SETTINGS = """from graphite.settings import *  # noqa
+TAGDB = "graphite.tags.localdatabase.LocalDatabaseTagDB"
+"""
+
+
+def environ(storage_dir: Path, tagdb: bool = False) -> dict[str, str]:
+    """Only what graphite-web needs: none of this project's settings module or path.
+
+    ``tagdb``: graphite-web's local TagDB, set by a settings module of this storage
+    directory's own (the venv's local_settings.py is shared by every concurrent run)."""
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
-    return dict(keep, ORACLE_STORAGE_DIR=str(storage_dir), DJANGO_SETTINGS_MODULE="graphite.settings")
+    env = dict(keep, ORACLE_STORAGE_DIR=str(storage_dir), DJANGO_SETTINGS_MODULE="graphite.settings")
+    if tagdb:
+        (storage_dir / "oracle_tag_settings.py").write_text(TAG_SETTINGS)
+        env.update(DJANGO_SETTINGS_MODULE="oracle_tag_settings", PYTHONPATH=str(storage_dir))
+    return env
 
 
 def prepare(storage_dir: Path) -> Path:
@@ -111,35 +142,15 @@ def prepare(storage_dir: Path) -> Path:
     return python
 
 
-def render(storage_dir: Path, requests: list[dict], now: int) -> list[dict]:
+def render(storage_dir: Path, requests: list[dict], now: int, tagdb: bool = False) -> list[dict]:
     """graphite-web's answers ({"status", "body"}) to requests over storage_dir/whisper
-    (``/render`` unless a request's ``_path`` names another view)."""
+    (``/render`` unless a request's ``_path`` names another view; ``_method``: POST;
+    ``_json``: a JSON body to POST). ``tagdb``: with graphite-web's local TagDB."""
     python = prepare(storage_dir)
     done = subprocess.run([str(python), "-c", DRIVER, str(now)], input="\n".join(json.dumps(r) for r in requests),
                           capture_output=True, text=True, timeout=300,
-                          env=environ(storage_dir))
+                          env=environ(storage_dir, tagdb))
     answers = [json.loads(line) for line in done.stdout.splitlines()]
     if len(answers) != len(requests):
         raise OracleUnavailable(f"graphite-web driver failed: {done.stderr[-2000:]}")
     return answers
-
-
-FUNCTIONS_DUMP = '''
-import json, django
-django.setup()
-from graphite.functions import SeriesFunctions
-out = {name: {"group": getattr(f, "group", None), "params": [p.toJSON() for p in getattr(f, "params", [])]}
-       for name, f in SeriesFunctions().items()}
-print(json.dumps(out, default=str).replace("Infinity", "1e9999"))
-'''
-
-
-def function_records(storage_dir: Path) -> dict:
-    """graphite-web's group and parameter records per function (its /functions view needs
-    inspect.getargspec, gone in Python 3.11, so the records are read directly)."""
-    python = prepare(storage_dir)
-    done = subprocess.run([str(python), "-c", FUNCTIONS_DUMP], env=environ(storage_dir), capture_output=True,
-                          text=True, timeout=120)
-    if done.returncode:
-        raise OracleUnavailable(f"graphite-web function dump failed: {done.stderr[-2000:]}")
-    return json.loads(done.stdout)

@@ -96,7 +96,7 @@ def test_stacked_accumulates_like_graphite(client, data):
     ("grep(a.b*.c, '(')", "invalid regular expression"),
     ("aliasSub(a.b1.c, 'a', '\\9')", "invalid replacement"),
     ("percentileOfSeries(a.b*.c, 0)", "greater than 0"),
-    ("nPercentile(a.b1.c, 150)", "outside (0, 100]"),
+    ("nPercentile(a.b1.c, 150)", "outside [0, 100]"),
     ("scaleToSeconds(a.b1.c, inf)", "scaleToSeconds() cannot use these arguments"),
     ("asPercent(a.b*.c, a.b{1,2}.c)", "must be missing"),
     ("asPercent(a.b*.c, 'x')", '"total" must be a number or a series list'),

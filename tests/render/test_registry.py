@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 
 import pytest
 
@@ -62,3 +63,37 @@ def test_validation_converts_and_names_parameters():
         info.validate([[], 1.5], {})
     with pytest.raises(InputError, match='given twice'):
         info.validate([[], 5], {"windowSize": 5})
+
+
+def _described(name: str) -> list[str]:
+    """What the /functions description of ``name`` lacks: Grafana's function editor shows it
+    as the function's help, so it names every parameter and shows a target using it."""
+    info = FUNCTIONS[name]
+    text = info.description
+    missing = [p.name for p in info.params if p.type not in ("seriesList", "seriesLists") and p.name not in text]
+    if not any(f"&target={key}(" in text for key in (info.name, *info.aliases)):
+        missing.append("an example (&target=...)")
+    return missing
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_descriptions_name_every_parameter_and_show_an_example(name):
+    assert _described(name) == [], name
+
+
+@pytest.mark.parametrize("name", sorted({info.name for info in FUNCTIONS.values()}))
+def test_description_examples_are_valid_targets(name, tmp_path):
+    """Each example parses and its arguments pass validation (over an empty store, so only
+    data-dependent complaints such as a time outside the range may remain)."""
+    from django_statsd_push.render.evaluator import Context, evaluate_target
+    from django_statsd_push.render.finder import Finder
+
+    ctx = Context(Finder(str(tmp_path)), 1_700_000_000 - 86400, 1_700_000_000, 1_700_000_000)
+    examples = re.findall(r"&target=(.*)", FUNCTIONS[name].description)
+    assert examples, name
+    for target in examples:
+        try:
+            evaluate_target(ctx, target.strip())
+        except InputError as exc:
+            assert not any(word in str(exc) for word in ("invalid", "unknown function", "missing required",
+                                                           "too many arguments", "unexpected")), (target, exc)

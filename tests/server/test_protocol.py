@@ -9,8 +9,9 @@ import socket
 import pytest
 import statsd
 
+from django_statsd_push.server.js import js_number
 from django_statsd_push.server.protocol import (
-    ETSY, EXPORTER, Event, Rules, Sample, ServiceCheck, js_number, parse,
+    ETSY, EXPORTER, Event, Rules, Sample, ServiceCheck, parse,
 )
 
 from .etsy_lines import FIXTURES
@@ -141,7 +142,7 @@ CORPUS = [
 
 @pytest.mark.parametrize("rules", [ETSY, EXPORTER], ids=["etsy", "exporter"])
 def test_hot_path_and_parser_agree(rules: Rules):
-    """Aggregator.ingest's shortcut (protocol.fold) == parse() + add(), line by line."""
+    """Aggregator.ingest's shortcut == parse() + add(), line by line, under both rules."""
     from django_statsd_push.server.aggregate import Aggregator, AggregatorConfig
 
     prime = b"c:0|c\nt:0|ms\ng:0|g\ns:z|s\nh:0|h\nu:0|zz\nx:0|c"

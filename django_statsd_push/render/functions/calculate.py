@@ -1,6 +1,9 @@
-"""Calculate: moving windows and percentiles."""
+"""Calculate: moving windows, percentiles, aggregate lines and moving standard deviation."""
 
 from __future__ import annotations
+
+import inspect
+import math
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -11,6 +14,7 @@ from ..registry import Param, render_function
 from ..series import fmt_g
 from ..timeparse import interval_seconds
 from .common import percentile
+from .graph import constant_line
 
 SERIES = Param("seriesList", "seriesList", required=True)
 WINDOW = Param("windowSize", "intOrInterval", required=True,
@@ -66,8 +70,19 @@ def _window_name(func: str, s, windowSize) -> str:
 @render_function("Calculate", [SERIES, WINDOW, Param("func", "aggFunc", default="average"),
                                Param("xFilesFactor", "float")])
 def movingWindow(ctx, seriesList, windowSize, func="average", xFilesFactor=None):
-    """Apply ``func`` over a moving window of points (an integer) or of time (a string such
-    as ``5min``); data from before ``from`` is read so the first points have a full window."""
+    """Each point becomes ``func`` (average, sum, min, max, median, ...) of the values in the
+    window before it: ``windowSize`` points (an integer) or a time span (a string such as
+    ``"5min"``). Data from before ``from`` is read so the first points have a full window. A
+    window needs non-null values for at least ``xFilesFactor`` of its points (default: the
+    series' own).
+
+    Example:
+
+    .. code-block:: none
+
+      &target=movingWindow(Server.instance01.threads.busy,10)
+      &target=movingWindow(Server.instance*.threads.idle,'5min','median',0.5)
+    """
     if not seriesList:
         return []
     canonical = aggfuncs.canonical(func)
@@ -82,24 +97,47 @@ def movingWindow(ctx, seriesList, windowSize, func="average", xFilesFactor=None)
     return out
 
 
-def _moving(func: str, name: str, doc: str):
+def _moving(func: str, name: str, what: str):
     def impl(ctx, seriesList, windowSize, xFilesFactor=None):
         return movingWindow(ctx, seriesList, windowSize, func, xFilesFactor)
 
-    return render_function("Calculate", [SERIES, WINDOW, Param("xFilesFactor", "float")], name=name, doc=doc)(impl)
+    doc = f"""Each point becomes the {what} of the values in the window before it: ``windowSize``
+    points (an integer) or a time span (a string such as ``"5min"``), with data read from
+    before ``from`` so the first points have a full window. A window needs non-null values
+    for at least ``xFilesFactor`` of its points (default: the series' own). The same as
+    ``movingWindow(seriesList, windowSize, "{func}")``.
+
+    Example:
+
+    .. code-block:: none
+
+      &target={name}(Server.instance01.threads.busy,10)
+      &target={name}(Server.instance*.threads.idle,'5min')
+    """
+    return render_function("Calculate", [SERIES, WINDOW, Param("xFilesFactor", "float")], name=name,
+                           doc=inspect.cleandoc(doc))(impl)
 
 
-movingAverage = _moving("average", "movingAverage", "Average over a moving window.")
-movingSum = _moving("sum", "movingSum", "Sum over a moving window.")
-movingMedian = _moving("median", "movingMedian", "Median over a moving window.")
-movingMax = _moving("max", "movingMax", "Maximum over a moving window.")
-movingMin = _moving("min", "movingMin", "Minimum over a moving window.")
+movingAverage = _moving("average", "movingAverage", "average")
+movingSum = _moving("sum", "movingSum", "sum")
+movingMedian = _moving("median", "movingMedian", "median")
+movingMax = _moving("max", "movingMax", "maximum")
+movingMin = _moving("min", "movingMin", "minimum")
 
 
 @render_function("Calculate", [SERIES, Param("n", "float", required=True)])
 def nPercentile(ctx, seriesList, n):
-    """A constant line at the n-th percentile of each series' values (series with no values
-    are dropped)."""
+    """A horizontal line at the ``n``-th percentile (nearest rank) of each series' values over
+    the requested range; series without values are dropped. ``n`` must be greater than 0.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=nPercentile(Server.instance01.threads.busy,95)
+
+    draws the 95th percentile of the busy threads as a line.
+    """
     if not n:
         raise InputError("nPercentile: the requested percent must be greater than 0")
     out = []
@@ -115,9 +153,18 @@ def nPercentile(ctx, seriesList, n):
 
 @render_function("Calculate", [SERIES, WINDOW])
 def exponentialMovingAverage(ctx, seriesList, windowSize):
-    """Exponential moving average, seeded with the average of the first window (read from
-    before ``from``); the smoothing constant is 2 / (window + 1), the window counted in
-    points, or in seconds for a time window, as graphite-web does."""
+    """Exponential moving average of each series: the average of the first window (read from
+    before ``from``) seeds it, then each value moves it by a constant 2 / (``windowSize`` + 1),
+    ``windowSize`` counted in points, or in seconds for a time span such as ``"1min"``, as
+    graphite-web does. Nulls stay null and leave the average where it was.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=exponentialMovingAverage(Server.instance01.threads.busy,10)
+      &target=exponentialMovingAverage(Server.instance*.threads.idle,'1h')
+    """
     if not seriesList:
         return []
     preview, windowed = _windowed(ctx, seriesList, windowSize, "exponentialMovingAverage")
@@ -137,4 +184,74 @@ def exponentialMovingAverage(ctx, seriesList, windowSize):
                 result.append(np.nan)
         out.append(s.with_tag("exponentialMovingAverage", windowSize, name=name, start=s.start + preview,
                               values=np.asarray(result, dtype=np.float64)))
+    return out
+
+
+@render_function("Calculate", [SERIES, Param("func", "aggFunc", default="average"),
+                               Param("keepStep", "boolean", default=False)])
+def aggregateLine(ctx, seriesList, func="average", keepStep=False):
+    """A horizontal line at each series' ``func`` value (average by default; any aggregation
+    function), named ``aggregateLine(name, value)``. Without ``keepStep`` the line has
+    constantLine's three points over the range; with it, the series' own step and length.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=aggregateLine(server01.connections.total, 'avg')
+      &target=aggregateLine(server*.connections.total, 'max', true)
+    """
+    aggfuncs.canonical(func)
+    out = []
+    for s in seriesList:
+        value = aggfuncs.reduce_series(s.points(), func)
+        name = "aggregateLine(%s, %s)" % (s.name, "None" if value is None else fmt_g(value))
+        if keepStep:
+            out.append(s.copy(name=name, values=np.full(len(s), np.nan if value is None else value),
+                              values_per_point=1))
+        else:
+            out.append(constant_line(ctx, value).copy(name=name))
+    return out
+
+
+@render_function("Calculate", [SERIES, Param("points", "integer", required=True),
+                               Param("windowTolerance", "float", default=0.1)])
+def stdev(ctx, seriesList, points, windowTolerance=0.1):
+    """Standard deviation of each series over a moving window of ``points`` points (the
+    current one included); a window needs non-null values for at least ``windowTolerance``
+    of its points (default 0.1), else the point is null. Computed from running sums, as
+    graphite-web does, so the values are the same.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=stdev(server*.instance*.threads.busy,30)
+      &target=stdev(server*.instance*.cpu.system,30,0.0)
+    """
+    if points <= 0:
+        raise InputError(f"stdev: points must be positive, not {points}")
+    out = []
+    for s in seriesList:
+        values = s.points().tolist()
+        result = []
+        count, total, squares = 0, 0.0, 0.0
+        for i, new in enumerate(values):
+            if i >= points:
+                dropped = values[i - points]
+                if dropped == dropped:
+                    count -= 1
+                    total -= dropped
+                    squares -= dropped**2
+            if new == new:
+                count += 1
+                total += new
+                squares += new**2
+            spread = count * squares - total**2
+            if count > 0 and count / points >= windowTolerance and spread >= 0:
+                result.append(math.sqrt(spread) / count)
+            else:
+                result.append(np.nan)
+        out.append(s.with_tag("stdev", points, name="stdev(%s,%d)" % (s.name, points),
+                              values=np.asarray(result, dtype=np.float64), values_per_point=1))
     return out

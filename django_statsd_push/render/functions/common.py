@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 
 from .. import grammar
 from ..errors import InputError
@@ -33,8 +32,8 @@ def agg_key(series: Series, nodes) -> str:
 
 def percentile(points, n: float, interpolate: bool = False):
     """graphite's _getPercentile: nearest rank over the non-null points, optional interpolation."""
-    if not 0 < n <= 100:
-        raise InputError(f"percentile {n:g} is outside (0, 100]")
+    if not 0 <= n <= 100:
+        raise InputError(f"percentile {n:g} is outside [0, 100]")
     values = sorted(float(p) for p in points if p is not None and not math.isnan(p))
     if not values:
         return None
@@ -48,9 +47,3 @@ def percentile(points, n: float, interpolate: bool = False):
         result = result + fraction * (values[rank] - result)
     return result
 
-
-def compile_regex(pattern: str, func: str) -> re.Pattern[str]:
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise InputError(f'invalid regular expression for function "{func}": {pattern!r}: {exc}') from None

@@ -17,34 +17,71 @@ SERIES = Param("seriesList", "seriesList", required=True)
 
 @render_function("Transform", [SERIES, Param("factor", "float", required=True)])
 def scale(ctx, seriesList, factor):
-    """Multiply each value by a constant."""
+    """Multiply every value by the constant ``factor``.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=scale(Server.instance01.threads.busy,10)
+    """
     return [s.with_tag("scale", factor, name=f"scale({s.name},{fmt_g(factor)})", values=s.values * factor)
             for s in seriesList]
 
 
 @render_function("Transform", [SERIES, Param("seconds", "float", required=True)])
 def scaleToSeconds(ctx, seriesList, seconds):
-    """Scale per-step values to per-``seconds`` values (value * seconds / step)."""
+    """Turn values per step into values per ``seconds`` seconds: each value times ``seconds`` /
+    the series' step (rounded to 6 decimals), e.g. a per-10-second count into a per-minute one.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=scaleToSeconds(Server.instance01.requests,60)
+    """
     return [s.with_tag("scaleToSeconds", seconds, name="scaleToSeconds(%s,%d)" % (s.name, seconds),
                        values=np.round(s.values * (seconds / s.step), 6)) for s in seriesList]
 
 
 @render_function("Transform", [SERIES, Param("factor", "float", required=True)])
 def offset(ctx, seriesList, factor):
-    """Add a constant to each value."""
+    """Add the constant ``factor`` to every value.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=offset(Server.instance01.threads.busy,10)
+    """
     return [s.with_tag("offset", factor, name=f"offset({s.name},{fmt_g(factor)})", values=s.values + factor)
             for s in seriesList]
 
 
 @render_function("Transform", [SERIES])
 def absolute(ctx, seriesList):
-    """Absolute value of each point."""
+    """The absolute value of every point.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=absolute(Server.instance01.threads.busy)
+    """
     return [s.with_tag("absolute", 1, name=f"absolute({s.name})", values=np.abs(s.values)) for s in seriesList]
 
 
 @render_function("Transform", [SERIES])
 def derivative(ctx, seriesList):
-    """Difference from the previous point (null after a gap)."""
+    """The change from the previous point to this one; null after a null. For counters that wrap
+    or reset, use nonNegativeDerivative.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=derivative(company.server.application01.ifconfig.TXPackets)
+    """
     out = []
     for s in seriesList:
         v = s.points()
@@ -81,14 +118,32 @@ COUNTER_PARAMS = [SERIES, Param("maxValue", "float"), Param("minValue", "float")
 
 @render_function("Transform", COUNTER_PARAMS)
 def nonNegativeDerivative(ctx, seriesList, maxValue=None, minValue=None):
-    """Derivative that treats a decrease as a counter reset (null) or wrap (with maxValue)."""
+    """The change from the previous point, for counters: a decrease is a counter reset and gives
+    null, or, with ``maxValue``, a wrap past it (the change is computed through ``maxValue``);
+    values below ``minValue`` or above ``maxValue`` are treated as missing.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=nonNegativeDerivative(company.server.application01.ifconfig.TXPackets)
+      &target=nonNegativeDerivative(company.server.application01.ifconfig.TXPackets, 4294967295)
+    """
     return [s.with_tag("nonNegativeDerivative", 1, name=f"nonNegativeDerivative({s.name})",
                        values=non_negative_delta(s.points(), maxValue, minValue)) for s in seriesList]
 
 
 @render_function("Transform", COUNTER_PARAMS)
 def perSecond(ctx, seriesList, maxValue=None, minValue=None):
-    """nonNegativeDerivative divided by the step: a counter's rate per second."""
+    """A counter's rate per second: nonNegativeDerivative divided by the step (rounded to 6
+    decimals). ``maxValue`` and ``minValue`` handle wraps and bounds as in nonNegativeDerivative.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=perSecond(company.server.application01.ifconfig.TXPackets)
+    """
     return [s.with_tag("perSecond", 1, name=f"perSecond({s.name})",
                        values=np.round(non_negative_delta(s.points(), maxValue, minValue) / s.step, 6))
             for s in seriesList]
@@ -96,7 +151,14 @@ def perSecond(ctx, seriesList, maxValue=None, minValue=None):
 
 @render_function("Transform", [SERIES])
 def integral(ctx, seriesList):
-    """Running total; nulls stay null and add nothing."""
+    """The running total of the values from ``from``; nulls stay null and add nothing.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=integral(company.sales.perMinute)
+    """
     out = []
     for s in seriesList:
         v = s.points()
@@ -107,7 +169,15 @@ def integral(ctx, seriesList):
 
 @render_function("Transform", [SERIES, Param("steps", "integer", required=True)])
 def delay(ctx, seriesList, steps):
-    """Shift values ``steps`` points later (earlier if negative), padding with nulls."""
+    """Shift the values ``steps`` points later (earlier if negative), filling with nulls, so a
+    series can be compared with its own past.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=delay(server.load.avg,1)
+    """
     out = []
     for s in seriesList:
         v, n = s.values, len(s.values)
@@ -122,7 +192,16 @@ def delay(ctx, seriesList, steps):
 
 @render_function("Transform", [SERIES, Param("limit", "intOrInf", default=float("inf"))])
 def keepLastValue(ctx, seriesList, limit=float("inf")):
-    """Fill runs of at most ``limit`` nulls with the last value seen before them."""
+    """Fill each run of nulls of at most ``limit`` points (no limit by default) with the last
+    value before it; runs at the very start stay null.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=keepLastValue(Server01.connections.handled)
+      &target=keepLastValue(Server01.connections.handled, 10)
+    """
     out = []
     for s in seriesList:
         values = s.values.copy()
@@ -144,7 +223,15 @@ def keepLastValue(ctx, seriesList, limit=float("inf")):
 @render_function("Transform", [SERIES, Param("default", "float", default=0),
                                Param("referenceSeries", "seriesList")])
 def transformNull(ctx, seriesList, default=0, referenceSeries=None):
-    """Replace nulls with ``default`` (only where some reference series has a value, if given)."""
+    """Replace nulls with ``default`` (0 by default). With ``referenceSeries``, only where at
+    least one of those series has a value, so a missing period stays missing.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=transformNull(webapp.pages.*.views,-1)
+    """
     fill = None
     if referenceSeries:
         ref = matrix([r.values for r in referenceSeries])
@@ -211,8 +298,18 @@ def _summarize_values(s: Series, func: str, interval: int, new_start: int, new_e
                                              suggestions=("10min", "1h", "1d")),
                                Param("func", "aggFunc", default="sum"), Param("alignToFrom", "boolean", default=False)])
 def summarize(ctx, seriesList, intervalString, func="sum", alignToFrom=False):
-    """Summarize into buckets of ``intervalString`` with ``func``; buckets align to the interval
-    (or to ``from`` with alignToFrom)."""
+    """Summarize each series into buckets of ``intervalString`` (``1h``, ``1d``...), combining the
+    values of each bucket with ``func`` (``sum`` by default; any aggregation function).
+    Buckets align to multiples of the interval since the epoch, or, with ``alignToFrom``, start
+    at ``from``.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=summarize(counter.errors, "1hour")
+      &target=summarize(nonNegativeDerivative(gauge.num_users), "1week", "avg", true)
+    """
     interval = _positive_interval("summarize", intervalString)
     out = []
     for s in seriesList:
@@ -236,8 +333,16 @@ def summarize(ctx, seriesList, intervalString, func="sum", alignToFrom=False):
                                              suggestions=("10min", "1h", "1d")),
                                Param("alignToInterval", "boolean", default=False)])
 def hitcount(ctx, seriesList, intervalString, alignToInterval=False):
-    """Turn rates (hits per step) into hit counts per ``intervalString`` bucket, spreading
-    each point over the buckets its step overlaps."""
+    """Turn rates (hits per step) into hit counts per ``intervalString`` bucket: each point's
+    value times the seconds of its step that fall in the bucket. With ``alignToInterval`` the
+    buckets start at a whole day, hour, minute or second.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=hitcount(web.hits, "1hour", true)
+    """
     interval = _positive_interval("hitcount", intervalString)
     if alignToInterval:
         unit = ("days" if interval >= 86400 else "hours" if interval >= 3600
@@ -303,8 +408,17 @@ def _hits(s: Series, interval: int, new_start: int, buckets_n: int) -> np.ndarra
                                              suggestions=("1h", "6h", "12h", "1d", "2d", "7d", "14d", "30d")),
                                Param("resetEnd", "boolean", default=True), Param("alignDst", "boolean", default=False)])
 def timeShift(ctx, seriesList, timeShift, resetEnd=True, alignDst=False):
-    """The same series from ``timeShift`` ago (a bare ``1d`` means ``-1d``), drawn over the
-    requested range."""
+    """The same series ``timeShift`` ago (``1d``; a bare interval means in the past), drawn over the
+    requested range, to compare with itself. ``resetEnd`` (default true) ends the shifted
+    series where the unshifted one ends; ``alignDst`` adds or removes an hour when the
+    requested range and the shifted one are on different sides of a daylight-saving change.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=timeShift(Sales.widgets.largeBlue,"7d")
+    """
     if timeShift[:1].isdigit():
         timeShift = "-" + timeShift
     delta = parse_offset(timeShift)
@@ -326,19 +440,28 @@ def timeShift(ctx, seriesList, timeShift, resetEnd=True, alignDst=False):
     for s in ctx.shifted(start=start, end=end).reevaluate_first_argument():
         new_end = ref.end if resetEnd else s.end - s.start + ref.start
         out.append(s.with_tag("timeShift", timeShift, name=f'timeShift({s.name}, "{timeShift}")',
-                              start=ref.start, end=new_end))
+                              path_expression=s.path_expression, start=ref.start, end=new_end))
     return out
 
 
 @render_function("Special", [SERIES, Param("consolidationFunc", "string", required=True,
                                            options=tuple(aggfuncs.CONSOLIDATION_FUNCS))])
 def consolidateBy(ctx, seriesList, consolidationFunc):
-    """How points are combined when a series is consolidated (maxDataPoints, normalize)."""
+    """How points are combined when a series is consolidated (maxDataPoints, or a graph narrower
+    than the points): ``consolidationFunc`` is ``sum``, ``average``/``avg``, ``avg_zero``,
+    ``min``, ``max``, ``first`` or ``last``.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=consolidateBy(Server.instance01.threads.busy, 'max')
+    """
     return [s.with_tag("consolidateBy", consolidationFunc, name=f'consolidateBy({s.name},"{consolidationFunc}")',
                        consolidation=consolidationFunc) for s in seriesList]
 
 
-def _safe_pow(values: np.ndarray, exponent: float) -> np.ndarray:
+def safe_pow(values: np.ndarray, exponent) -> np.ndarray:
     """math.pow's failures (negative base to a fraction, 0 to a negative power, overflow) are null."""
     out = np.power(values, exponent)
     return np.where(np.isfinite(out), out, np.nan)
@@ -346,28 +469,57 @@ def _safe_pow(values: np.ndarray, exponent: float) -> np.ndarray:
 
 @render_function("Transform", [SERIES, Param("factor", "float", required=True)])
 def pow(ctx, seriesList, factor):  # noqa: A001 - graphite's name
-    """Raise each value to the power ``factor``."""
-    return [s.with_tag("pow", factor, name=f"pow({s.name},{fmt_g(factor)})", values=_safe_pow(s.values, factor))
+    """Raise every value to the power ``factor``; null where undefined (0 to a negative power, a
+    negative number to a fractional one).
+
+    Example:
+
+    .. code-block:: none
+
+      &target=pow(Server.instance01.threads.busy,10)
+    """
+    return [s.with_tag("pow", factor, name=f"pow({s.name},{fmt_g(factor)})", values=safe_pow(s.values, factor))
             for s in seriesList]
 
 
 @render_function("Transform", [SERIES])
 def squareRoot(ctx, seriesList):
-    """Square root of each value (null for negatives)."""
-    return [s.with_tag("squareRoot", 1, name=f"squareRoot({s.name})", values=_safe_pow(s.values, 0.5))
+    """The square root of every value; null for negative values.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=squareRoot(Server.instance01.threads.busy)
+    """
+    return [s.with_tag("squareRoot", 1, name=f"squareRoot({s.name})", values=safe_pow(s.values, 0.5))
             for s in seriesList]
 
 
 @render_function("Transform", [SERIES])
 def invert(ctx, seriesList):
-    """1/value (null for 0)."""
-    return [s.with_tag("invert", 1, name=f"invert({s.name})", values=_safe_pow(s.values, -1))
+    """1 divided by every value; null for 0.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=invert(Server.instance01.threads.busy)
+    """
+    return [s.with_tag("invert", 1, name=f"invert({s.name})", values=safe_pow(s.values, -1))
             for s in seriesList]
 
 
 @render_function("Transform", [SERIES, Param("base", "integer", default=10)], name="log")
 def logarithm(ctx, seriesList, base=10):
-    """Logarithm in ``base`` (null for values <= 0)."""
+    """The logarithm of every value in ``base`` (default 10); null for values of 0 or less.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=log(Server.instance01.threads.busy,10)
+    """
     if base <= 0 or base == 1:
         raise InputError(f"log: base {base} must be positive and not 1")
     out = []
@@ -380,14 +532,30 @@ def logarithm(ctx, seriesList, base=10):
 
 @render_function("Transform", [SERIES])
 def isNonNull(ctx, seriesList):
-    """1 where there is a value, 0 where there is none."""
+    """1 where the series has a value and 0 where it has none: with sumSeries, counts how many
+    series report at each point.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=isNonNull(webapp.pages.*.views)
+      &target=sumSeries(isNonNull(webapp.pages.*.views))
+    """
     return [s.with_tag("isNonNull", 1, name=f"isNonNull({s.name})", values=(~np.isnan(s.values)).astype(np.float64))
             for s in seriesList]
 
 
 @render_function("Transform", [SERIES])
 def offsetToZero(ctx, seriesList):
-    """Subtract the series' minimum, so its lowest value is 0."""
+    """Subtract each series' minimum from all its values, so its lowest point is 0.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=offsetToZero(Server.instance01.responseTime)
+    """
     out = []
     for s in seriesList:
         minimum = aggfuncs.reduce_series(s.values, "min")
@@ -398,7 +566,15 @@ def offsetToZero(ctx, seriesList):
 
 @render_function("Transform", [SERIES])
 def minMax(ctx, seriesList):
-    """Scale each series to [0, 1] between its minimum and maximum (0 when flat)."""
+    """Scale each series linearly to [0, 1]: its minimum becomes 0 and its maximum 1 (all 0 when
+    the series is flat).
+
+    Example:
+
+    .. code-block:: none
+
+      &target=minMax(Server.instance01.threads.busy)
+    """
     out = []
     for s in seriesList:
         low = aggfuncs.reduce_series(s.values, "min") or 0.0
@@ -410,7 +586,15 @@ def minMax(ctx, seriesList):
 
 @render_function("Special", [SERIES])
 def changed(ctx, seriesList):
-    """1 where the value differs from the last value seen, else 0 (nulls are 0)."""
+    """1 where the value differs from the last non-null value before it, else 0 (nulls give 0):
+    marks the moments something changed.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=changed(Server01.connections.handled)
+    """
     out = []
     for s in seriesList:
         previous = None
@@ -430,8 +614,15 @@ def changed(ctx, seriesList):
 
 @render_function("Transform", [SERIES, Param("intervalUnit", "string", required=True)])
 def integralByInterval(ctx, seriesList, intervalUnit):
-    """Running total that restarts at each ``intervalUnit`` boundary counted from ``from``;
-    nulls add nothing but keep the running total."""
+    """The running total of the values, restarting at 0 at each ``intervalUnit`` boundary
+    (``1d``...) counted from ``from``; nulls add nothing.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=integralByInterval(company.sales.perMinute, "1d")
+    """
     try:
         duration = interval_seconds(intervalUnit)
     except InputError:
@@ -458,8 +649,17 @@ ALIGN_UNITS = (None, "years", "months", "weeks", "days", "hours", "minutes", "se
                                              suggestions=("10min", "1h", "1d")),
                                Param("func", "aggFunc", default="sum"), Param("alignTo", "string", options=ALIGN_UNITS)])
 def smartSummarize(ctx, seriesList, intervalString, func="sum", alignTo=None):
-    """summarize with buckets starting at ``from`` (or at the start of the ``alignTo`` unit
-    containing it, re-reading the data from there)."""
+    """Like summarize (buckets of ``intervalString`` combined with ``func``, ``sum`` by default),
+    but the buckets start at ``from``, or at the start of the ``alignTo`` unit (``years``,
+    ``months``, ``weeks``, ``days``, ``hours``, ``minutes``, ``seconds``) containing it, data
+    re-read from there.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=smartSummarize(counter.errors, "1hour", "sum", "hours")
+    """
     interval = _positive_interval("smartSummarize", intervalString)
     if isinstance(alignTo, str):
         seriesList = ctx.shifted(start=_start_of(ctx, alignTo)).reevaluate_first_argument()
@@ -470,4 +670,149 @@ def smartSummarize(ctx, seriesList, intervalString, func="sum", alignTo=None):
         tags = dict(s.tags, smartSummarize=intervalString, smartSummarizeFunction=func)
         name = 'smartSummarize(%s, "%s", "%s")' % (s.name, intervalString, func)
         out.append(s.copy(name=name, end=aligned_end, step=interval, values=values, tags=tags))
+    return out
+
+
+@render_function("Transform", [SERIES, Param("constant", "float", required=True)])
+def add(ctx, seriesList, constant):
+    """Add ``constant`` to every non-null value. The name prints the constant as an integer
+    (``add(a.b,1)`` for 1.5), as graphite-web does; the values use it exactly.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=add(Server.instance01.threads.busy, 10)
+    """
+    return [s.with_tag("add", constant, name="add(%s,%d)" % (s.name, constant), values=s.values + constant)
+            for s in seriesList]
+
+
+def _pointwise(name: str, tag_value: str, doc: str, compute):
+    """A Transform that maps each value through ``compute`` (NumPy, NaN where undefined)."""
+    def impl(ctx, seriesList):
+        return [s.with_tag(name, tag_value, name=f"{name}({s.name})", values=compute(s.values)) for s in seriesList]
+
+    doc += f"\n\nExample:\n\n.. code-block:: none\n\n  &target={name}(Server.instance01.threads.busy)"
+    return render_function("Transform", [SERIES], name=name, doc=doc)(impl)
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    return np.where(np.isfinite(values), values, np.nan)
+
+
+exp = _pointwise("exp", "e", "e raised to each value: the inverse of log(x, e). A value so large that the result "
+                             "overflows gives null (graphite-web 1.1.8 fails the request there).",
+                 lambda v: _finite(np.exp(v)))
+logit = _pointwise("logit", "logit", "The logit (log-odds) of each value, log(v / (1 - v)): defined for values "
+                                     "strictly between 0 and 1, null elsewhere. The inverse of sigmoid.",
+                   lambda v: _finite(np.log(np.where((v > 0) & (v < 1), v, np.nan) / (1 - v))))
+sigmoid = _pointwise("sigmoid", "sigmoid", "The logistic function of each value, 1 / (1 + e^-v): maps any value "
+                                           "into (0, 1); nulls stay null. The inverse of logit.",
+                     lambda v: 1.0 / (1.0 + np.exp(-v)))
+
+
+@render_function("Transform", [SERIES, Param("precision", "integer", default=0)], name="round")
+def round_values(ctx, seriesList, precision=None):
+    """Round every value to ``precision`` decimal places (default 0; negative rounds to tens,
+    hundreds...); halves go to the even neighbour, as Python's round does.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=round(Server.instance01.threads.busy)
+      &target=round(Server.instance01.threads.busy,2)
+    """
+    out = []
+    for s in seriesList:
+        name = f"round({s.name})" if precision is None else "round(%s,%g)" % (s.name, precision)
+        values = np.asarray([v if v != v else round(v, precision or 0) for v in s.values.tolist()],
+                            dtype=np.float64)
+        out.append(s.with_tag("round", precision or 0, name=name, values=values))
+    return out
+
+
+@render_function("Transform", [SERIES, Param("limit", "intOrInf", default=float("inf"))])
+def interpolate(ctx, seriesList, limit=float("inf")):
+    """Fill each run of at most ``limit`` nulls (no limit by default) with a straight line between
+    the values on either side; nulls at the start or the end of the series stay null, as there
+    is nothing to draw from.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=interpolate(Server.instance01.threads.busy)
+      &target=interpolate(Server.instance01.threads.busy, 10)
+    """
+    out = []
+    for s in seriesList:
+        values = s.values.copy()
+        known = np.flatnonzero(~np.isnan(values))
+        for before, after in zip(known[:-1], known[1:]):
+            gap = after - before - 1
+            if 0 < gap <= limit:
+                values[before + 1 : after] = np.interp(np.arange(before + 1, after), [before, after],
+                                                       [values[before], values[after]])
+        out.append(s.copy(name=f"interpolate({s.name})", values=values))
+    return out
+
+
+@render_function("Transform", [SERIES, Param("startSliceAt", "date", required=True),
+                               Param("endSliceAt", "date", default="now")])
+def timeSlice(ctx, seriesList, startSliceAt, endSliceAt="now"):
+    """Keep only the values between ``startSliceAt`` and ``endSliceAt`` (at-time syntax, default
+    ``now``), nulls elsewhere; point times count from ``from`` in each series' step, as in
+    graphite-web. Relative times are relative to the request's ``now``.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=timeSlice(network.core.port1,"00:00 20140101","11:59 20140630")
+      &target=timeSlice(network.core.port1,"12:00 20140630","now")
+    """
+    start, end = ctx.at_time(startSliceAt), ctx.at_time(endSliceAt)
+    out = []
+    for s in seriesList:
+        times = ctx.start + s.step * np.arange(len(s.values), dtype=np.int64)
+        values = np.where((times < start) | (times > end), np.nan, s.values)
+        tags = dict(s.tags, timeSliceStart=str(start), timeSliceEnd=str(end))
+        out.append(s.copy(name=f"timeSlice({s.name}, {start}, {end})", path_expression=s.path_expression,
+                          values=values, tags=tags))
+    return out
+
+
+@render_function("Transform", [SERIES, Param("timeShiftUnit", "interval", default="1d",
+                                             suggestions=("1h", "6h", "12h", "1d", "2d", "7d", "14d", "30d")),
+                               Param("timeShiftStart", "integer", default=0),
+                               Param("timeShiftEnd", "integer", default=7)])
+def timeStack(ctx, seriesList, timeShiftUnit="1d", timeShiftStart=0, timeShiftEnd=7):
+    """The series again for each of ``timeShiftStart`` up to (not including) ``timeShiftEnd``
+    units of ``timeShiftUnit`` ago (``1d`` by default; a bare interval means in the past), all
+    drawn over the requested range: the last seven days stacked on each other.
+
+    Example:
+
+    .. code-block:: none
+
+      &target=timeStack(Sales.widgets.largeBlue,"1d",0,7)
+    """
+    if timeShiftUnit[:1].isdigit():
+        timeShiftUnit = "-" + timeShiftUnit
+    delta = parse_offset(timeShiftUnit)
+    if not seriesList:
+        return []
+    shifts = range(timeShiftStart, timeShiftEnd)
+    if len(shifts) > ctx.limits.max_series:
+        raise InputError(f"timeStack: {len(shifts)} shifts is more than {ctx.limits.max_series} series (--max-series)")
+    ref = seriesList[0]
+    out = []
+    for shift in shifts:
+        moved = ctx.shifted(start=ctx.start + delta * shift, end=ctx.end + delta * shift)
+        for s in moved.reevaluate_first_argument():
+            tags = dict(s.tags, timeShiftUnit=timeShiftUnit, timeShift=str(shift))
+            out.append(s.copy(name=f"timeShift({s.name}, {timeShiftUnit}, {shift})", tags=tags,
+                              start=ref.start, end=ref.end))
     return out

@@ -36,7 +36,7 @@ import sys
 import time
 from pathlib import Path
 
-from django_statsd_push.server.parent_death import die_with_parent
+from django_statsd_push.stack.parent_death import die_with_parent
 
 log = logging.getLogger(__name__)
 
