@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from django_statsd_push.bridge.http import DEFAULT_LISTEN, parse_listen
 from django_statsd_push.bridge.mapping import MappingError
-from django_statsd_push.bridge.registry import DEFAULT_MAX_SERIES
+from django_statsd_push.bridge.store import DEFAULT_MAX_SERIES
 from django_statsd_push.bridge.standalone import DEFAULT_FLUSH_INTERVAL, StandaloneBridge
 from django_statsd_push.server.cli import run_until_stopped, signal_queue
 
@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-series", type=int, default=DEFAULT_MAX_SERIES, help="most series held; more are dropped and counted"
     )
+    parser.add_argument("--origin-tags", action="store_true",
+                        help="keep DogStatsD |c: container ids and |card: cardinalities as labels")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 
@@ -64,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             args.statsd_port,
             flush_interval=args.flush_interval / 1000,
             max_series=args.max_series,
+            origin_tags=args.origin_tags,
         ).start()
     except MappingError as exc:
         print(f"statsd-push bridge: bad mapping file: {exc}", file=sys.stderr)

@@ -7,7 +7,8 @@ flushed every ``flush_interval`` (1 s by default). One parser and one aggregatio
 both products, the per-event cost is the daemon's (a dict update), and the only price
 is that /metrics lags input by at most one flush interval, far below any scrape
 interval. The daemon deletes idle series after each flush (etsy's
-``deleteIdleStats``), so every snapshot entry is a real update and TTL expiry is exact.
+``deleteIdleStats``), so every snapshot entry is a real update and TTL expiry is exact,
+and its parser runs with statsd_exporter's rules (``protocol.EXPORTER``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from django_statsd_push.bridge.http import DEFAULT_LISTEN
-from django_statsd_push.bridge.registry import DEFAULT_MAX_SERIES
+from django_statsd_push.bridge.store import DEFAULT_MAX_SERIES
 from django_statsd_push.bridge.sink import PrometheusSink
 from django_statsd_push.server.config import Settings
 from django_statsd_push.server.daemon import Daemon
@@ -42,6 +43,7 @@ class StandaloneBridge:
         flush_interval: float = DEFAULT_FLUSH_INTERVAL,
         max_series: int = DEFAULT_MAX_SERIES,
         mgmt_port: int = 0,
+        origin_tags: bool = False,
     ) -> None:
         settings = Settings(
             host=statsd_host,
@@ -51,6 +53,8 @@ class StandaloneBridge:
             flush_interval_ms=flush_interval * 1000,
             graphite_enabled=False,
             delete_idle_stats=True,
+            exporter_rules=True,  # lines read as statsd_exporter reads them
+            origin_tags=origin_tags,
             mapping=None if mapping_path is None else str(mapping_path),  # re-read on reload
         )
         settings.validate()

@@ -22,8 +22,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django_statsd_push.server.js import js_round
-from django_statsd_push.server.protocol import GAUGE, SET, TIMER, Sample, parse, parse_line
+from django_statsd_push.server.protocol import (
+    COUNTER, ETSY, GAUGE, SET, TIMER, Event, Record, Rejected, Rules, Sample, ServiceCheck, parse, parse_line,
+)
 from django_statsd_push.server.snapshot import SeriesKey, Snapshot
+
+#: the kind of an observation (``h``/``d`` under statsd_exporter's rules) in ``first_seen``
+OBSERVATION = "h"
+_OBSERVED = ("h", "d")
 
 # A series' key in the tables: the bare name when untagged (so the hot path needs no
 # tuple), else SeriesKey(name, tags). Snapshots and readers always get SeriesKey.
@@ -53,6 +59,8 @@ class AggregatorConfig:
     gauges_max_ttl: int = 1
     max_series: int = 1_000_000  # per table; new series beyond it are dropped and counted
     max_name_length: int = 1024  # characters, name plus tags
+    rules: Rules = ETSY  # how the parser reads lines the peers disagree on
+    max_events: int = 1_000  # DogStatsD events kept per interval (<= 64 KiB each); more: counted, dropped
 
     def resolved(self, option: str) -> bool:
         value = getattr(self, option)
@@ -67,9 +75,22 @@ class Aggregator:
         self.counters: dict[Key, float] = dict.fromkeys((f"{self.prefix}.{s}" for s in _OWN_COUNTERS), 0.0)
         self.timers: dict[Key, list[float]] = {}
         self.timer_counts: dict[Key, float] = {}
+        # statsd_exporter's reading only (rules.exporter): DogStatsD h/d values are
+        # observations in their own unit, not counters; kept for one interval.
+        self.observations: dict[Key, list[float]] = {}
+        self.observation_counts: dict[Key, float] = {}
         self.gauges: dict[Key, float] = {}
         self.gauge_ttl: dict[Key, int] = {}
         self.sets: dict[Key, set[str]] = {}
+        # Gauges whose value here is relative to a base only the sinks know (a delta
+        # arrived after the gauge was deleted as idle), and their change this interval.
+        self.gauge_unbased: set[Key] = set()
+        self.gauge_changes: dict[Key, float] = {}
+        # Series created this interval, in arrival order (etsy kind, key): a sink that
+        # gives a name one type can give it to the type that came first.
+        self.created: list[tuple[str, Key]] = []
+        self.events: list[Event] = []
+        self.rejections: dict[str, int] = {}  # parse problems by reason, this interval
         # Kept as ints on the hot path, folded into the counters at flush.
         self.packets = self.lines = self.bad = 0
         # Our own counters beyond etsy's (kernel drops, rejected names ...): reported
@@ -88,6 +109,7 @@ class Aggregator:
         """Settable (SIGHUP reload); prefix_stats keeps its first value."""
         self._config = config
         self.track_gauge_ttl = config.resolved("delete_gauges")
+        self.rules = config.rules
 
     # --- input -------------------------------------------------------------------
     def count(self, stat: str, amount: float = 1) -> None:
@@ -95,7 +117,7 @@ class Aggregator:
         with self._internal_lock:
             self.internal[stat] = self.internal.get(stat, 0) + amount
 
-    def _new_series(self, table: dict, name: str, tags: tuple[str, ...]) -> Key | None:
+    def _new_series(self, table: dict, name: str, tags: tuple[str, ...], kind: str) -> Key | None:
         """The key for a series not seen yet, or None (counted) when limits refuse it."""
         if len(table) >= self.config.max_series:
             self.count("series_dropped")
@@ -103,45 +125,87 @@ class Aggregator:
         if len(name) + sum(len(t) + 1 for t in tags) > self.config.max_name_length or "\0" in name:
             self.count("names_rejected")
             return None
-        return SeriesKey(name, tags) if tags else name
+        key = SeriesKey(name, tags) if tags else name
+        self.created.append((kind, key))
+        return key
 
-    def add(self, sample: Sample) -> None:
-        """Add one sample (already counted as a metric received by ``ingest``)."""
-        name, tags = sample.name, sample.tags
+    def add(self, sample: Record) -> None:
+        """Add one parser record (its line already counted as a metric received by ``ingest``)."""
+        if sample.__class__ is not Sample:
+            self._add_other(sample)  # type: ignore[arg-type]
+            return
+        name, tags = sample.name, sample.tags  # type: ignore[union-attr]
         key: Key | None = (name, tags) if tags else name
         type_ = sample.type
         if type_ == TIMER:
-            values = self.timers.get(key)
-            if values is None:
-                if (key := self._new_series(self.timers, name, tags)) is None:
-                    return
-                values = self.timers[key] = []
-                self.timer_counts[key] = 0.0
-            values.append(sample.value)
-            self.timer_counts[key] += 1 / sample.rate
+            self._append(self.timers, self.timer_counts, key, sample, TIMER)
         elif type_ == GAUGE:
-            if key not in self.gauges and (key := self._new_series(self.gauges, name, tags)) is None:
+            known = key in self.gauges
+            if not known and (key := self._new_series(self.gauges, name, tags, GAUGE)) is None:
                 return
             if self.track_gauge_ttl:
                 self.gauge_ttl[key] = self.config.gauges_max_ttl
-            if sample.delta and key in self.gauges:
+                self._track_base(key, sample, known)
+            if sample.delta and known:
                 self.gauges[key] += sample.value
             else:
                 self.gauges[key] = sample.value
         elif type_ == SET:
             members = self.sets.get(key)
             if members is None:
-                if (key := self._new_series(self.sets, name, tags)) is None:
+                if (key := self._new_series(self.sets, name, tags, SET)) is None:
                     return
                 members = self.sets[key] = set()
             members.add(sample.value)
+        elif type_ in _OBSERVED and self.rules.exporter:
+            self._append(self.observations, self.observation_counts, key, sample, OBSERVATION)
         else:
             old = self.counters.get(key)
             if old is None:
-                if (key := self._new_series(self.counters, name, tags)) is None:
+                if (key := self._new_series(self.counters, name, tags, COUNTER)) is None:
                     return
                 old = 0.0
             self.counters[key] = old + sample.value * (1 / sample.rate)
+
+    def _append(self, table: dict[Key, list[float]], counts: dict[Key, float], key: Key | None, sample: Sample,
+                kind: str) -> None:
+        """A timer (or observation) value, counted ``1/rate`` times as etsy counts them."""
+        values = table.get(key)  # type: ignore[arg-type]
+        if values is None:
+            if (key := self._new_series(table, sample.name, sample.tags, kind)) is None:
+                return
+            values = table[key] = []
+            counts[key] = 0.0
+        values.append(sample.value)  # type: ignore[arg-type]
+        counts[key] += 1 / sample.rate  # type: ignore[index]
+
+    def _track_base(self, key: Key, sample: Sample, known: bool) -> None:
+        """Gauges deleted as idle lose their value here, not in the sinks (the bridge
+        keeps its series): a delta arriving then is a change to the sinks' value, which
+        ``Snapshot.gauge_changes`` hands them, not a value (statsd_exporter adds it)."""
+        unbased = self.gauge_unbased
+        if sample.delta:
+            if not known:
+                unbased.add(key)
+            if key in unbased:
+                self.gauge_changes[key] = self.gauge_changes.get(key, 0.0) + sample.value  # type: ignore[operator]
+        elif unbased:
+            unbased.discard(key)
+            self.gauge_changes.pop(key, None)
+
+    def _add_other(self, record: Event | ServiceCheck | Rejected) -> None:
+        if record.__class__ is Rejected:
+            reason, count = record  # type: ignore[misc]
+            self.rejections[reason] = self.rejections.get(reason, 0) + count
+        elif record.__class__ is ServiceCheck:
+            self.count("service_checks_received")
+            self.add(record.gauge())  # type: ignore[union-attr]
+        else:
+            self.count("events_received")
+            if len(self.events) < self.config.max_events:
+                self.events.append(record)  # type: ignore[arg-type]
+            else:
+                self.count("events_dropped")
 
     def ingest(self, datagram: bytes | str) -> None:
         """One UDP datagram (or newline-framed TCP chunk): counted, parsed, added.
@@ -150,15 +214,17 @@ class Aggregator:
         a line of the common shape ``name:value|c`` (``|ms``, ``|g``, ``|s``) for an
         untagged series already in the tables is added to the plain dicts directly, with
         no ``Sample`` made. Any other line (tags, a rate, several values, a new series, a
-        number ``float()`` and JavaScript might disagree on) goes through
-        ``protocol.parse_line`` and ``add``, in order. ``tests/server/test_protocol.py``
-        holds the two paths together.
+        number ``float()`` and JavaScript might disagree on, a DogStatsD field, an event
+        or a service check) goes through ``protocol.parse_line`` with the aggregator's
+        ``rules``, and each record it makes (``Sample``, ``Event``, ``ServiceCheck``,
+        ``Rejected``) through ``add``, in order. ``tests/server/test_protocol.py`` holds
+        the two paths together.
         """
         self.packets += 1
         if not datagram.isascii():  # non-ASCII digits and spaces: float() != Number()
-            parsed = parse(datagram)
-            for sample in parsed.samples:
-                self.add(sample)
+            parsed = parse(datagram, self.rules)
+            for record in parsed.records:
+                self.add(record)
             self.lines += parsed.lines
             self.bad += parsed.bad_lines
             return
@@ -167,8 +233,8 @@ class Aggregator:
         counters, timers, timer_counts = self.counters, self.timers, self.timer_counts
         gauges, sets = self.gauges, self.sets
         fast_gauges = not self.track_gauge_ttl
-        add = self.add
-        samples: list[Sample] = []
+        add, rules = self.add, self.rules
+        records: list[Record] = []
         lines = bad = 0
         for line in text.split("\n"):
             if not line:
@@ -218,11 +284,11 @@ class Aggregator:
                     if members is not None and ":" not in value:
                         members.add(value or "0")
                         continue
-            bad += parse_line(line, samples)
-            if samples:
-                for sample in samples:
-                    add(sample)
-                samples.clear()
+            bad += parse_line(line, records, rules)
+            if records:
+                for record in records:
+                    add(record)
+                records.clear()
         self.lines += lines
         self.bad += bad
 
@@ -311,6 +377,8 @@ class Aggregator:
         self.packets = self.lines = self.bad = 0
 
         timers, timer_counts, sets = self.timers, self.timer_counts, self.sets
+        observations, observation_counts = self.observations, self.observation_counts
+        self.observations, self.observation_counts = {}, {}
         if config.resolved("delete_counters"):
             self.counters = {k: 0.0 for k in counters if any(s in series_key(k).name for s in _OWN_COUNTERS)}
         else:
@@ -323,15 +391,24 @@ class Aggregator:
         self.sets = {} if config.resolved("delete_sets") else {k: set() for k in sets}
 
         gauges = dict(self.gauges)
+        changes = {k: self.gauge_changes.get(k, 0.0) for k in self.gauge_unbased if k in gauges}
+        self.gauge_changes = {}
         if self.track_gauge_ttl:
             for key in list(self.gauge_ttl):
                 self.gauge_ttl[key] -= 1
                 if self.gauge_ttl[key] < 1:
                     del self.gauge_ttl[key]
                     self.gauges.pop(key, None)
+                    self.gauge_unbased.discard(key)
+        created, self.created = self.created, []
+        events, self.events = self.events, []
+        rejections, self.rejections = self.rejections, {}
+        for reason, amount in rejections.items():
+            self.totals["rejected." + reason] = self.totals.get("rejected." + reason, 0) + amount
 
         return Swapped(now, config.flush_interval, counters, timers, timer_counts, gauges, sets,
-                       self.prefix, started)
+                       self.prefix, started, changes, created, events, rejections, observations,
+                       observation_counts)
 
 
 @dataclass
@@ -347,6 +424,12 @@ class Swapped:
     sets: dict[Key, set[str]]
     prefix: str
     started: float
+    gauge_changes: dict[Key, float]
+    created: list[tuple[str, Key]]
+    events: list[Event]
+    rejections: dict[str, int]
+    observations: dict[Key, list[float]]
+    observation_counts: dict[Key, float]
 
     def snapshot(self) -> Snapshot:
         sk = series_key
@@ -360,4 +443,10 @@ class Swapped:
             sets={sk(k): frozenset(v) for k, v in self.sets.items()},
             prefix_stats=self.prefix,
             processing_ms=(time.perf_counter() - self.started) * 1000,
+            gauge_changes={sk(k): v for k, v in self.gauge_changes.items()},
+            first_seen=tuple((kind, sk(k)) for kind, k in self.created),
+            events=tuple(self.events),
+            rejections=dict(self.rejections),
+            observations={sk(k): tuple(sorted(v)) for k, v in self.observations.items()},
+            observation_counts={sk(k): v for k, v in self.observation_counts.items()},
         )

@@ -27,6 +27,7 @@ from typing import Any
 
 from django_statsd_push.server.aggregate import AggregatorConfig
 from django_statsd_push.server.graphite import GraphiteConfig, is_safe
+from django_statsd_push.server.protocol import Rules
 
 
 class ConfigError(ValueError):
@@ -89,6 +90,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("prometheus_listen", "prometheus_listen", str, RESTART, "the sinks are built at start"),
     Setting("mapping", "mapping", str, RELOAD, "the Prometheus sink reads the file again (on every SIGHUP)"),
     Setting("log_level", "log_level", str, RELOAD, "the root logger's level"),
+    Setting("exporter_rules", "exporter_rules", bool, RELOAD, "lines read from now on (statsd_exporter's rules)"),
+    Setting("origin_tags", "origin_tags", bool, RELOAD, "lines read from now on"),
 )
 _TOP: dict[str, Setting] = {s.key: s for s in SETTINGS}
 
@@ -152,6 +155,8 @@ class Settings:
     prometheus_listen: str | None = None
     mapping: str | None = None
     log_level: str = "INFO"
+    exporter_rules: bool = False  # parse as statsd_exporter (the bridge), not as etsy
+    origin_tags: bool = False  # keep DogStatsD container id / cardinality as tags
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any], base: Settings | None = None) -> Settings:
@@ -231,6 +236,7 @@ class Settings:
             gauges_max_ttl=self.gauges_max_ttl,
             max_series=self.max_series,
             max_name_length=self.max_name_length,
+            rules=Rules(exporter=self.exporter_rules, origin_tags=self.origin_tags),
         )
 
     def carbon_options(self) -> dict[str, Any]:

@@ -215,12 +215,17 @@ class Daemon:
                 "messages.bad_lines_seen": agg.total("bad_lines_seen"),
                 "messages.packets_received": agg.total("packets_received"),
                 "messages.metrics_received": agg.total("metrics_received"),
+                "messages.events_received": agg.total("events_received"),
+                "messages.service_checks_received": agg.total("service_checks_received"),
                 "series.counters": len(agg.counters),
                 "series.timers": len(agg.timers),
                 "series.gauges": len(agg.gauges),
                 "series.sets": len(agg.sets),
                 "flushes": self.flushes,
             }
+            out.update({f"messages.{k}": v for k, v in agg.totals.items() if k.startswith("rejected.")})
+            out.update({f"messages.rejected.{k}": out.get(f"messages.rejected.{k}", 0) + v
+                        for k, v in agg.rejections.items()})
         if self.udp is not None:
             out["udp.receive_buffer"] = self.udp.receive_buffer
             out["udp.kernel_drops"] = self.udp.total_kernel_drops()

@@ -166,3 +166,47 @@ def test_invalid_settings_name_the_problem(tmp_path, toml, message):
     path.write_text(toml)
     with pytest.raises(ConfigError, match=message):
         Settings.from_file(path)
+
+
+def test_dogstatsd_lines_reach_carbon_and_are_counted():
+    """serve: DogStatsD fields, service checks (a gauge), events (counted, handed to
+    sinks in the snapshot), bare and Telegraf tags in a form Carbon accepts."""
+    events = []
+
+    class EventSink:
+        def flush(self, snapshot) -> None:
+            events.extend(snapshot.events)
+
+        def close(self) -> None:
+            pass
+
+    with CarbonCapture() as carbon, Daemon(settings(carbon.port, flushInterval=200)) as daemon:
+        daemon.sinks.append(EventSink())
+        send_udp(daemon.port, b"dd.hits:2|c|#env:prod,canary|c:abc|T1656581400\ndd.t:1:2:3|ms\n"
+                              b"_sc|db.up|2|#env:prod|m:refused\n_e{6,4}:Deploy|done|t:info\ntg.hits,env=prod:4|c\n"
+                              b"bad:x|c")
+        seen = {}
+        wanted = {"stats_counts.dd.hits;env=prod;canary=true": "2", "stats.timers.dd.t.count": "3",
+                  "stats.gauges.service_check.db.up;env=prod": "2", "stats_counts.tg.hits;env=prod": "4",
+                  "stats_counts.statsd.events_received": "1", "stats_counts.statsd.service_checks_received": "1",
+                  "stats_counts.statsd.bad_lines_seen": "1"}
+
+        def done(line: str) -> bool:
+            name, value, _ = line.split()
+            if name in wanted and value == wanted[name]:
+                seen[name] = value
+            return seen == wanted
+
+        carbon.lines_until(done)
+        stats = mgmt(daemon.mgmt_port, "stats")
+        assert "messages.events_received: 1" in stats and "messages.service_checks_received: 1" in stats
+        assert "messages.rejected.malformed_value: 1" in stats
+    assert [(e.title, e.text, e.alert_type) for e in events] == [("Deploy", "done", "info")]
+
+
+def test_parser_options_come_from_the_config_file():
+    from django_statsd_push.server.protocol import Rules
+
+    assert Settings().aggregator_config().rules == Rules()
+    chosen = Settings.from_mapping({"exporter_rules": True, "origin_tags": True})
+    assert chosen.aggregator_config().rules == Rules(exporter=True, origin_tags=True)

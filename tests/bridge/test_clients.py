@@ -1,0 +1,236 @@
+"""The real statsd clients as oracles: what each sends, what ``serve`` and ``bridge`` make of it.
+
+pystatsd (``statsd``), Datadog's Python client (``datadog``) and hot-shots (npm, installed
+into ``$XDG_CACHE_HOME/django-statsd-push/hot-shots`` like etsy statsd for the server
+tests) send every metric type and option they have to a loopback UDP socket; those
+exact datagrams then go through the daemon's parser and aggregator with each command's
+rules, into the Carbon sink's formatting (``serve``) and the series store's /metrics page
+(``bridge``). Each feature has one expected result per command, whatever the client.
+
+The table in docs/bridge.rst ("What statsd clients send") is this test's output:
+``STATSD_PUSH_WRITE_DOCS=1`` rewrites it, otherwise the test fails when it is stale.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from django_statsd_push.bridge.collector import BridgeCollector
+from django_statsd_push.bridge.mapping import Mapper
+from django_statsd_push.bridge.store import SeriesStore
+from django_statsd_push.server.aggregate import Aggregator, AggregatorConfig
+from django_statsd_push.server.graphite import GraphiteConfig, format_snapshot
+from django_statsd_push.server.protocol import ETSY, EXPORTER
+from tests.conftest import require
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "bridge.rst"
+START, END = ".. clients-table-start\n", ".. clients-table-end\n"
+HOT_SHOTS_VERSION = "17.1.1"
+
+# feature -> (serve: Carbon name -> value, bridge: (sample name, labels) -> value)
+FEATURES: dict[str, tuple[dict[str, str], dict[tuple[str, tuple], float]]] = {
+    "counter": ({"stats_counts.counter": "3"}, {("counter_total", ()): 3}),
+    "sample rate 0.5": ({"stats_counts.rate": "2"}, {("rate_total", ()): 2}),
+    "gauge": ({"stats.gauges.gauge": "7"}, {("gauge", ()): 7}),
+    "gauge delta": ({"stats.gauges.gdelta": "3"}, {("gdelta", ()): 3}),
+    "timer": ({"stats.timers.timer.count": "1", "stats.timers.timer.upper": "12"},
+              {("timer_count", ()): 1, ("timer_sum", ()): 0.012}),
+    "histogram": ({"stats_counts.hist": "5"}, {("hist_count", ()): 1, ("hist_sum", ()): 5}),
+    "distribution": ({"stats_counts.dist": "5"}, {("dist_count", ()): 1, ("dist_sum", ()): 5}),
+    "set": ({"stats.sets.set.count": "1"}, {("set", ()): 1}),
+    "tags (one bare)": ({"stats_counts.tagged;env=prod;flag=true": "1"}, {("tagged_total", (("env", "prod"),)): 1}),
+    "service check": ({"stats.gauges.service_check.check;env=prod": "2"},
+                      {("service_check_check", (("env", "prod"),)): 2}),
+    "event": ({"stats_counts.statsd.events_received": "1"},
+              {("statsd_push_bridge_daemon_events_total", (("event", "events_received"),)): 1}),
+    "timestamp": ({"stats.gauges.tsgauge": "5"}, {("tsgauge", ()): 5}),
+}
+SERVE_TEXT = {
+    "histogram": "counter (as etsy)", "distribution": "counter (as etsy)", "event": "counted, to event sinks",
+    "tags (one bare)": "``;env=prod;flag=true``", "service check": "gauge ``service_check.check``",
+    "timestamp": "value, this flush",
+}
+BRIDGE_TEXT = {
+    "histogram": "histogram", "distribution": "histogram", "event": "counted", "tags (one bare)": "label ``env``",
+    "service check": "gauge ``service_check_check``", "timestamp": "value, this flush",
+    "timer": "histogram (s)",
+}
+
+
+def pystatsd(port: int) -> None:
+    import statsd
+
+    client = statsd.StatsClient("127.0.0.1", port)
+    try:
+        with mock.patch("random.random", return_value=0.0):  # a sampled call is always sent
+            client.incr("counter", 3)
+            client.incr("rate", 1, rate=0.5)
+            client.gauge("gauge", 7)
+            client.gauge("gdelta", 3, delta=True)
+            client.timing("timer", 12)
+            client.set("set", "a")
+    finally:
+        client.close()
+
+
+def datadog(port: int) -> None:
+    try:
+        from datadog.dogstatsd import base
+    except ImportError:
+        require(False, "the datadog package is not installed")
+    client = base.DogStatsd("127.0.0.1", port, disable_telemetry=True, container_id="abc123", cardinality="low")
+    try:
+        with mock.patch.object(base, "random", return_value=0.0):
+            client.increment("counter", 3)
+            client.increment("rate", 1, sample_rate=0.5)
+            client.gauge("gauge", 7)
+            client.timing("timer", 12)
+            client.histogram("hist", 5)
+            client.distribution("dist", 5)
+            client.set("set", "a")
+            client.increment("tagged", 1, tags=["env:prod", "flag"])
+            client.service_check("check", 2, tags=["env:prod"], message="down")
+            client.event("Deploy", "done", alert_type="info", tags=["env:prod"])
+            client.gauge_with_timestamp("tsgauge", 5, 1700000000)
+    finally:
+        client.close_socket()
+
+
+HOT_SHOTS_JS = r"""
+const StatsD = require('hot-shots'); Math.random = () => 0;
+const c = new StatsD({host: '127.0.0.1', port: +process.argv[1], maxBufferSize: 0});
+c.increment('counter', 3); c.increment('rate', 1, 0.5); c.gauge('gauge', 7); c.gaugeDelta('gdelta', 3);
+c.timing('timer', 12); c.histogram('hist', 5); c.distribution('dist', 5); c.set('set', 'a');
+c.increment('tagged', 1, ['env:prod', 'flag']); c.check('check', 2, {message: 'down'}, ['env:prod']);
+c.event('Deploy', 'done', {alert_type: 'info'}, ['env:prod']);
+c.close();
+"""
+
+
+def hot_shots_dir() -> Path | None:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "django-statsd-push" / "hot-shots"
+    if (base / "node_modules" / "hot-shots").exists():
+        return base
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        return None
+    base.mkdir(parents=True, exist_ok=True)
+    try:
+        subprocess.run([npm, "install", "--no-audit", "--no-fund", "--omit=optional", "--prefix", str(base),
+                        f"hot-shots@{HOT_SHOTS_VERSION}"], check=True, capture_output=True, timeout=300)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return base if (base / "node_modules" / "hot-shots").exists() else None
+
+
+def hot_shots(port: int) -> None:
+    where = hot_shots_dir()
+    require(where is not None, "node/npm or the hot-shots package is missing")
+    subprocess.run(["node", "-e", HOT_SHOTS_JS, str(port)], check=True, cwd=where, timeout=60)
+
+
+CLIENTS: dict[str, Callable[[int], None]] = {"pystatsd": pystatsd, "datadog": datadog, "hot-shots": hot_shots}
+
+
+def sent_by(client: Callable[[int], None]) -> list[bytes]:
+    """The datagrams a client sends for all its features, as they left it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as server:
+        server.bind(("127.0.0.1", 0))
+        client(server.getsockname()[1])
+        server.settimeout(0.5)  # the client has returned: its datagrams are queued here
+        received = []
+        try:
+            while True:
+                received.append(server.recv(65536))
+        except TimeoutError:
+            return received
+
+
+def serve_view(datagrams: list[bytes]) -> dict[str, str]:
+    aggregator = Aggregator(AggregatorConfig(rules=ETSY))
+    for datagram in datagrams:
+        aggregator.ingest(datagram)
+    return {name: value for name, value, _ in format_snapshot(aggregator.flush(1000.0), GraphiteConfig())}
+
+
+def bridge_view(datagrams: list[bytes]) -> dict[tuple[str, tuple], float]:
+    aggregator = Aggregator(AggregatorConfig(rules=EXPORTER, delete_idle_stats=True))
+    store = SeriesStore(Mapper([]), idle_repeats=False)
+    for datagram in datagrams:
+        aggregator.ingest(datagram)
+    store.apply(aggregator.flush(1000.0))
+    page = BridgeCollector(store).render().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(page) for s in family.samples}
+
+
+# the metric name (or line start) each feature is sent under
+SENT_AS = {"counter": "counter:", "sample rate 0.5": "rate:", "gauge": "gauge:", "gauge delta": "gdelta:",
+           "timer": "timer:", "histogram": "hist:", "distribution": "dist:", "set": "set:",
+           "tags (one bare)": "tagged:", "service check": "_sc|check|", "event": "_e{", "timestamp": "tsgauge:"}
+
+
+def line_of(feature: str, datagrams: list[bytes]) -> str | None:
+    """The line a client sent for a feature, or None when it has no such call."""
+    for datagram in datagrams:
+        for line in datagram.decode().split("\n"):
+            if line.startswith(SENT_AS[feature]):
+                return line
+    return None
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_what_each_client_sends_is_what_serve_and_bridge_get(client: str) -> None:
+    datagrams = sent_by(CLIENTS[client])
+    assert datagrams, f"{client} sent nothing"
+    serve, bridge = serve_view(datagrams), bridge_view(datagrams)
+    checked = 0
+    for feature, (want_serve, want_bridge) in FEATURES.items():
+        if line_of(feature, datagrams) is None:
+            continue  # the client has no such call
+        checked += 1
+        assert {k: serve.get(k) for k in want_serve} == want_serve, (client, feature)
+        assert {k: pytest.approx(bridge.get(k)) for k in want_bridge} == want_bridge, (client, feature)
+    assert checked >= 6
+    assert serve["stats_counts.statsd.bad_lines_seen"] == "0"
+    assert bridge["statsd_push_bridge_bad_lines_total", ()] == 0
+
+
+def table(lines: dict[str, list[bytes]]) -> str:
+    def cell(text: str | None) -> str:
+        return "``" + text.replace("`", "'") + "``" if text else "--"
+
+    rows = [["feature", *CLIENTS, "serve (Carbon)", "bridge (/metrics)"]]
+    for feature in FEATURES:
+        rows.append([feature, *(cell(line_of(feature, lines[c])) for c in CLIENTS),
+                     SERVE_TEXT.get(feature, "as sent"), BRIDGE_TEXT.get(feature, "as sent")])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    rule = "  ".join("=" * w for w in widths)
+    body = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return "\n".join([rule, body[0], rule, *body[1:], rule]) + "\n"
+
+
+def test_docs_table_is_this_tests_output() -> None:
+    lines = {name: sent_by(client) for name, client in CLIENTS.items()}
+    for name, datagrams in lines.items():  # the table only states what the test above checks
+        serve, bridge = serve_view(datagrams), bridge_view(datagrams)
+        for feature, (want_serve, want_bridge) in FEATURES.items():
+            if line_of(feature, datagrams) is not None:
+                assert {k: serve.get(k) for k in want_serve} == want_serve, (name, feature)
+                assert {k: pytest.approx(bridge.get(k)) for k in want_bridge} == want_bridge, (name, feature)
+    generated = table(lines)
+    text = DOCS.read_text()
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    if os.environ.get("STATSD_PUSH_WRITE_DOCS"):
+        DOCS.write_text(head + START + "\n" + generated + "\n" + END + tail)
+    assert START + "\n" + generated + "\n" + END in DOCS.read_text(), "docs/bridge.rst: rerun with STATSD_PUSH_WRITE_DOCS=1"
