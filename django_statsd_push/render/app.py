@@ -20,8 +20,9 @@ from datetime import datetime, timezone
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from . import formats, reader, registry
-from .carbonlink import CarbonLink
+from . import formats, registry
+from .carbonlink import CarbonLinkPool, parse_hosts
+from .cluster import FAILED_HEADER, Cluster, encode_nodes, leaf_intervals, parse_servers
 from .errors import InputError
 from .evaluator import Context, Limits, evaluate_target
 from .finder import Finder
@@ -105,6 +106,20 @@ def json_text_response(body: str, request: Request | None = None) -> Response:
     return Response(body, "application/json")
 
 
+def json_or_msgpack(obj, request: Request) -> Response:
+    """JSON, or msgpack for a federating peer (``format=msgpack``)."""
+    if request.get("format") == "msgpack":
+        return Response(formats.msgpack.packb(obj, use_bin_type=True), "application/x-msgpack")
+    return json_response(obj, request)
+
+
+def partial(response: Response, failed: list[str]) -> Response:
+    """Name the cluster peers left out of this answer (see render/cluster.py)."""
+    if failed:
+        response.headers.append((FAILED_HEADER, "; ".join(failed)))
+    return response
+
+
 def text(body: str, status: str = "200 OK") -> Response:
     return Response(body, "text/plain; charset=utf-8", status)
 
@@ -113,7 +128,8 @@ class RenderApp:
     """The render API over one Whisper root."""
 
     def __init__(self, whisper_root: str, limits: Limits | None = None, static_dir: str | None = STATIC_DIR,
-                 clock: Callable[[], float] = time.time, carbonlink: CarbonLink | None = None) -> None:
+                 clock: Callable[[], float] = time.time, carbonlink: CarbonLinkPool | None = None,
+                 cluster: Cluster | None = None) -> None:
         if not os.path.isdir(whisper_root):
             raise ValueError(f"whisper root {whisper_root!r} is not a directory")
         self.limits = limits or Limits()
@@ -121,6 +137,7 @@ class RenderApp:
         self.static_dir = static_dir
         self.clock = clock
         self.carbonlink = carbonlink
+        self.cluster = cluster  # peers to federate (CLUSTER_SERVERS); local=1 requests never ask them
         self.routes: dict[str, Callable[[Request], Response]] = {
             "/render": self.render,
             "/metrics/find": self.find,
@@ -133,6 +150,7 @@ class RenderApp:
             "/tags/autoComplete/values": lambda r: json_response([], r),
             "/tags": lambda r: json_response([], r),
             "/events/get_data": lambda r: json_response([], r),
+            "/cluster": lambda r: json_response(self.cluster.status() if self.cluster else [], r),
         }
 
     def __call__(self, environ: dict, start_response) -> list[bytes]:
@@ -199,7 +217,8 @@ class RenderApp:
         if not 0 <= xff <= 1:
             raise InputError("xFilesFactor must be between 0 and 1")
         max_data_points = request.integer("maxDataPoints", 0)
-        ctx = Context(self.finder, start, end, now, tz=tz, xff=xff, limits=self.limits, carbonlink=self.carbonlink)
+        ctx = Context(self.finder, start, end, now, tz=tz, xff=xff, limits=self.limits, carbonlink=self.carbonlink,
+                      cluster=self.peers(request))
         data = []
         for target in targets:
             if target.strip():
@@ -210,6 +229,9 @@ class RenderApp:
         if points > self.limits.max_points:
             raise InputError(f"response would hold {points} points, more than {self.limits.max_points} "
                              "(narrow the range or use maxDataPoints)")
+        return partial(self._render_as(fmt, data, request, tz), ctx.failed_peers)
+
+    def _render_as(self, fmt: str, data, request: Request, tz) -> Response:
         if fmt == "json":
             # graphite-web reads noNullPoints by its presence alone (even "=false")
             body = formats.render_json(data, no_null_points="noNullPoints" in request.params)
@@ -218,7 +240,18 @@ class RenderApp:
             return Response(formats.render_csv(data, tz), "text/csv")
         if fmt == "raw":
             return Response(formats.render_raw(data), "text/plain")
+        if fmt == "msgpack":
+            return Response(formats.render_msgpack(data), "application/x-msgpack")
         return Response(formats.render_pickle(data), "application/pickle")
+
+    def peers(self, request: Request) -> Cluster | None:
+        """The cluster to fan out to, unless this request is a peer's (``local=1``)."""
+        return None if request.flag("local") else self.cluster
+
+    def search(self, query: str, request: Request, failed: list[str], leaves_only: bool = False) -> list:
+        nodes = self.finder.find(query, leaves_only=leaves_only)
+        cluster = self.peers(request)
+        return nodes if cluster is None else cluster.find(query, nodes, failed, leaves_only)
 
     # -- /metrics --------------------------------------------------------------------
     def find(self, request: Request) -> Response:
@@ -232,8 +265,13 @@ class RenderApp:
             query = query.replace("..", "*.")
             if not query.endswith("*"):
                 query += "*"
-        leaves_only = request.flag("leavesOnly")
-        nodes = self.finder.find(query, leaves_only=leaves_only)
+        failed: list[str] = []
+        nodes = self.search(query, request, failed, leaves_only=request.flag("leavesOnly"))
+        return partial(self._find_as(fmt, query, nodes, request), failed)
+
+    def _find_as(self, fmt: str, query: str, nodes: list, request: Request) -> Response:
+        if fmt in ("pickle", "msgpack"):  # the cluster protocol: graphite-web's own encodings
+            return Response(*encode_nodes(nodes, fmt, self.clock()))
         nodes.sort(key=attrgetter("name"))
         base = query.rsplit(".", 1)[0] + "." if "." in query else ""
         if fmt == "treejson":
@@ -252,21 +290,14 @@ class RenderApp:
                 return json_response({"nodes": sorted({n.path.split(".")[position] for n in nodes})}, request)
             except IndexError:
                 raise InputError(f"position {position} is past the last node of a match") from None
-        raise InputError(f"invalid value for 'format': {fmt!r} (treejson, completer, json or nodelist)")
+        raise InputError(f"invalid value for 'format': {fmt!r} (treejson, completer, json, nodelist, pickle or msgpack)")
 
     def _node_info(self, node) -> dict:
         """graphite-web's json find entry: a leaf carries the interval its file can hold data
         for (from now minus its longest retention to its last modification)."""
         info: dict = {"path": node.path, "is_leaf": node.is_leaf}
         if node.is_leaf:
-            try:
-                retention = reader.read_header(node.fs_path).max_retention
-                modified = os.stat(node.fs_path).st_mtime
-            except (OSError, reader.CorruptWhisperFile):
-                info["intervals"] = []
-                return info
-            start = self.clock() - retention
-            info["intervals"] = [{"start": start, "end": max(modified, start)}]
+            info["intervals"] = [{"start": start, "end": end} for start, end in leaf_intervals(node, self.clock())]
         return info
 
     def expand(self, request: Request) -> Response:
@@ -274,13 +305,20 @@ class RenderApp:
         if not queries:
             raise InputError("missing required parameter 'query'")
         leaves_only = request.flag("leavesOnly")
-        results = {q: sorted({n.path for n in self.finder.find(q) if n.is_leaf or not leaves_only}) for q in queries}
+        failed: list[str] = []
+        results = {q: sorted({n.path for n in self.search(q, request, failed) if n.is_leaf or not leaves_only})
+                   for q in queries}
         if request.flag("groupByExpr"):
-            return json_response({"results": results}, request)
-        return json_response({"results": sorted(set().union(*results.values()))}, request)
+            return partial(json_or_msgpack({"results": results}, request), failed)
+        return partial(json_or_msgpack({"results": sorted(set().union(*results.values()))}, request), failed)
 
     def index(self, request: Request) -> Response:
-        return json_response(self.finder.index(), request)
+        failed: list[str] = []
+        paths = self.finder.index()
+        cluster = self.peers(request)
+        if cluster is not None:
+            paths = sorted(cluster.index(failed).union(paths))
+        return partial(json_or_msgpack(paths, request), failed)
 
     # -- /functions ------------------------------------------------------------------
     def functions(self, request: Request) -> Response:
@@ -342,16 +380,16 @@ def tree_json(nodes, base_path: str, wildcards: bool = False) -> str:
 
 
 def create_app(whisper_root: str, max_series: int = Limits.max_series, max_points: int = Limits.max_points,
-               static_dir: str | None = STATIC_DIR, carbonlink: str | None = None) -> RenderApp:
+               static_dir: str | None = STATIC_DIR, carbonlink: str | None = None,
+               cluster_servers: str | list[str] | None = None, cluster_timeout: float = 3.0) -> RenderApp:
     """Factory for WSGI servers (gunicorn's ``module:create_app(...)`` syntax).
 
-    ``carbonlink``: ``HOST:PORT`` of carbon-cache's cache-query port, to merge unwritten points.
+    ``carbonlink``: carbon-caches' cache-query ports, ``HOST:PORT[:INSTANCE]``, comma-separated
+    (graphite-web's CARBONLINK_HOSTS), to merge points not yet written.
+    ``cluster_servers``: peer render servers (graphite-web's CLUSTER_SERVERS), a list or
+    comma-separated; ``cluster_timeout``: seconds the peers have to answer one request.
     """
-    link = None
-    if carbonlink:
-        host, sep, port = carbonlink.rpartition(":")
-        if not sep or not port.isdigit():
-            raise ValueError(f"--carbonlink must be HOST:PORT, got {carbonlink!r}")
-        link = CarbonLink(host or "127.0.0.1", int(port))
+    link = CarbonLinkPool(parse_hosts(carbonlink)) if carbonlink else None
+    servers = parse_servers(cluster_servers)
     return RenderApp(whisper_root, Limits(max_series=max_series, max_points=max_points), static_dir,
-                     carbonlink=link)
+                     carbonlink=link, cluster=Cluster(servers, cluster_timeout) if servers else None)

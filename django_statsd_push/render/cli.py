@@ -21,8 +21,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="most series one request may read (default %(default)s)")
     p.add_argument("--max-points", type=int, default=Limits.max_points,
                    help="most points one request may read or return (default %(default)s)")
-    p.add_argument("--carbonlink", metavar="HOST:PORT", default=None,
-                   help="carbon-cache's cache-query port (e.g. 127.0.0.1:7002): merge points not yet written")
+    p.add_argument("--carbonlink", metavar="HOST:PORT[:INSTANCE]", action="append", default=None,
+                   help="carbon-cache's cache-query port (e.g. 127.0.0.1:7002): merge points not yet written; "
+                        "repeat (or comma-separate) for several caches behind carbon-relay's consistent hashing, "
+                        "with the instance names of the relay's DESTINATIONS")
+    p.add_argument("--cluster-server", metavar="HOST:PORT", action="append", default=None,
+                   help="a peer render server to federate (graphite-web's CLUSTER_SERVERS); repeat for each")
+    p.add_argument("--cluster-timeout", type=float, default=3.0, metavar="S",
+                   help="seconds the peers have to answer one request; a later peer is left out (default 3)")
     p.add_argument("--static-dir", default=None, help="serve / and /static/* from here (default: the bundled dashboard)")
     p.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     return p
@@ -40,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         app = create_app(args.whisper_root, args.max_series, args.max_points, args.static_dir or STATIC_DIR,
-                         args.carbonlink)
+                         ",".join(args.carbonlink or []), args.cluster_server, args.cluster_timeout)
     except ValueError as exc:
         print(f"statsd-push render: {exc}", file=sys.stderr)
         return 2

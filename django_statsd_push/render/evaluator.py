@@ -9,7 +9,8 @@ import numpy as np
 
 from . import functions  # noqa: F401  (registers every render function)
 from . import grammar, reader
-from .carbonlink import CarbonLink, merge
+from .carbonlink import CarbonLinkPool, merge
+from .cluster import Cluster, merge as merge_peers
 from .errors import InputError
 from .finder import Finder
 from .registry import lookup
@@ -42,7 +43,9 @@ class Context:
     tz: tzinfo = timezone.utc
     xff: float = 0.0
     limits: Limits = field(default_factory=Limits)
-    carbonlink: CarbonLink | None = None
+    carbonlink: CarbonLinkPool | None = None
+    cluster: Cluster | None = None  # peers whose series are merged into every read
+    failed_peers: list[str] = field(default_factory=list)  # shared by the request's copies
     budget: Budget = field(default_factory=Budget)
     call: grammar.Call | None = None  # the call being evaluated, for functions that re-fetch
     cache: dict = field(default_factory=dict)
@@ -82,7 +85,22 @@ class Context:
             self.budget.points += len(values)
             values.flags.writeable = False
             out.append(Series(node.path, start, end, step, values, path_expression=pattern, xff=self.current_xff()))
+        if self.cluster is not None:
+            out = merge_peers(out, self._read_peers(pattern))
         return out
+
+    def _read_peers(self, pattern: str) -> list[Series]:
+        def make(name, start, end, step, values):
+            return Series(name, start, end, step, values, path_expression=pattern, xff=self.current_xff())
+
+        remote = self.cluster.fetch(pattern, self.start, self.end, self.now, self.failed_peers, make)
+        self.budget.series += len(remote)
+        self.budget.points += sum(len(s) for s in remote)
+        if self.budget.series > self.limits.max_series:
+            raise InputError(f"request reads more than {self.limits.max_series} series (--max-series)")
+        if self.budget.points > self.limits.max_points:
+            raise InputError(f"request reads more than {self.limits.max_points} points (--max-points)")
+        return remote
 
     def current_xff(self) -> float:
         """The request's xFilesFactor: setXFilesFactor() changes it for everything evaluated

@@ -1,0 +1,220 @@
+"""Federation over real HTTP: a front render API with two peer render APIs (CLUSTER_SERVERS),
+each peer over its own Whisper root, and peers that are down, hung, or answer garbage."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import socket
+import threading
+import time
+
+import msgpack
+import pytest
+
+from django_statsd_push.render.app import RenderApp
+from django_statsd_push.render.cluster import FAILED_HEADER, Cluster
+from django_statsd_push.render.evaluator import Limits
+from django_statsd_push.render.httpserver import BackgroundServer
+
+from .conftest import NOW, Client, write_metric
+
+
+def app(root, cluster=None, **limits) -> RenderApp:
+    return RenderApp(str(root), Limits(**limits) if limits else None, static_dir=None, clock=lambda: NOW,
+                     cluster=cluster)
+
+
+@pytest.fixture
+def roots(tmp_path):
+    """Two nodes' stores, each series on exactly one of them, as carbon-relay places them;
+    ``both`` is on both, with complementary gaps."""
+    one, two, front = (tmp_path / name for name in ("one", "two", "front"))
+    for d in (one, two, front):
+        d.mkdir()
+    write_metric(one, "app.hits.a", [1, 2, 3, 4, 5, 6])
+    write_metric(one, "app.hits.b", [10, 10, 10, 10, 10, 10])
+    write_metric(two, "app.hits.c", [100, 100, 100, 100, 100, 100])
+    write_metric(two, "app.other", [7] * 6)
+    write_metric(one, "both", [1, None, 3, None, 5, None])
+    write_metric(two, "both", [None, 20, None, 40, None, 60])
+    return one, two, front
+
+
+@pytest.fixture
+def peers(roots):
+    one, two, _ = roots
+    with BackgroundServer(app(one)) as url_one, BackgroundServer(app(two)) as url_two:
+        yield url_one, url_two
+
+
+def front(roots, servers, timeout=3.0) -> tuple[Client, Cluster]:
+    cluster = Cluster(servers, timeout=timeout)
+    return Client(app(roots[2], cluster)), cluster
+
+
+def test_render_through_the_front_sums_both_nodes(roots, peers):
+    client, _ = front(roots, peers)
+    assert client.values("sumSeries(app.hits.*)") == [111, 112, 113, 114, 115, 116]
+    names = [s["target"] for s in client.render("app.*.*")]
+    assert names == ["app.hits.a", "app.hits.b", "app.hits.c"]
+    # a node alone has only its part: the partial sums the issue reported
+    assert Client(app(roots[0])).values("sumSeries(app.hits.*)") == [11, 12, 13, 14, 15, 16]
+
+
+def test_the_same_series_on_two_nodes_is_merged_gap_by_gap(roots, peers):
+    client, _ = front(roots, peers)
+    doc = client.render("both")
+    assert [s["target"] for s in doc] == ["both"]
+    assert [v for v, _ in doc[0]["datapoints"]] == [1, 20, 3, 40, 5, 60]
+
+
+def test_find_expand_and_index_through_the_front(roots, peers):
+    client, _ = front(roots, peers)
+    status, headers, body = client.request("/metrics/find", {"query": "app.*"})
+    assert status == 200 and FAILED_HEADER not in headers
+    assert [(n["text"], n["leaf"]) for n in json.loads(body)] == [("hits", 0), ("other", 1)]
+    status, _, body = client.request("/metrics/find", {"query": "app.hits.*", "format": "json"})
+    assert [n["path"] for n in json.loads(body)] == ["app.hits.a", "app.hits.b", "app.hits.c"]
+    assert all(n["intervals"] and n["intervals"][0]["start"] < n["intervals"][0]["end"] for n in json.loads(body))
+    _, _, body = client.request("/metrics/expand", {"query": "app.hits.*"})
+    assert json.loads(body) == {"results": ["app.hits.a", "app.hits.b", "app.hits.c"]}
+    _, _, body = client.request("/metrics/index.json", {})
+    assert json.loads(body) == ["app.hits.a", "app.hits.b", "app.hits.c", "app.other", "both"]
+
+
+def test_local_requests_are_never_fanned_out(roots, peers):
+    """local=1 is how a federating front asks a peer: the peer answers from its own store
+    alone, so two fronts that list each other cannot loop."""
+    client, cluster = front(roots, peers)
+    assert client.render("app.hits.*", local="1") == []
+    status, _, body = client.request("/metrics/find", {"query": "app.*", "local": "1", "format": "pickle"})
+    assert status == 200 and pickle.loads(body) == []
+    assert all(p["requests"] == 0 for p in cluster.status())
+
+
+def test_cluster_protocol_find_formats(roots):
+    """What graphite-web's RemoteFinder reads: [{path, is_leaf, intervals}] as pickle or msgpack,
+    intervals as (start, end) pairs."""
+    client = Client(app(roots[0]))
+    for fmt, load in (("pickle", pickle.loads), ("msgpack", msgpack.unpackb)):
+        status, headers, body = client.request("/metrics/find", {"query": "app.*.*", "format": fmt, "local": "1"})
+        assert status == 200
+        assert headers["Content-Type"] == {"pickle": "application/pickle", "msgpack": "application/x-msgpack"}[fmt]
+        nodes = load(body)
+        assert [(n["path"], n["is_leaf"]) for n in nodes] == [("app.hits.a", True), ("app.hits.b", True)]
+        (start, end), = nodes[0]["intervals"]
+        assert start == NOW - 10080 * 60 and end >= start
+    _, _, body = client.request("/metrics/find", {"query": "app.*", "format": "pickle", "local": "1"})
+    assert pickle.loads(body) == [{"path": "app.hits", "is_leaf": False}]
+
+
+def test_render_msgpack_matches_pickle(roots):
+    client = Client(app(roots[0]))
+    params = {"target": "app.hits.*", "from": "-1min", "format": "pickle"}
+    _, _, as_pickle = client.request("/render", params)
+    status, headers, as_msgpack = client.request("/render", dict(params, format="msgpack"))
+    assert status == 200 and headers["Content-Type"] == "application/x-msgpack"
+    assert msgpack.unpackb(as_msgpack) == pickle.loads(as_pickle)
+    assert [s["name"] for s in pickle.loads(as_pickle)] == ["app.hits.a", "app.hits.b"]
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_down_peer_gives_a_partial_answer_named_in_a_header(roots, peers, caplog):
+    down = f"127.0.0.1:{closed_port()}"
+    client, cluster = front(roots, [peers[0], down])
+    status, headers, body = client.request("/render", {"target": "sumSeries(app.hits.*)", "from": "-1min",
+                                                       "format": "json"})
+    assert status == 200
+    assert [v for v, _ in json.loads(body)[0]["datapoints"]] == [11, 12, 13, 14, 15, 16]
+    assert headers[FAILED_HEADER].startswith(down + " (ConnectionRefusedError")
+    assert f"cluster peer {down} left out of /render/" in caplog.text
+    status, headers, body = client.request("/metrics/find", {"query": "app.hits.*"})
+    assert status == 200 and down in headers[FAILED_HEADER]
+    assert [n["text"] for n in json.loads(body)] == ["a", "b"]
+    _, _, body = client.request("/cluster", {})
+    by_peer = {p["peer"]: p for p in json.loads(body)}
+    assert by_peer[down]["failures"] == 2 and "Refused" in by_peer[down]["last_error"]
+    assert by_peer[peers[0].split("//")[1]]["failures"] == 0
+
+
+class Hung:
+    """A peer that accepts connections and never answers."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.accepted: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                self.accepted.append(self.sock.accept()[0])
+            except OSError:
+                return
+
+    @property
+    def address(self) -> str:
+        return "127.0.0.1:%d" % self.sock.getsockname()[1]
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.accepted:
+            conn.close()
+        self.thread.join(5)
+
+
+def test_a_hung_peer_costs_the_timeout_and_no_more(roots, peers):
+    hung = Hung()
+    try:
+        client, cluster = front(roots, [peers[0], hung.address], timeout=1.0)
+        started = time.monotonic()
+        status, headers, body = client.request("/render", {"target": "sumSeries(app.hits.*)", "from": "-1min",
+                                                           "format": "json"})
+        took = time.monotonic() - started
+        assert status == 200
+        assert [v for v, _ in json.loads(body)[0]["datapoints"]] == [11, 12, 13, 14, 15, 16]
+        assert headers[FAILED_HEADER] == f"{hung.address} (timed out after 1s)"
+        assert 1.0 <= took < 5.0  # generous: the machine is shared
+        timeouts = {p["peer"]: p["timeouts"] for p in cluster.status()}
+        assert timeouts[hung.address] == 1
+    finally:
+        hung.close()
+
+
+def test_a_peer_answering_garbage_is_left_out(roots, peers):
+    def garbage(environ, start_response):
+        start_response("200 OK", [("Content-Type", "application/x-msgpack")])
+        return [b"\xc1\xc1 not msgpack"]
+
+    def error(environ, start_response):
+        start_response("400 Bad Request", [("Content-Type", "text/plain")])
+        return [b"Bad request: nope\n"]
+
+    with BackgroundServer(garbage) as bad, BackgroundServer(error) as refusing:
+        client, _ = front(roots, [peers[1], bad, refusing])
+        status, headers, body = client.request("/render", {"target": "app.hits.*", "from": "-1min",
+                                                           "format": "json"})
+        assert status == 200 and [s["target"] for s in json.loads(body)] == ["app.hits.c"]
+        failed = headers[FAILED_HEADER]
+        assert "undecodable answer" in failed and "HTTP 400 Bad request: nope" in failed
+
+
+def test_peer_series_count_against_the_request_budget(roots, peers):
+    client = Client(app(roots[2], Cluster(peers), max_series=2))
+    message = client.error("/render", {"target": "app.hits.*", "from": "-1min"})
+    assert "more than 2 series" in message
+
+
+@pytest.mark.parametrize("spec", ["ftp://x:1", "host:notaport", ""])
+def test_bad_cluster_server_is_a_clear_error(spec):
+    with pytest.raises(ValueError, match="cluster"):
+        Cluster([spec] if spec else [])
