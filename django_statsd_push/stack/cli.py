@@ -68,6 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds each part may take to become ready (default 60)")
     p.add_argument("--status-interval", type=float, default=1.0, metavar="S",
                    help="seconds between status updates (default 1)")
+    p.add_argument("--nodes", type=int, default=1, metavar="N",
+                   help="N > 1: a cluster on loopback, each node (carbon-cache, daemon, render API) on 127.0.0.2, "
+                        ".3, ...; etsy statsd's proxy.js, carbon-relay and a federating render API on 127.0.0.1 "
+                        "(default 1)")
+    p.add_argument("--statsd-proxy", type=Path, default=None, metavar="PROXY_JS",
+                   help="etsy statsd's proxy.js for --nodes > 1 (default: found under $ETSY_STATSD_DIR or "
+                        "~/.cache/django-statsd-push/etsy-statsd, where `npm install statsd@0.9.0` puts it)")
+    p.add_argument("--cluster-timeout", type=float, default=3.0, metavar="S",
+                   help="seconds the front render API waits for the nodes' render APIs (default 3)")
     return p
 
 
@@ -144,54 +153,67 @@ def app_command(args: argparse.Namespace) -> list[str]:
             "--graceful-timeout", "5", "exampleproject.wsgi:application"]
 
 
-def start_stack(args: argparse.Namespace, sup: Supervisor, say: Callable[[str], None]) -> dict[str, str]:
-    """Start every part in dependency order, each ready before the next; return the URLs."""
-    from django_statsd_push.stack.carbon import CarbonService
+Ready = Callable[[str, Callable[[], bool], ChildProcess], None]
 
-    stack_dir: Path = args.dir.resolve()
-    deadline = args.ready_timeout
 
+def readiness(args: argparse.Namespace, say: Callable[[str], None]) -> Ready:
+    """``ready(what, check, child)``: wait for check, fail early if the child exits."""
     def ready(what: str, check: Callable[[], bool], child: ChildProcess) -> None:
         try:
-            waited = health.wait_until(check, what, deadline, alive=lambda: child.returncode() is None)
+            waited = health.wait_until(check, what, args.ready_timeout, alive=lambda: child.returncode() is None)
         except health.NotReady as e:
             raise health.NotReady(str(e), child.log_tail()) from None
         say(f"  {what} ready ({waited:.1f}s)")
+    return ready
+
+
+def start_carbon(args: argparse.Namespace, sup: Supervisor, root: Path, host: str = HOST, name: str = "carbon-cache"):
+    from django_statsd_push.stack.carbon import CarbonService
 
     carbon = CarbonService(
-        stack_dir / "carbon",
+        root, host=host, name=name,
         line_port=args.carbon_port,
         pickle_port=args.carbon_pickle_port,
         query_port=args.carbon_query_port,
         step_seconds=max(1, args.flush_interval // 1000),
-        ready_timeout=deadline,
+        ready_timeout=args.ready_timeout,
     )
     sup.start(carbon)
-    say(f"  carbon-cache ready (line port {args.carbon_port})")
+    return carbon
 
+
+def start_daemon(args: argparse.Namespace, sup: Supervisor, ready: Ready, stack_dir: Path, *, host: str = HOST,
+                 name: str = "daemon", graphite: tuple[str, int] | None = None) -> None:
+    """``statsd-push serve`` (+ its Prometheus sink) on host, flushing to graphite (host:port)."""
     config = stack_dir / "statsd.toml"
     config.write_text(DAEMON_CONFIG)
-    daemon = python_child("daemon", [
+    graphite_host, graphite_port = graphite or (HOST, args.carbon_port)
+    daemon = python_child(name, [
         "-m", "django_statsd_push.cli", "serve", "--config", str(config),
-        "--host", HOST, "--port", str(args.statsd_port), "--mgmt-port", str(args.mgmt_port),
-        "--graphite-host", HOST, "--graphite-port", str(args.carbon_port),
+        "--host", host, "--port", str(args.statsd_port), "--mgmt-host", host, "--mgmt-port", str(args.mgmt_port),
+        "--graphite-host", graphite_host, "--graphite-port", str(graphite_port),
         "--flush-interval", str(args.flush_interval),
-        "--prometheus-listen", f"{HOST}:{args.prometheus_port}", "--mapping", str(args.mapping),
+        "--prometheus-listen", f"{host}:{args.prometheus_port}", "--mapping", str(args.mapping),
     ], stack_dir)
     sup.start(daemon)
-    ready("statsd daemon", lambda: health.mgmt_healthy(HOST, args.mgmt_port), daemon)
-    ready("Prometheus bridge",
-          lambda: health.http_status(HOST, args.prometheus_port, "/-/ready") == 200, daemon)
+    what = "statsd daemon" if name == "daemon" else f"statsd daemon {name} ({host})"
+    ready(what, lambda: health.mgmt_healthy(host, args.mgmt_port), daemon)
+    ready(f"Prometheus bridge{'' if name == 'daemon' else f' ({host})'}",
+          lambda: health.http_status(host, args.prometheus_port, "/-/ready") == 200, daemon)
 
-    render = python_child("render", [
+
+def start_render(args: argparse.Namespace, sup: Supervisor, ready: Ready, stack_dir: Path, whisper_root: Path,
+                 extra: list[str], *, host: str = HOST, name: str = "render") -> None:
+    render = python_child(name, [
         "-m", "django_statsd_push.cli", "render",
-        "--whisper-root", str(carbon.whisper_dir), "--host", HOST, "--port", str(args.render_port),
-        # Points carbon holds but has not written yet show up at once too.
-        "--carbonlink", f"{HOST}:{args.carbon_query_port}",
+        "--whisper-root", str(whisper_root), "--host", host, "--port", str(args.render_port), *extra,
     ], stack_dir)
     sup.start(render)
-    ready("render API", lambda: health.http_status(HOST, args.render_port, "/version") == 200, render)
+    what = "render API" if name == "render" else f"render API {name} ({host})"
+    ready(what, lambda: health.http_status(host, args.render_port, "/version") == 200, render)
 
+
+def start_app(args: argparse.Namespace, sup: Supervisor, ready: Ready, stack_dir: Path) -> None:
     env = app_env(args, stack_dir)
     prepare_app(args, stack_dir, env)
     app = python_child("app", app_command(args), stack_dir, env=env, cwd=args.examples)
@@ -199,6 +221,21 @@ def start_stack(args: argparse.Namespace, sup: Supervisor, say: Callable[[str], 
     ready(f"example app ({args.app_server})",
           lambda: health.http_status(HOST, args.app_port, "/healthz") == 200, app)
 
+
+def start_stack(args: argparse.Namespace, sup: Supervisor, say: Callable[[str], None]) -> dict[str, str]:
+    """Start every part in dependency order, each ready before the next; return the URLs."""
+    if args.nodes > 1:
+        from django_statsd_push.stack.cluster import start_cluster
+
+        return start_cluster(args, sup, say)
+    stack_dir: Path = args.dir.resolve()
+    ready = readiness(args, say)
+    carbon = start_carbon(args, sup, stack_dir / "carbon")
+    say(f"  carbon-cache ready (line port {args.carbon_port})")
+    start_daemon(args, sup, ready, stack_dir)
+    # Points carbon holds but has not written yet show up at once too.
+    start_render(args, sup, ready, stack_dir, carbon.whisper_dir, ["--carbonlink", f"{HOST}:{args.carbon_query_port}"])
+    start_app(args, sup, ready, stack_dir)
     return {
         "example app": f"http://{HOST}:{args.app_port}/",
         "dashboard": f"http://{HOST}:{args.render_port}/",
@@ -212,15 +249,33 @@ def start_stack(args: argparse.Namespace, sup: Supervisor, say: Callable[[str], 
     }
 
 
+def daemon_stats(args: argparse.Namespace) -> dict[str, str] | None:
+    """The daemon's mgmt ``stats``; with several nodes, each daemon's numbers summed."""
+    hosts = [HOST] if args.nodes == 1 else [node_host(i) for i in range(args.nodes)]
+    total: dict[str, float] = {}
+    for host in hosts:
+        try:
+            stats = health.mgmt_stats(host, args.mgmt_port)
+        except OSError:
+            return None
+        for key, value in stats.items():
+            try:
+                total[key] = total.get(key, 0.0) + float(value)
+            except ValueError:
+                continue
+    return {key: f"{value:g}" for key, value in total.items()}
+
+
+def node_host(index: int) -> str:
+    """Node ``index`` (from 0) of a multi-node stack lives on its own loopback address."""
+    return f"127.0.0.{index + 2}"
+
+
 def watch(args: argparse.Namespace, sup: Supervisor, status: StatusPrinter) -> None:
     """Until Ctrl-C/SIGTERM (Stop, KeyboardInterrupt) or a child's death (ChildDied)."""
     while True:
         sup.check()
-        try:
-            stats = health.mgmt_stats(HOST, args.mgmt_port)
-        except OSError:
-            stats = None
-        status.update(stats)
+        status.update(daemon_stats(args))
         time.sleep(args.status_interval)
 
 
@@ -241,6 +296,12 @@ def main(argv: list[str] | None = None) -> int:
     for path, what in ((args.examples / "manage.py", "--examples"), (args.mapping, "--mapping")):
         if not path.exists():
             errors.append(f"{path} not found; run from a source checkout or pass {what}")
+    if not 1 <= args.nodes <= 50:
+        errors.append(f"--nodes {args.nodes}: use 1 to 50")
+    elif args.nodes > 1:
+        from django_statsd_push.stack.cluster import check_cluster
+
+        errors.extend(check_cluster(args))
     if errors:
         for error in errors:
             print(f"statsd-push stack: {error}", file=sys.stderr)
