@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import http.client
 import logging
-import math
 import os
 import pickle
 import threading
@@ -267,7 +266,9 @@ def _remote_series(info, make) -> Series | None:
     """A peer's series, or None (logged) when its fields do not add up."""
     try:
         name, start, end, step = info["name"], int(info["start"]), int(info["end"]), int(info["step"])
-        values = np.array([math.nan if v is None else float(v) for v in info["values"]], dtype=np.float64)
+        values = np.array(info["values"], dtype=np.float64)  # None becomes NaN
+        if values.ndim != 1:
+            raise ValueError("values are not a flat list")
     except (KeyError, TypeError, ValueError):
         log.warning("cluster: skipped a malformed series from a peer")
         return None

@@ -118,10 +118,12 @@ def series_infos(data: list[Series]) -> list[dict]:
     """graphite-web's seriesInfo records, as its pickle and msgpack renderers write them."""
     infos = []
     for s in data:
-        values, _ = datapoints(s)
+        points = s.points()[: len(s.timestamps())]
+        values = points.astype(object)  # NaN -> None in one vectorised step: a federating
+        values[np.isnan(points)] = None  # front asks for thousands of these at a time
         infos.append({
             "name": s.name, "start": s.start, "end": s.end, "step": s.step * s.values_per_point,
-            "values": [None if v != v else v for v in values], "pathExpression": s.path_expression,
+            "values": values.tolist(), "pathExpression": s.path_expression,
             "valuesPerPoint": 1, "consolidationFunc": s.consolidation, "xFilesFactor": s.xff,
         })
     return infos
