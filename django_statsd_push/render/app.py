@@ -248,10 +248,11 @@ class RenderApp:
         """The cluster to fan out to, unless this request is a peer's (``local=1``)."""
         return None if request.flag("local") else self.cluster
 
-    def search(self, query: str, request: Request, failed: list[str], leaves_only: bool = False) -> list:
+    def search(self, query: str, request: Request, failed: list[str], leaves_only: bool = False,
+               intervals: bool = False) -> list:
         nodes = self.finder.find(query, leaves_only=leaves_only)
         cluster = self.peers(request)
-        return nodes if cluster is None else cluster.find(query, nodes, failed, leaves_only)
+        return nodes if cluster is None else cluster.find(query, nodes, failed, leaves_only, intervals)
 
     # -- /metrics --------------------------------------------------------------------
     def find(self, request: Request) -> Response:
@@ -266,12 +267,13 @@ class RenderApp:
             if not query.endswith("*"):
                 query += "*"
         failed: list[str] = []
-        nodes = self.search(query, request, failed, leaves_only=request.flag("leavesOnly"))
+        intervals = fmt in ("json", "pickle", "msgpack") and request.get("intervals") != "0"
+        nodes = self.search(query, request, failed, leaves_only=request.flag("leavesOnly"), intervals=intervals)
         return partial(self._find_as(fmt, query, nodes, request), failed)
 
     def _find_as(self, fmt: str, query: str, nodes: list, request: Request) -> Response:
         if fmt in ("pickle", "msgpack"):  # the cluster protocol: graphite-web's own encodings
-            return Response(*encode_nodes(nodes, fmt, self.clock()))
+            return Response(*encode_nodes(nodes, fmt, self.clock(), request.get("intervals") != "0"))
         nodes.sort(key=attrgetter("name"))
         base = query.rsplit(".", 1)[0] + "." if "." in query else ""
         if fmt == "treejson":

@@ -170,9 +170,15 @@ class Cluster:
         return answers
 
     # -- finding ---------------------------------------------------------------------
-    def find(self, pattern: str, local: Iterable, failed: list[str], leaves_only: bool = False) -> list:
-        """Local nodes and the peers' for one pattern, one per path and kind, sorted by path."""
+    def find(self, pattern: str, local: Iterable, failed: list[str], leaves_only: bool = False,
+             intervals: bool = True) -> list:
+        """Local nodes and the peers' for one pattern, one per path and kind, sorted by path.
+
+        ``intervals=False`` asks peers to leave leaves' intervals out (``intervals=0``, our
+        extension, which graphite-web ignores): working them out reads every file's header,
+        and only the json and cluster formats show them."""
         params = [("query", pattern)] + ([("leavesOnly", "1")] if leaves_only else [])
+        params += [] if intervals else [("intervals", "0")]
         merged: dict[tuple[str, bool], object] = {(n.path, n.is_leaf): n for n in local}
         for answer in self.ask("/metrics/find/", params, failed):
             for info in answer if isinstance(answer, list) else ():
@@ -295,14 +301,14 @@ def leaf_intervals(node, now: float | None = None) -> list[tuple[float, float]]:
     return [(start, max(modified, start))]
 
 
-def encode_nodes(nodes: Iterable, fmt: str, now: float | None = None) -> tuple[bytes, str]:
+def encode_nodes(nodes: Iterable, fmt: str, now: float | None = None, intervals: bool = True) -> tuple[bytes, str]:
     """``/metrics/find?format=pickle|msgpack``: [{path, is_leaf, intervals}], intervals as
     (start, end) pairs, which graphite-web's RemoteFinder turns back into its IntervalSet."""
     infos = []
     for node in nodes:
         info: dict = {"path": node.path, "is_leaf": node.is_leaf}
         if node.is_leaf:
-            info["intervals"] = leaf_intervals(node, now)
+            info["intervals"] = leaf_intervals(node, now) if intervals else []
         infos.append(info)
     if fmt == "msgpack":
         return msgpack.packb(infos, use_bin_type=True), "application/x-msgpack"
