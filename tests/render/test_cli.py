@@ -44,3 +44,12 @@ def test_serves_until_sigterm(root):
 def test_missing_root_is_a_clear_error(tmp_path, capsys):
     assert cli.main(["--whisper-root", str(tmp_path / "nope"), "--port", "0"]) == 2
     assert "is not a directory" in capsys.readouterr().err
+
+
+def test_bad_cluster_server_is_a_clear_error(tmp_path, capsys):
+    from django_statsd_push.render.cli import main
+
+    assert main(["--whisper-root", str(tmp_path), "--port", "0", "--cluster-server", "ftp://peer:1"]) == 2
+    assert "cluster server must be HOST:PORT" in capsys.readouterr().err
+    assert main(["--whisper-root", str(tmp_path), "--port", "0", "--carbonlink", "nohost"]) == 2
+    assert "carbonlink host must be HOST:PORT[:INSTANCE]" in capsys.readouterr().err

@@ -218,3 +218,26 @@ def test_peer_series_count_against_the_request_budget(roots, peers):
 def test_bad_cluster_server_is_a_clear_error(spec):
     with pytest.raises(ValueError, match="cluster"):
         Cluster([spec] if spec else [])
+
+
+def test_series_of_different_shapes_keep_the_one_with_fewer_gaps():
+    import numpy as np
+
+    from django_statsd_push.render.cluster import merge
+    from django_statsd_push.render.series import Series
+
+    nan = float("nan")
+    first = Series("x", 0, 60, 10, np.array([1.0, nan, nan, nan, nan, 6.0]))
+    coarse = Series("x", 0, 60, 20, np.array([1.0, 2.0, 3.0]))
+    same = Series("x", 0, 60, 10, np.array([9.0, 2.0, nan, 4.0, 5.0, 9.0]))
+    assert merge([first], [coarse])[0].step == 20  # fewer gaps wins when shapes differ
+    merged = merge([first], [same])[0]  # same shape: only the gaps are filled, first wins elsewhere
+    assert [None if v != v else v for v in merged.values.tolist()] == [1.0, 2.0, None, 4.0, 5.0, 6.0]
+    assert [s.name for s in merge([first.copy(name="b")], [coarse.copy(name="a")])] == ["a", "b"]
+
+
+def test_find_without_intervals_for_a_federating_front(roots):
+    client = Client(app(roots[0]))
+    _, _, body = client.request("/metrics/find", {"query": "app.hits.*", "format": "msgpack", "local": "1",
+                                                  "intervals": "0"})
+    assert [(n["path"], n["intervals"]) for n in msgpack.unpackb(body)] == [("app.hits.a", []), ("app.hits.b", [])]

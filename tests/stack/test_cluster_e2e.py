@@ -22,7 +22,8 @@ import pytest
 
 from tests.conftest import require
 from tests.server import etsy
-from tests.stack.test_stack_e2e import HOST, get, running_stack
+from tests.stack.dashboard_page import panel_points, panels
+from tests.stack.test_stack_e2e import HOST, get, render_sum, running_stack
 
 NAMES = [f"cluster.e2e.n{i:03d}" for i in range(100)]
 PER_NAME = 20  # 2,000 increments per phase
@@ -97,7 +98,8 @@ def test_two_node_cluster_through_proxy_relay_and_front(tmp_path):
     require(shutil.which("node") is not None, "node (Node.js) is not installed")
     proxy = install_proxy()
     require(proxy is not None and proxy.exists(), "etsy statsd's proxy.js could not be installed (npm)")
-    with running_stack(tmp_path, "--nodes", "2", "--statsd-proxy", str(proxy), "--cluster-timeout", "2") as stack:
+    with running_stack(tmp_path, "--nodes", "2", "--statsd-proxy", str(proxy), "--cluster-timeout", "2",
+                       "--demo-traffic", "--traffic-rate", "20") as stack:
         ports = stack.ports
         front = ports["render_port"]
 
@@ -114,6 +116,14 @@ def test_two_node_cluster_through_proxy_relay_and_front(tmp_path):
         assert held[0].isdisjoint(held[1])
         assert held[0] | held[1] == {n.rsplit(".", 1)[1] for n in NAMES}
         assert held[0] and held[1]
+
+        # the dashboard, pointed at the front, draws the demo traffic of both nodes
+        for panel in panels():
+            for target in panel["targets"]:
+                wait_for(lambda: render_sum(front, target) > 0, f"{panel['id']}: {target}", 60, stack)
+        points = panel_points(HOST, front, tmp_path / "profile")
+        assert list(points) == [p["id"] for p in panels()] and all(n > 0 for n in points.values()), points
+
         on_node1 = {f"stats_counts.cluster.e2e.{n}" for n in held[0]}
 
         # node 2's cache and render API hang: the front answers in time with node 1's share
