@@ -46,9 +46,12 @@ def check_cluster(args: argparse.Namespace) -> list[str]:
     """What keeps a cluster from starting, each as one message with its fix."""
     errors = []
     proxy = find_proxy(args)
+    install = ("`npm install statsd@0.9.0 hashring@3.2.0 --prefix ~/.cache/django-statsd-push/etsy-statsd`"
+               ", or pass --statsd-proxy")
     if proxy is None or not proxy.exists():
-        errors.append("--nodes needs etsy statsd's proxy.js: `npm install statsd@0.9.0 --prefix "
-                      "~/.cache/django-statsd-push/etsy-statsd`, or pass --statsd-proxy")
+        errors.append(f"--nodes needs etsy statsd's proxy.js: {install}")
+    elif not any((d / "hashring").is_dir() for d in (proxy.parent / "node_modules", proxy.parent.parent)):
+        errors.append(f"proxy.js needs its optional dependency hashring: {install}")
     if shutil.which("node") is None:
         errors.append("--nodes needs node (Node.js) to run etsy statsd's proxy.js")
     for i in range(args.nodes):

@@ -152,3 +152,17 @@ def test_two_node_cluster_through_proxy_relay_and_front(tmp_path):
         peers = {p["peer"]: p for p in json.loads(status)}
         assert peers[f"127.0.0.3:{front}"]["timeouts"] >= 1
         assert stack.stop() == 0, "\n".join(stack.output)
+
+
+def test_missing_proxy_is_a_clear_error(tmp_path, capsys):
+    from django_statsd_push.stack.cli import PORT_FLAGS, flag, main
+
+    fake = tmp_path / "statsd" / "proxy.js"
+    fake.parent.mkdir()
+    fake.write_text("")
+    argv = ["--dir", str(tmp_path / "s"), "--nodes", "2"] + [a for dest, *_ in PORT_FLAGS for a in (flag(dest), "0")]
+    assert main([*argv, "--statsd-proxy", str(tmp_path / "nope.js")]) == 2
+    assert "--nodes needs etsy statsd's proxy.js: `npm install statsd@0.9.0 hashring@3.2.0" in capsys.readouterr().err
+    assert main([*argv, "--statsd-proxy", str(fake)]) == 2
+    assert "proxy.js needs its optional dependency hashring" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
