@@ -20,6 +20,8 @@ from datetime import datetime, timezone
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import msgpack
+
 from . import formats, registry
 from .carbonlink import CarbonLinkPool, parse_hosts
 from .cluster import FAILED_HEADER, Cluster, encode_nodes, leaf_intervals, parse_servers
@@ -109,7 +111,7 @@ def json_text_response(body: str, request: Request | None = None) -> Response:
 def json_or_msgpack(obj, request: Request) -> Response:
     """JSON, or msgpack for a federating peer (``format=msgpack``)."""
     if request.get("format") == "msgpack":
-        return Response(formats.msgpack.packb(obj, use_bin_type=True), "application/x-msgpack")
+        return Response(msgpack.packb(obj, use_bin_type=True), "application/x-msgpack")
     return json_response(obj, request)
 
 
