@@ -294,7 +294,8 @@ class RenderApp:
                 return json_response({"nodes": sorted({n.path.split(".")[position] for n in nodes})}, request)
             except IndexError:
                 raise InputError(f"position {position} is past the last node of a match") from None
-        raise InputError(f"invalid value for 'format': {fmt!r} (treejson, completer, json, nodelist, pickle or msgpack)")
+        raise InputError(f"invalid value for 'format': {fmt!r} "
+                         "(treejson, completer, json, nodelist, pickle or msgpack)")
 
     def _node_info(self, node) -> dict:
         """graphite-web's json find entry: a leaf carries the interval its file can hold data

@@ -20,8 +20,8 @@ class CarbonService:
     """carbon-cache, or (``carbon`` given) another carbon daemon such as the relay."""
 
     def __init__(self, root: Path, *, line_port: int = 0, pickle_port: int = 0, query_port: int = 0,
-                 step_seconds: int = DEFAULT_STEP, ready_timeout: float, host: str = "127.0.0.1", name: str = "carbon-cache",
-                 carbon: CarbonCache | None = None) -> None:
+                 step_seconds: int = DEFAULT_STEP, ready_timeout: float, host: str = "127.0.0.1",
+                 name: str = "carbon-cache", carbon: CarbonCache | None = None) -> None:
         # One Whisper point per flush: a finer step wastes space, a coarser one keeps
         # only the last of several flushes in a slot (their counts would be lost).
         first = None if step_seconds == DEFAULT_STEP else f"{step_seconds}s:6h"
