@@ -141,9 +141,10 @@ class Cluster:
         if not self.peers:
             raise ValueError("a cluster needs at least one server")
         self.timeout = timeout
-        # Enough workers for a few requests in flight per peer; a hung peer holds one until
-        # the deadline, after which its read times out too.
-        self._pool = ThreadPoolExecutor(max_workers=8 * len(self.peers), thread_name_prefix="cluster")
+        # A worker per peer for each request the server may serve at once (httpserver's 64
+        # threads), so a busy front never queues a peer request past its deadline; threads
+        # start only as needed, and one held by a hung peer is freed at the deadline.
+        self._pool = ThreadPoolExecutor(max_workers=64 * len(self.peers), thread_name_prefix="cluster")
 
     def ask(self, path: str, params: list[tuple[str, str]], failed: list[str]) -> list[object]:
         """Every peer's decoded answer that arrived in time; the others named in ``failed``."""
