@@ -241,3 +241,28 @@ def test_find_without_intervals_for_a_federating_front(roots):
     _, _, body = client.request("/metrics/find", {"query": "app.hits.*", "format": "msgpack", "local": "1",
                                                   "intervals": "0"})
     assert [(n["path"], n["intervals"]) for n in msgpack.unpackb(body)] == [("app.hits.a", []), ("app.hits.b", [])]
+
+
+def test_concurrent_requests_with_a_hung_peer_all_answer_within_the_timeout(roots, peers):
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    hung = Hung()
+    try:
+        front_app = app(roots[2], Cluster([peers[0], hung.address], timeout=1.0))
+        with BackgroundServer(front_app) as url:
+            def ask(_):
+                started = time.monotonic()
+                with urllib.request.urlopen(f"{url}/render?target=sumSeries(app.hits.*)&from=-1min&format=json",
+                                            timeout=30) as response:
+                    doc = json.loads(response.read())
+                    return time.monotonic() - started, response.headers[FAILED_HEADER], doc
+
+            with ThreadPoolExecutor(20) as pool:
+                answers = list(pool.map(ask, range(20)))
+        for took, failed, doc in answers:
+            assert failed == f"{hung.address} (timed out after 1s)"
+            assert [v for v, _ in doc[0]["datapoints"]] == [11, 12, 13, 14, 15, 16]
+        assert max(took for took, _, _ in answers) < 10  # each waits its own second, not the others'
+    finally:
+        hung.close()
