@@ -8,6 +8,7 @@ never imports any of it.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -17,6 +18,29 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stack": ("django_statsd_push.stack.cli", "run the whole stack locally with the example app"),
     "demo-traffic": ("django_statsd_push.stack.traffic", "drive demo traffic at the example app"),
 }
+
+
+# What each command imports beyond the base install, and the extra that brings it.
+# Checked before the command's module is imported: otherwise the first ImportError
+# (numpy's, say) comes from deep inside and says nothing about extras.
+EXTRA_OF: dict[str, str] = {
+    "numpy": "server", "whisper": "server", "carbon": "server", "twisted": "server",
+    "prometheus_client": "prometheus", "yaml": "prometheus",
+}
+NEEDS: dict[str, tuple[str, ...]] = {
+    "serve": (),  # --prometheus-listen checks for the bridge's own needs when asked
+    "bridge": ("prometheus_client", "yaml"),
+    "render": ("numpy",),
+    "stack": ("numpy", "whisper", "carbon", "twisted", "prometheus_client", "yaml"),
+    "demo-traffic": (),
+}
+
+
+def missing_message(command: str, modules: list[str]) -> str:
+    extras = list(dict.fromkeys(EXTRA_OF[m] for m in modules))
+    names = ",".join(extras)
+    return (f"statsd-push {command}: {', '.join(modules)} not installed; install the [{names}] "
+            f"extra{'s' if len(extras) > 1 else ''}: pip install 'django-statsd-push[{names}]'")
 
 
 def usage() -> str:
@@ -39,8 +63,19 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"statsd-push: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[name][0])
-    return int(module.main(rest) or 0)
+    missing = [m for m in NEEDS.get(name, ()) if importlib.util.find_spec(m) is None]
+    if missing:
+        print(missing_message(name, missing), file=sys.stderr)
+        return 2
+    try:
+        module = importlib.import_module(COMMANDS[name][0])
+        return int(module.main(rest) or 0)
+    except ModuleNotFoundError as exc:  # one imported lazily that NEEDS does not list
+        top = (exc.name or "").partition(".")[0]
+        if top not in EXTRA_OF:
+            raise
+        print(missing_message(name, [top]), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

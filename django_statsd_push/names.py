@@ -44,7 +44,14 @@ class Metric(NamedTuple):
 
 
 def metric(*parts: Part) -> Metric:
-    """Build a :class:`Metric`; every word, tag key and value is sanitised here."""
+    """Build a :class:`Metric`; every word, tag key and value is sanitised here.
+
+    A ``str`` is a fixed word, a ``(key, value)`` pair a dimension (a tag when
+    ``STATSD_TAG_FORMAT`` is set, a path segment otherwise):
+
+        >>> statsd.incr(metric("payments", ("provider", "stripe"), "refused"))
+        # payments.stripe.refused:1|c   or, tagged,   payments.refused:1|c|#provider:stripe
+    """
     return Metric(
         tuple(
             segment(part) if isinstance(part, str) else (segment(part[0]), segment(part[1]))
@@ -64,7 +71,7 @@ def render(stat: str | Metric, prefix: str | None, tag_format: str | None) -> Re
     """Turn what a caller passed to ``statsd`` into the name and tag text to send.
 
     Cached: the same few hundred names are sent on every request. The client's fast
-    path keeps whole line heads per name (``client.Heads``) and renders each name once;
+    path keeps whole line heads per name (``client/heads.py``) and renders each name once;
     this cache serves the calls it does not take (sample rates, gauges, sets, captures).
     """
     tags: tuple[tuple[str, str], ...] = ()
@@ -87,7 +94,7 @@ def render(stat: str | Metric, prefix: str | None, tag_format: str | None) -> Re
     return Rendered(name, tail, tags)
 
 
-# --- the metric families of DESIGN.md; hooks call these -----------------------------
+# --- the metric families of docs/architecture.rst; hooks call these -----------------------------
 
 _cached = lru_cache(maxsize=4096)
 
@@ -154,6 +161,12 @@ def migrations(alias: str, state: str) -> Metric:
 def celery(task: str, event: str) -> Metric:
     """``celery.<task>.sent|started|succeeded|failed|retried|runtime``."""
     return metric("celery", ("task", task), event)
+
+
+@_cached
+def browser(view: str, figure: str) -> Metric:
+    """``browser.<view>.<figure>``: a page's Navigation Timing figure, sent by the browser."""
+    return metric("browser", ("view", view), figure)
 
 
 @_cached

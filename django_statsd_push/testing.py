@@ -12,8 +12,9 @@ or, with pytest, the ``statsd_metrics`` fixture (``django_statsd_push.pytest_plu
 
 What is recorded is what the client sends, after sampling and with the prefix, whatever
 ``STATSD_CLIENT`` is: with ``"capture"`` or ``"null"`` in test settings nothing leaves the
-process, with ``"udp"`` the datagrams are sent as well. Records are taken when a metric
-is formatted, so metrics buffered in a request batch are visible before it is flushed.
+process, with ``"udp"`` the datagrams are sent as well. Records are read from the lines
+as they are handed to the transport, through the same fast path production runs, so
+metrics buffered in a request's batch appear when the request's response is finished.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ def _same_value(recorded: str, expected: Any) -> bool:
 
 class MetricsRecorder:
     """The metrics captured so far, with markus-style assertion helpers.
+
+        >>> with capture_metrics() as metrics:
+        ...     statsd.incr("orders", 2)
+        >>> metrics.assert_incr("orders", value=2, count=1)
 
     ``name`` matches either the full name as sent (prefix included) or the name
     without ``STATSD_PREFIX``, so tests do not depend on the deployment's prefix.
@@ -115,6 +120,11 @@ class MetricsRecorder:
 
 @contextmanager
 def capture_metrics(client: StatsdClient | None = None) -> Iterator[MetricsRecorder]:
-    """Record every metric sent inside the block."""
+    """Record every metric sent inside the block (``client``: the global ``statsd``).
+
+        >>> with capture_metrics() as metrics:
+        ...     client.get("/")
+        >>> metrics.assert_timing("request.home.GET", count=1)
+    """
     with (client or statsd).capture() as records:
         yield MetricsRecorder(records)

@@ -6,9 +6,11 @@ reason elsewhere, so a laptop without MariaDB still runs the rest.
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import socket
+from types import ModuleType
 
 import pytest
 
@@ -40,3 +42,12 @@ def require_program(name: str) -> str:
 
 def require_tcp(host: str, port: int, what: str) -> None:
     require(tcp_reachable(host, port), f"{what} is not reachable on {host}:{port}")
+
+
+def require_import(module: str) -> ModuleType:
+    """The module, imported; skip (or fail in CI) when that package is not installed."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        require(False, f"{module} is not installed ({exc})")
+        raise  # unreachable: require() skipped or failed

@@ -15,7 +15,7 @@ from django_statsd_push.bridge.http import DEFAULT_LISTEN, parse_listen
 from django_statsd_push.bridge.mapping import MappingError
 from django_statsd_push.bridge.registry import DEFAULT_MAX_SERIES
 from django_statsd_push.bridge.standalone import DEFAULT_FLUSH_INTERVAL, StandaloneBridge
-from django_statsd_push.server.cli import run_until_stopped, signal_events
+from django_statsd_push.server.cli import run_until_stopped, signal_queue
 
 log = logging.getLogger("django_statsd_push.bridge")
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--flush-interval must be > 0 ms")
     if args.max_series <= 0:
         parser.error("--max-series must be > 0")
-    stop, reload = signal_events()  # before the ports answer: an early SIGTERM still flushes
+    signals = signal_queue()  # before the ports answer: an early SIGTERM still flushes
     try:
         bridge = StandaloneBridge(
             args.mapping,
@@ -76,5 +76,5 @@ def main(argv: list[str] | None = None) -> int:
     log.info("statsd on %s:%d (UDP+TCP), metrics on http://%s:%d/metrics, flush every %d ms",
              host, port, http_host, http_port, args.flush_interval)  # fmt: skip
     # serve's loop: SIGHUP re-reads the mapping file (bad file: logged, old mapping kept)
-    run_until_stopped(bridge.daemon, stop, reload, lambda: replace(bridge.daemon.settings))
+    run_until_stopped(bridge.daemon, signals, lambda: replace(bridge.daemon.settings))
     return 0

@@ -6,7 +6,7 @@ beside the Carbon sink, so one daemon feeds Graphite and Prometheus during a mig
 
 Constructing it loads the mapping (a bad file raises ``MappingError`` naming the line,
 before anything listens) and binds the HTTP port (a port in use fails at startup, not
-at the first scrape). ``reload_mapping`` re-reads it; the daemon calls that from its
+at the first scrape). ``reload(settings)`` re-reads it: the daemon calls that from its
 SIGHUP reload, so both commands reload the mapping the way they reload everything else.
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django_statsd_push.bridge.collector import BridgeCollector
 from django_statsd_push.bridge.http import DEFAULT_LISTEN, MetricsServer, parse_listen
@@ -22,13 +23,16 @@ from django_statsd_push.bridge.mapping import MappingError, load_mapping
 from django_statsd_push.bridge.registry import DEFAULT_MAX_SERIES, SeriesStore
 from django_statsd_push.server.snapshot import Snapshot
 
+if TYPE_CHECKING:
+    from django_statsd_push.server.config import Settings
+
 __all__ = ["MappingError", "PrometheusSink"]
 
 log = logging.getLogger(__name__)
 
 
 class PrometheusSink:
-    """Implements the daemon's ``Sink`` protocol (``flush(snapshot)``, ``close()``).
+    """Implements the daemon's ``Sink`` protocol (``server/sink.py``).
 
     ``idle_repeats``: whether the producer re-sends idle series (etsy's default: zero
     counters, unchanged gauges). The store then tells idle from updated by value, for
@@ -62,16 +66,24 @@ class PrometheusSink:
     def ready(self) -> bool:
         return not self._closed and self._ready_when()
 
-    def reload_mapping(self, mapping_path: str | Path | None) -> None:
+    @classmethod
+    def for_settings(cls, settings: Settings, running: Callable[[], bool]) -> PrometheusSink:
+        """The sink ``statsd-push serve --prometheus-listen`` runs beside Carbon."""
+        return cls(settings.mapping, settings.prometheus_listen or DEFAULT_LISTEN,
+                   idle_repeats=not settings.delete_idle_stats, ready_when=running)
+
+    def reload(self, settings: Settings) -> None:
         """Replace the mapping with the file's current rules; a bad file raises
         ``MappingError`` (file:line) and the running mapping stays."""
-        self.store.replace_mapper(lambda: load_mapping(mapping_path))
-        log.info("mapping reloaded from %s: %d rules", mapping_path or "(none)", len(self.store.mapper))
+        self.store.replace_mapper(lambda: load_mapping(settings.mapping))
+        self.store.idle_repeats = not settings.delete_idle_stats
+        log.info("mapping reloaded from %s: %d rules", settings.mapping or "(none)", len(self.store.mapper))
 
     def flush(self, snapshot: Snapshot) -> None:
         self.store.apply(snapshot)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 0.0) -> None:
+        """Stop serving /metrics (at once: nothing waits to be delivered)."""
         if not self._closed:
             self._closed = True
             self.server.close()

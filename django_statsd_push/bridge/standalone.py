@@ -54,10 +54,9 @@ class StandaloneBridge:
             mapping=None if mapping_path is None else str(mapping_path),  # re-read on reload
         )
         settings.validate()
-        self.daemon = Daemon(settings, sinks=[])  # nothing bound before start()
         self.sink = PrometheusSink(settings.mapping, listen, max_series=max_series, idle_repeats=False,
-                                   ready_when=lambda: self.daemon.running)
-        self.daemon.sinks.append(self.sink)
+                                   ready_when=lambda: hasattr(self, "daemon") and self.daemon.running)
+        self.daemon = Daemon(settings, sinks=[self.sink])  # nothing bound before start()
 
     @property
     def statsd_address(self) -> tuple[str, int]:

@@ -34,13 +34,21 @@ _watching = False
 
 
 def wanted() -> set[str]:
-    """The hooks the current settings ask for (unknown names are the checks' business)."""
+    """The hooks the current settings ask for; unknown names are logged by name and
+    skipped (check E009 reports them too), so the known ones still install."""
     from django_statsd_push.conf import settings as conf
 
-    try:
-        names = {name for name in conf.hooks if name in MODULES}
-    except TypeError:  # not iterable: reported by check E009
-        names = set()
+    raw = conf.hooks
+    if not isinstance(raw, (list, tuple, set, frozenset)):  # reported by check E009
+        logger.error("statsd: STATSD_HOOKS = %r is not a list: no hooks installed", raw)
+        raw = ()
+    names = {name for name in raw if name in MODULES}
+    for name in raw:
+        if name not in MODULES:
+            logger.error(
+                "statsd: unknown hook %r in STATSD_HOOKS ignored (known: %s)",
+                name, ", ".join(MODULES),
+            )
     if conf.export_migrations is True:
         # STATSD_EXPORT_MIGRATIONS = True and "migrations" in STATSD_HOOKS mean the same.
         names.add("migrations")
@@ -48,7 +56,16 @@ def wanted() -> set[str]:
 
 
 def install_enabled() -> None:
-    """Install the hooks named in settings and remove the others; safe to call repeatedly."""
+    """Install the hooks named in settings and remove the others; safe to call repeatedly.
+
+    ``AppConfig.ready()`` calls it, and so does every change of ``STATSD_HOOKS`` or
+    ``STATSD_EXPORT_MIGRATIONS``; a script without the app installed can call it too:
+
+        >>> from django_statsd_push import hooks
+        >>> hooks.install_enabled()
+        >>> hooks.installed()
+        frozenset({'db', 'cache'})
+    """
     global _watching
     if not _watching:
         from django.core.signals import setting_changed
@@ -63,6 +80,7 @@ def install_enabled() -> None:
 
 
 def installed() -> frozenset[str]:
+    """The hooks installed now (after install_enabled())."""
     return frozenset(_installed)
 
 

@@ -26,7 +26,7 @@ from django.db import connections
 from django.db.backends.signals import connection_created
 
 from django_statsd_push import names
-from django_statsd_push.client import _current_batch, statsd
+from django_statsd_push.client import current_batch, statsd
 
 _UID = "django_statsd_push.hooks.db"
 _VERBS = {"select": "select", "insert": "insert", "update": "update", "delete": "delete"}
@@ -34,7 +34,6 @@ _VERBS = {"select": "select", "insert": "insert", "update": "update", "delete": 
 _ORM_VERBS = {word.upper(): word for word in _VERBS}
 _active = False
 _timing, _incr, _db_query = statsd.timing, statsd.incr, names.db_query
-_current = _current_batch.get  # current_batch() without its frame
 
 
 def verb(sql: Any) -> str:
@@ -66,7 +65,7 @@ def time_query(execute: Any, sql: Any, params: Any, many: bool, context: dict[st
         try:
             connection = context["connection"]
             _timing(_db_query(connection.alias, connection.vendor, verb(sql)), ms)
-            batch = _current()
+            batch = current_batch()
             if batch is not None:
                 batch.add_query(ms)
         except Exception:

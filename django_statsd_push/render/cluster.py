@@ -13,10 +13,15 @@ its turn) and merged with the local answer:
   same length; when the lengths differ the one with fewer gaps is kept.
 
 Peers are asked in msgpack, which can carry nothing but plain data, so nothing a peer
-sends is ever unpickled. Every request to the peers has one deadline (``timeout``): a
-peer that is down, slow, or answers garbage is left out of that answer, logged, counted
-(``/cluster``) and named in the response's ``X-Cluster-Failed-Peers`` header. The
-answer is partial, never late, never a 500.
+sends is ever unpickled. Every request to the peers has one deadline (``timeout``, or
+the request's remaining ``--time-budget`` if that is sooner): a peer that is down, slow,
+or answers garbage is left out of that answer, logged, counted (``/cluster``) and named
+in the response's ``X-Cluster-Failed-Peers`` header. The answer is partial, never late,
+never a 500 (past the request's own budget it is main's HTTP 503, as for any request).
+
+Tagged series federate the same way: ``seriesByTag(...)`` is sent to the peers as the
+target it is, and each peer answers from its own tag database (graphite-web 1.1.8's
+RemoteFinder passes tagged queries through likewise).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from urllib.parse import urlencode, urlsplit
 import msgpack
 import numpy as np
 
+from . import deadline as budget
 from . import reader
 from .series import Series
 
@@ -147,11 +153,19 @@ class Cluster:
         self._pool = ThreadPoolExecutor(max_workers=64 * len(self.peers), thread_name_prefix="cluster")
 
     def ask(self, path: str, params: list[tuple[str, str]], failed: list[str]) -> list[object]:
-        """Every peer's decoded answer that arrived in time; the others named in ``failed``."""
-        deadline = time.monotonic() + self.timeout
+        """Every peer's decoded answer that arrived in time; the others named in ``failed``.
+
+        The peers have ``timeout`` seconds, or what is left of the request's time budget
+        (``--time-budget``) if that is less; a request whose budget runs out while
+        waiting for them ends as every over-budget request does (HTTP 503)."""
+        request = budget.current()
+        left = self.timeout if request is None else min(self.timeout, request.remaining())
+        if left <= 0:
+            raise budget.over_budget(request, f"asking the cluster peers for {path}")
+        deadline = time.monotonic() + left
         params = [*params, ("local", "1"), ("format", "msgpack")]
         futures = {self._pool.submit(peer.get, path, params, deadline): peer for peer in self.peers}
-        done, _ = wait(futures, timeout=self.timeout + 0.05)
+        done, _ = wait(futures, timeout=left + 0.05)
         answers = []
         for future, peer in futures.items():
             if future in done and future.exception() is None:
@@ -164,10 +178,11 @@ class Cluster:
                 future.cancel()
                 error, timed_out = "timed out", True
             if timed_out:
-                error = f"timed out after {self.timeout:g}s"
+                error = f"timed out after {left:g}s" + ("" if left == self.timeout else " (the request's time budget)")
             peer.count(error, timed_out)
             log.warning("cluster peer %s left out of %s: %s", peer.name, path, error)
             failed.append(f"{peer.name} ({error})")
+        budget.check(f"asking the cluster peers for {path}")
         return answers
 
     # -- finding ---------------------------------------------------------------------

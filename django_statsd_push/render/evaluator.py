@@ -8,20 +8,16 @@ from datetime import datetime, timezone, tzinfo
 import numpy as np
 
 from . import functions  # noqa: F401  (registers every render function)
-from . import grammar, reader
+from . import deadline, grammar, reader
 from .carbonlink import CarbonLinkPool, merge
 from .cluster import Cluster, merge as merge_peers
 from .errors import InputError
 from .finder import Finder
 from .registry import lookup
 from .series import EmptyNormalize, Series
+from .settings import Limits
 from .timeparse import parse_time
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_series: int = 10000  # series read by one request
-    max_points: int = 10_000_000  # points read by one request, and points in one response
+from .tagdb import TagDB, canonical, parse_path, tagged_nodes
 
 
 @dataclass
@@ -46,6 +42,8 @@ class Context:
     carbonlink: CarbonLinkPool | None = None
     cluster: Cluster | None = None  # peers whose series are merged into every read
     failed_peers: list[str] = field(default_factory=list)  # shared by the request's copies
+    tagdb: TagDB | None = None
+    events: object | None = None  # events.EventStore, for the events() function
     budget: Budget = field(default_factory=Budget)
     call: grammar.Call | None = None  # the call being evaluated, for functions that re-fetch
     cache: dict = field(default_factory=dict)
@@ -57,16 +55,22 @@ class Context:
     def datetime(self, epoch: int) -> datetime:
         return datetime.fromtimestamp(epoch, self.tz)
 
-    def fetch(self, pattern: str) -> list[Series]:
-        """Series for a path expression over this context's range, sorted by name."""
+    def fetch(self, pattern: str, tagged: list[str] | None = None) -> list[Series]:
+        """Series for a path expression over this context's range, sorted by name.
+
+        ``tagged``: the tagged paths a ``seriesByTag(...)`` pattern stands for; a plain
+        ``name;k=v`` pattern names one tagged series."""
         key = (pattern, self.start, self.end)
         cached = self.cache.get(key)
         if cached is None:
-            cached = self.cache[key] = self._read(pattern)
+            if tagged is None and ";" in pattern:
+                tagged = [canonical(pattern)]
+            nodes = (self.finder.find(pattern, leaves_only=True) if tagged is None
+                     else tagged_nodes(self.finder.root, tagged))
+            cached = self.cache[key] = self._read(nodes, pattern)
         return list(cached)  # series are never edited in place, so sharing is safe
 
-    def _read(self, pattern: str) -> list[Series]:
-        nodes = self.finder.find(pattern, leaves_only=True)
+    def _read(self, nodes: list, pattern: str) -> list[Series]:
         self.budget.series += len(nodes)
         if self.budget.series > self.limits.max_series:
             raise InputError(f"request reads more than {self.limits.max_series} series (--max-series)")
@@ -84,14 +88,23 @@ class Context:
                 values = merge(values, start, step, cached[node.path], header.aggregation, header.archives[0].step)
             self.budget.points += len(values)
             values.flags.writeable = False
-            out.append(Series(node.path, start, end, step, values, path_expression=pattern, xff=self.current_xff()))
+            tags = parse_path(node.path) if ";" in node.path else {}
+            out.append(Series(node.path, start, end, step, values, tags=tags, path_expression=pattern,
+                              xff=self.current_xff()))
         if self.cluster is not None:
+            # a seriesByTag(...) pattern goes to the peers as written: each finds its own
+            # tagged series in its tag database (graphite-web's RemoteFinder does the same)
             out = merge_peers(out, self._read_peers(pattern))
         return out
 
     def _read_peers(self, pattern: str) -> list[Series]:
         def make(name, start, end, step, values):
-            return Series(name, start, end, step, values, path_expression=pattern, xff=self.current_xff())
+            try:
+                tags = parse_path(name) if ";" in name else {}
+            except InputError:  # a peer's odd name costs its tags, not the request
+                tags = {}
+            return Series(name, start, end, step, values, tags=tags, path_expression=pattern,
+                          xff=self.current_xff())
 
         remote = self.cluster.fetch(pattern, self.start, self.end, self.now, self.failed_peers, make)
         self.budget.series += len(remote)
@@ -122,6 +135,7 @@ class Context:
             return self.fetch(node.path)
         if isinstance(node, grammar.Literal):
             return node.value
+        deadline.check(f"evaluating {node.name}()")
         info = lookup(node.name)
         args = [self.evaluate(arg) for arg in node.args]
         kwargs = {key: self.evaluate(value) for key, value in node.kwargs}

@@ -16,7 +16,9 @@ import time
 from typing import NamedTuple
 from functools import lru_cache
 
+from . import deadline
 from .errors import InputError
+from .regex import UserRegex, user_regex
 
 GLOB_CHARS = frozenset("*?[{")
 SUFFIX = ".wsp"
@@ -74,12 +76,11 @@ def _translate(part: str, i: int = 0, stop: str = "") -> tuple[str, int]:
     return "".join(out), i
 
 
-@lru_cache(maxsize=1024)
-def compile_part(part: str) -> re.Pattern[str]:
-    try:
-        return re.compile(_translate(part)[0] + r"\Z", re.DOTALL)
-    except re.error as exc:
-        raise InputError(f"invalid pattern {part!r}: {exc}") from None
+@lru_cache(maxsize=256)
+def compile_part(part: str) -> UserRegex:
+    """A glob part as a regular expression on the linear-time engine: ``*a*a*a...``
+    would backtrack polynomially, with the exponent the client's to choose."""
+    return user_regex("(?s)" + _translate(part)[0], f"metric pattern node {part!r}")
 
 
 def _check_part(part: str, pattern: str) -> None:
@@ -131,7 +132,7 @@ class Finder:
                         continue
         except OSError:
             return []
-        match = None if part == "*" else compile_part(part).match
+        match = None if part == "*" else compile_part(part).fullmatch
         found = []
         for name, path, is_dir, is_link in entries:
             leaf = name.endswith(SUFFIX)
@@ -167,9 +168,11 @@ class Finder:
         dirs: list[tuple[str, str]] = [("", self.root)]  # (dotted prefix, real directory)
         found: list[Node] = []
         last = len(parts) - 1
+        step = f"finding {pattern!r}"
         for depth, part in enumerate(parts):
             next_dirs: list[tuple[str, str]] = []
             for prefix, directory in dirs:
+                deadline.check(step)
                 children = self._children(directory, part, depth == last)
                 if depth < last:
                     next_dirs.extend((prefix + name + ".", path) for name, path, is_dir in children if is_dir)
@@ -225,6 +228,7 @@ class Finder:
         """Every leaf metric path, sorted (``/metrics/index.json``)."""
         out: list[str] = []
         for directory, dirnames, filenames in os.walk(self.root):
+            deadline.check("listing every metric")
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             rel = os.path.relpath(directory, self.root)
             prefix = "" if rel == "." else rel.replace(os.sep, ".") + "."

@@ -4,7 +4,12 @@ Chosen over gunicorn for ``statsd-push render`` because a render request is one
 short, mostly NumPy-bound computation: a thread per connection adds no measurable
 latency, starts in milliseconds, needs no fork or extra process to supervise, and
 runs the same inside tests (port 0, clean shutdown). For several cores, run the
-same WSGI app under gunicorn (see :mod:`django_statsd_push.render.app`).
+same WSGI app under gunicorn (see :mod:`django_statsd_push.render.wsgi`).
+
+Threads are enough to keep one request from stalling the others because nothing a
+request runs holds the GIL for long: regular expressions run on RE2 or with
+``concurrent=True`` (:mod:`.regex`), NumPy releases it for large arrays, and the
+Python between them yields every switch interval (5 ms).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import logging
 import socketserver
 import threading
+import time
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 log = logging.getLogger(__name__)
@@ -50,6 +56,15 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
             super().process_request_thread(request, client_address)
         finally:
             self._slots.release()
+
+    def drain(self, timeout: float) -> int:
+        """Wait up to ``timeout`` seconds for the requests in flight (call after
+        ``serve_forever`` returns); the number still running when it gives up."""
+        end = time.monotonic() + timeout
+        taken = 0
+        while taken < self.max_threads and self._slots.acquire(timeout=max(0.0, end - time.monotonic())):
+            taken += 1
+        return self.max_threads - taken
 
 
 def make_server(app, host: str = "127.0.0.1", port: int = 8080) -> ThreadingWSGIServer:

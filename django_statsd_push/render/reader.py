@@ -18,6 +18,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import deadline
+
 _META = struct.Struct("!2LfL")  # aggregationType, maxRetention, xFilesFactor, archiveCount
 _ARCHIVE = struct.Struct("!3L")  # offset, secondsPerPoint, points
 POINT_SIZE = 12
@@ -107,6 +109,7 @@ def fetch_many(paths: list[str], from_time: int, until_time: int, now: int, max_
     results: list = []
     total = 0
     for path in paths:
+        deadline.check("reading Whisper files")
         try:
             fd = os.open(path, os.O_RDONLY)
             try:

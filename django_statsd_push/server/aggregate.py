@@ -6,7 +6,8 @@ counters go back to 0 and timers/sets to empty but keep being reported, gauges k
 their value, unless the ``delete_*`` options (``delete_idle_stats`` turns all four on)
 drop idle series instead; a deleted gauge lives ``gauges_max_ttl`` flushes after its
 last update. The daemon's own counters (``statsd.packets_received`` ...) are counters
-like any other, as in etsy.
+like any other, as in etsy. The management interface reads the tables with
+``current`` and deletes series with ``delete``, never touching the dicts itself.
 
 Not thread-safe by itself: the daemon serialises ``ingest`` and ``flush`` with a lock.
 The clock is whatever ``now`` the caller passes to ``flush``.
@@ -14,17 +15,20 @@ The clock is whatever ``now`` the caller passes to ``flush``.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from django_statsd_push.server.protocol import GAUGE, SET, TIMER, Sample, fold
+from django_statsd_push.server.js import js_round
+from django_statsd_push.server.protocol import GAUGE, SET, TIMER, Sample, parse, parse_line
 from django_statsd_push.server.snapshot import SeriesKey, Snapshot
 
 # A series' key in the tables: the bare name when untagged (so the hot path needs no
 # tuple), else SeriesKey(name, tags). Snapshots and readers always get SeriesKey.
 Key = str | SeriesKey
+_NAN = math.nan
 
 
 def series_key(key: Key) -> SeriesKey:
@@ -35,11 +39,6 @@ def series_key(key: Key) -> SeriesKey:
 # deleteCounters drops idle ones: it matches by substring, so a user counter containing
 # one of these is kept too.
 _OWN_COUNTERS = ("bad_lines_seen", "packets_received", "metrics_received")
-
-
-def js_round(x: float) -> int:
-    """JavaScript ``Math.round``: halves go up (Python's ``round`` goes to even)."""
-    return int(x // 1 + (1 if x % 1 >= 0.5 else 0))
 
 
 @dataclass
@@ -145,9 +144,85 @@ class Aggregator:
             self.counters[key] = old + sample.value * (1 / sample.rate)
 
     def ingest(self, datagram: bytes | str) -> None:
-        """One UDP datagram (or newline-framed TCP chunk): counted, parsed, added."""
-        lines, bad = fold(datagram, self)
+        """One UDP datagram (or newline-framed TCP chunk): counted, parsed, added.
+
+        The same rules as ``protocol.parse`` then ``add``, specialised for the hot path:
+        a line of the common shape ``name:value|c`` (``|ms``, ``|g``, ``|s``) for an
+        untagged series already in the tables is added to the plain dicts directly, with
+        no ``Sample`` made. Any other line (tags, a rate, several values, a new series, a
+        number ``float()`` and JavaScript might disagree on) goes through
+        ``protocol.parse_line`` and ``add``, in order. ``tests/server/test_protocol.py``
+        holds the two paths together.
+        """
         self.packets += 1
+        if not datagram.isascii():  # non-ASCII digits and spaces: float() != Number()
+            parsed = parse(datagram)
+            for sample in parsed.samples:
+                self.add(sample)
+            self.lines += parsed.lines
+            self.bad += parsed.bad_lines
+            return
+        text = datagram.decode("ascii") if isinstance(datagram, bytes) else datagram
+        tagged = "|#" in text  # a tag could hide anywhere in a line: no shortcut then
+        counters, timers, timer_counts = self.counters, self.timers, self.timer_counts
+        gauges, sets = self.gauges, self.sets
+        fast_gauges = not self.track_gauge_ttl
+        add = self.add
+        samples: list[Sample] = []
+        lines = bad = 0
+        for line in text.split("\n"):
+            if not line:
+                continue
+            lines += 1
+            if not tagged:
+                name, _, rest = line.partition(":")
+                value, _, type_ = rest.partition("|")
+                # Counters first (most lines are), and the dict lookup before float():
+                # a line for a new series goes the slow way whatever its value. Each
+                # branch parses its own value: one shared parse after the lookups measured
+                # about 2% slower on counters (it has to branch on the type twice).
+                if type_ == "c":
+                    old = counters.get(name)
+                    if old is not None and "_" not in value:
+                        try:
+                            v = float(value)
+                        except ValueError:
+                            v = _NAN
+                        if v - v == 0:  # finite, and a number for JavaScript too
+                            counters[name] = old + v
+                            continue
+                elif type_ == "ms":
+                    values = timers.get(name)
+                    if values is not None and "_" not in value:
+                        try:
+                            v = float(value)
+                        except ValueError:
+                            v = _NAN
+                        if v - v == 0 and v >= 0:
+                            values.append(v)
+                            timer_counts[name] += 1.0
+                            continue
+                elif type_ == "g":
+                    if fast_gauges and "_" not in value:
+                        old = gauges.get(name)
+                        if old is not None:
+                            try:
+                                v = float(value)
+                            except ValueError:
+                                v = _NAN
+                            if v - v == 0:
+                                gauges[name] = old + v if value[0] in "+-" else v
+                                continue
+                elif type_ == "s":
+                    members = sets.get(name)
+                    if members is not None and ":" not in value:
+                        members.add(value or "0")
+                        continue
+            bad += parse_line(line, samples)
+            if samples:
+                for sample in samples:
+                    add(sample)
+                samples.clear()
         self.lines += lines
         self.bad += bad
 
@@ -165,12 +240,39 @@ class Aggregator:
             key = f"{self.prefix}.{stat}"
             counters[key] = counters.get(key, 0.0) + amount
 
-    # --- reading between flushes (management interface) ----------------------------
-    def current_counters(self) -> dict[Key, float]:
-        """The counters as etsy would show them now (its own counters included)."""
-        counters = dict(self.counters)
-        self._add_own(counters, self._own_counts().items())
-        return counters
+    # --- reading and editing between flushes (management interface) ----------------
+    def current(self, table: str) -> dict[SeriesKey, float | list[float]]:
+        """``counters``, ``timers`` or ``gauges`` as etsy would show them now.
+
+        The counters include the daemon's own, with this interval's counts so far.
+        """
+        if table == "counters":
+            current: dict = dict(self.counters)
+            self._add_own(current, self._own_counts().items())
+        elif table in ("timers", "gauges"):
+            current = getattr(self, table)
+        else:
+            raise ValueError(f"no table {table!r}")
+        return {series_key(k): v for k, v in current.items()}
+
+    def delete(self, table: str, pattern: str, name_of: Callable[[SeriesKey], str]) -> list[str]:
+        """Drop the series of ``table`` named ``pattern``, or under ``folder.*``; etsy's
+        ``delcounters``/``deltimers``/``delgauges``. Names are what ``name_of`` makes of a
+        series (the Graphite name); returns the names deleted.
+        """
+        if table not in ("counters", "timers", "gauges"):
+            raise ValueError(f"no table {table!r}")
+        rows: dict[Key, object] = getattr(self, table)
+        folder = pattern[:-1] if pattern.endswith(".*") else None
+        deleted = []
+        for key in list(rows):
+            name = name_of(series_key(key))
+            if name == pattern or (folder is not None and name.startswith(folder)):
+                del rows[key]
+                if table == "timers":
+                    self.timer_counts.pop(key, None)
+                deleted.append(name)
+        return deleted
 
     def total(self, stat: str) -> float:
         """One of the daemon's own counters summed since start, this interval included."""

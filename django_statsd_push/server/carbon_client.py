@@ -1,15 +1,23 @@
-"""Delivery to Carbon on its own thread: one persistent connection, a bounded buffer.
+"""Delivery to Carbon on its own thread: one persistent connection, a bounded outage buffer.
 
 Why a thread: a flush (and so receiving) must never wait for Carbon. ``send`` only
-appends to the buffer. The writer thread connects, writes, and when Carbon is down
-keeps the points and retries with exponential backoff; beyond ``max_lines`` the oldest
-points are dropped and counted (``on_drop``), so memory stays bounded.
+appends to the buffer; the writer thread connects and writes. While Carbon takes the
+lines, nothing is dropped however many one flush has. When a write fails (Carbon down,
+refusing, or not reading for ``timeout`` seconds) an *outage* begins: the points wait,
+the writer retries with exponential backoff up to ``reconnect_max``, and from then on
+at most ``max_lines`` points are kept, the oldest dropped and counted (``on_drop``),
+so memory stays bounded; lines ``protect`` names (the daemon's own metrics) go last. An outage is logged twice: when it begins (WARNING) and when
+Carbon takes points again (INFO, with how many were buffered and how many dropped).
 
 Delivery is at least once: a batch whose write fails is put back at the front and
 written again after reconnecting (a point written twice is harmless: Carbon keeps the
 last value for a timestamp). Before each write the socket is checked for EOF, since
 Carbon never talks on its line port: that catches a restarted Carbon before points are
 written into a dead connection.
+
+``close(timeout)`` is bounded: the writer makes one attempt to deliver what is queued,
+with connect and write timeouts cut to what is left of ``timeout``; what it could not
+deliver is counted as dropped and logged, never waited for.
 """
 
 from __future__ import annotations
@@ -48,44 +56,83 @@ class CarbonClient:
         reconnect_max: float = 30.0,
         timeout: float = 10.0,
         on_drop: Callable[[str, float], None] | None = None,
+        protect: Callable[[str], bool] = lambda name: False,
     ) -> None:
-        if protocol not in ("text", "pickle"):
-            raise ValueError('protocol must be "text" or "pickle"')
-        self.address = (host, port)
-        self.protocol = protocol
-        self.max_lines = max_lines
-        self.reconnect_min, self.reconnect_max = reconnect_min, reconnect_max
+        """``protect(name)``: lines to drop last in an outage (the daemon's own metrics,
+        which say what is being lost)."""
+        self.protect = protect
+        self.reconnect_min = reconnect_min
         self.timeout = timeout
         self.on_drop = on_drop
-        self.batch_size = 500 if protocol == "pickle" else 5000
         self._buffer: deque[Line] = deque()
         self._cond = threading.Condition()
         self._closing = False
+        self._deadline = 0.0  # monotonic; set by close()
         self._sock: socket.socket | None = None
-        self._thread = threading.Thread(target=self._run, name="carbon-writer", daemon=True)
+        self._sock_for: tuple[tuple[str, int], str] | None = None  # (address, protocol) of _sock
         self._busy = 0  # lines taken from the buffer but not yet written
-        # counters for the management interface
+        self._outage: tuple[float, int] | None = None  # (began, dropped_lines then) while Carbon is down
+        self.configure(host, port, protocol, max_lines, reconnect_max)
+        # for the management interface and etsy's graphiteStats
         self.sent_lines = 0
         self.dropped_lines = 0
         self.connects = 0
         self.last_error = ""
+        self.last_written = 0  # unix time of the last successful write (0: never)
+        self.last_failed = 0  # unix time of the last failed one
+        self._thread = threading.Thread(target=self._run, name="carbon-writer", daemon=True)
         self._thread.start()
+
+    def configure(self, host: str, port: int, protocol: str, max_lines: int, reconnect_max: float) -> None:
+        """(Re)configure (SIGHUP); a new address or protocol applies from the next write,
+        on a new connection, and the points waiting go there."""
+        if protocol not in ("text", "pickle"):
+            raise ValueError('protocol must be "text" or "pickle"')
+        with self._cond:
+            self.address = (host, port)
+            self.protocol = protocol
+            self.batch_size = 500 if protocol == "pickle" else 5000
+            self.max_lines = max_lines
+            self.reconnect_max = reconnect_max
+            excess = self._trim()
+            self._cond.notify_all()
+        self._count_drops(excess)
 
     # --- called from other threads -------------------------------------------------
     def send(self, lines: list[Line]) -> None:
         """Queue lines for Carbon; never blocks on the network."""
         with self._cond:
             self._buffer.extend(lines)
-            excess = len(self._buffer) - self.max_lines
-            if excess > 0:
-                for _ in range(excess):
-                    self._buffer.popleft()
-                self.dropped_lines += excess
+            excess = self._trim()
             self._cond.notify()
-        if excess > 0:
-            log.warning("Carbon buffer full: dropped the %d oldest points", excess)
-            if self.on_drop is not None:
-                self.on_drop("carbon_points_dropped", excess)
+        self._count_drops(excess)
+
+    def _trim(self) -> int:
+        """During an outage, drop the oldest points beyond ``max_lines``, protected ones
+        last (lock held); returns how many were dropped."""
+        if self._outage is None:
+            return 0
+        buffer = self._buffer
+        excess = len(buffer) - self.max_lines
+        if excess <= 0:
+            return 0
+        kept: list[Line] = []
+        dropped = 0
+        protect = self.protect
+        while dropped < excess and buffer:
+            line = buffer.popleft()
+            if protect(line[0]):
+                kept.append(line)
+            else:
+                dropped += 1
+        buffer.extendleft(reversed(kept[excess - dropped:]))  # only protected lines left to drop
+        dropped = excess
+        self.dropped_lines += dropped
+        return dropped
+
+    def _count_drops(self, dropped: int) -> None:
+        if dropped > 0 and self.on_drop is not None:
+            self.on_drop("carbon_points_dropped", dropped)
 
     @property
     def pending(self) -> int:
@@ -108,13 +155,25 @@ class CarbonClient:
         return True
 
     def close(self, timeout: float = 5.0) -> None:
-        """Write what is queued (for up to ``timeout`` seconds), then disconnect."""
-        self.wait_sent(timeout)
+        """One attempt, of at most ``timeout`` seconds, to write what is queued; then disconnect.
+
+        What is left is counted in ``dropped_lines`` (and ``on_drop``) and logged.
+        """
         with self._cond:
+            self._deadline = time.monotonic() + timeout
             self._closing = True
-            self._cond.notify_all()
-        self._thread.join(timeout + self.timeout)
-        self._disconnect()
+            self._cond.notify_all()  # out of a backoff wait: the last attempt starts now
+        self._thread.join(max(0.0, timeout))
+        self._disconnect()  # a write still blocked fails now; the thread is a daemon anyway
+        with self._cond:
+            left = len(self._buffer) + self._busy
+            self._buffer.clear()
+            self._busy = 0
+            self.dropped_lines += left
+        if left:
+            log.warning("stopping: %d points not delivered to Carbon %s:%s (%s); dropped", left, *self.address,
+                        self.last_error or f"not written within {timeout:g}s")
+            self._count_drops(left)
 
     # --- the writer thread -------------------------------------------------------
     def _run(self) -> None:
@@ -123,36 +182,55 @@ class CarbonClient:
             with self._cond:
                 while not self._buffer and not self._closing:
                     self._cond.wait()
-                if self._closing:
+                if not self._buffer:  # closing, everything written
                     return
                 batch = [self._buffer.popleft() for _ in range(min(self.batch_size, len(self._buffer)))]
                 self._busy = len(batch)
+                address, protocol, closing = self.address, self.protocol, self._closing
             try:
-                sock = self._connection()
-                sock.sendall(encode(batch, self.protocol))
+                timeout = max(0.01, self._deadline - time.monotonic()) if closing else self.timeout
+                sock = self._connection(address, protocol, timeout)
+                sock.settimeout(timeout)
+                sock.sendall(encode(batch, protocol))
             except OSError as exc:
-                if not self.last_error or backoff >= self.reconnect_max:  # not at every quick retry
-                    log.warning("Carbon %s:%s unavailable (%s); retrying in %.1fs", *self.address, exc, backoff)
-                self.last_error = f"{type(exc).__name__}: {exc}"
                 self._disconnect()
                 with self._cond:
                     self._buffer.extendleft(reversed(batch))
                     self._busy = 0
+                    if self._outage is None:
+                        self._outage = (time.monotonic(), self.dropped_lines)
+                        log.warning("Carbon %s:%s unavailable (%s): keeping up to %d points, retrying "
+                                    "(backoff up to %gs)", *address, exc, self.max_lines, self.reconnect_max)
+                    excess = self._trim()
+                self._count_drops(excess)
+                self.last_failed = round(time.time())
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                with self._cond:
                     self._cond.notify_all()
-                    if self._closing:
-                        return
-                    self._cond.wait(backoff)
+                    if not self._closing:
+                        self._cond.wait(backoff)
+                if closing:  # the last attempt failed: close() counts what is left
+                    return
                 backoff = min(backoff * 2, self.reconnect_max)
                 continue
             backoff = self.reconnect_min
-            self.last_error = ""
+            self.last_written = round(time.time())
             with self._cond:
                 self.sent_lines += len(batch)
                 self._busy = 0
+                outage, self._outage = self._outage, None
+                waiting = len(self._buffer) + len(batch)
                 self._cond.notify_all()
+            if outage is not None:
+                log.info("Carbon %s:%s takes points again after %.1fs: delivering %d buffered points, "
+                         "%d dropped during the outage", *address, time.monotonic() - outage[0], waiting,
+                         self.dropped_lines - outage[1])
 
-    def _connection(self) -> socket.socket:
+    def _connection(self, address: tuple[str, int], protocol: str, timeout: float) -> socket.socket:
         sock = self._sock
+        if sock is not None and self._sock_for != (address, protocol):  # reconfigured
+            self._disconnect()
+            sock = None
         if sock is not None:
             readable, _, _ = select.select([sock], [], [], 0)
             if readable:  # Carbon never writes: readable means closed (or reset)
@@ -164,14 +242,18 @@ class CarbonClient:
                     self._disconnect()
                     sock = None
         if sock is None:
-            sock = socket.create_connection(self.address, timeout=self.timeout)
+            sock = socket.create_connection(address, timeout=timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._sock = sock
+            self._sock, self._sock_for = sock, (address, protocol)
             self.connects += 1
-            log.info("connected to Carbon at %s:%s", *self.address)
+            log.info("connected to Carbon at %s:%s", *address)
         return sock
 
     def _disconnect(self) -> None:
         sock, self._sock = self._sock, None
         if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes a write blocked in another thread
+            except OSError:
+                pass
             sock.close()

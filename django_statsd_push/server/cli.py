@@ -10,7 +10,7 @@ import argparse
 import logging
 import signal
 import sys
-import threading
+import queue
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -84,38 +84,51 @@ def main(argv: list[str] | None = None) -> int:
     from django_statsd_push.server.daemon import Daemon  # sockets and threads only now
 
     # Handlers first: a SIGTERM that comes as soon as the ports answer must still flush.
-    stop, reload = signal_events()
+    signals = signal_queue()
     try:
         daemon = Daemon(settings).start()
     except (ConfigError, OSError) as exc:
         print(f"statsd-push serve: {exc}", file=sys.stderr)
         return 1
-    run_until_stopped(daemon, stop, reload, lambda: settings_from(args))
+    run_until_stopped(daemon, signals, lambda: settings_from(args))
     return 0
 
 
-def signal_events() -> tuple[threading.Event, threading.Event]:
-    """(stop, reload): SIGTERM/SIGINT set stop; SIGHUP sets both, to wake the waiter."""
-    stop, reload = threading.Event(), threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+STOP, RELOAD = "stop", "reload"
+
+
+def signal_queue() -> queue.SimpleQueue[str]:
+    """SIGTERM/SIGINT put ``STOP``, SIGHUP puts ``RELOAD``, in the order they come.
+
+    A queue, not flags: a SIGTERM right after a SIGHUP must not be lost while the
+    reload runs (``SimpleQueue.put`` may be called from a signal handler).
+    """
+    signals: queue.SimpleQueue[str] = queue.SimpleQueue()
+    signal.signal(signal.SIGTERM, lambda *_: signals.put(STOP))
+    signal.signal(signal.SIGINT, lambda *_: signals.put(STOP))
     if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, lambda *_: (reload.set(), stop.set()))
-    return stop, reload
+        signal.signal(signal.SIGHUP, lambda *_: signals.put(RELOAD))
+    return signals
 
 
-def run_until_stopped(daemon: Daemon, stop: threading.Event, reload: threading.Event,
+def _next_signal(signals: queue.SimpleQueue[str]) -> str:
+    """The next signal, waiting in short slices: a signal the kernel delivers to another
+    thread only sets a flag, and the main thread runs the Python handler (which fills
+    the queue) when it next wakes up; an endless wait could sleep through it."""
+    while True:
+        try:
+            return signals.get(timeout=0.2)
+        except queue.Empty:
+            continue
+
+
+def run_until_stopped(daemon: Daemon, signals: queue.SimpleQueue[str],
                       next_settings: Callable[[], Settings]) -> None:
     """Reload ``next_settings()`` on each SIGHUP (a bad config or mapping file is logged
     and the running one kept) until SIGTERM/SIGINT; then flush once more and stop.
 
     ``statsd-push bridge`` runs the same loop, so SIGHUP means the same in both."""
-    while True:
-        stop.wait()
-        if not reload.is_set():
-            break
-        reload.clear()
-        stop.clear()
+    while _next_signal(signals) == RELOAD:
         try:
             daemon.reload(next_settings())
         except ConfigError as exc:

@@ -19,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -32,42 +33,79 @@ class ConfigError(ValueError):
     pass
 
 
-# etsy top-level key -> (our attribute, type)
-_TOP: dict[str, tuple[str, type | tuple[type, ...]]] = {
-    "address": ("host", str),
-    "port": ("port", int),
-    "mgmt_address": ("mgmt_host", str),
-    "mgmt_port": ("mgmt_port", int),
-    "flushInterval": ("flush_interval_ms", (int, float)),
-    "graphiteHost": ("graphite_host", str),
-    "graphitePort": ("graphite_port", int),
-    "graphitePicklePort": ("graphite_pickle_port", int),
-    "graphiteProtocol": ("graphite_protocol", str),
-    "percentThreshold": ("percent_threshold", (list, int, float)),
-    "histogram": ("histogram", list),
-    "deleteIdleStats": ("delete_idle_stats", bool),
-    "deleteCounters": ("delete_counters", bool),
-    "deleteTimers": ("delete_timers", bool),
-    "deleteSets": ("delete_sets", bool),
-    "deleteGauges": ("delete_gauges", bool),
-    "gaugesMaxTTL": ("gauges_max_ttl", int),
-    "prefixStats": ("prefix_stats", str),
-    "keyNameSanitize": ("key_name_sanitize", bool),
-    "flush_counts": ("flush_counts", bool),
-    "calculatedTimerMetrics": ("calculated_timer_metrics", list),
-    "healthStatus": ("health_status", str),
-    # ours
-    "graphite_enabled": ("graphite_enabled", bool),
-    "udp_receive_buffer": ("udp_receive_buffer", int),
-    "max_packet_size": ("max_packet_size", int),
-    "max_series": ("max_series", int),
-    "max_name_length": ("max_name_length", int),
-    "carbon_buffer_lines": ("carbon_buffer_lines", int),
-    "carbon_reconnect_max": ("carbon_reconnect_max", (int, float)),
-    "prometheus_listen": ("prometheus_listen", str),
-    "mapping": ("mapping", str),
-    "log_level": ("log_level", str),
-}
+RELOAD = "reload"  # SIGHUP applies the new value
+RESTART = "restart"  # SIGHUP logs it by name and keeps the running value
+
+_LISTEN = "the sockets are bound at start"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One top-level key of the config file: its attribute, type, and what SIGHUP does."""
+
+    key: str  # the file's name (etsy's where etsy has it)
+    attr: str  # the ``Settings`` attribute
+    types: type | tuple[type, ...]
+    applies: str  # RELOAD or RESTART
+    how: str  # what a reload does with it, or why it cannot (docs/daemon.rst shows it)
+
+
+# Every setting, once. ``Daemon.reload`` walks this table: it logs each changed key,
+# keeps the running value of a RESTART one (so the management ``config`` command shows
+# what is in force), and the parts named in ``how`` take the RELOAD ones.
+SETTINGS: tuple[Setting, ...] = (
+    Setting("address", "host", str, RESTART, _LISTEN),
+    Setting("port", "port", int, RESTART, _LISTEN),
+    Setting("mgmt_address", "mgmt_host", str, RESTART, _LISTEN),
+    Setting("mgmt_port", "mgmt_port", int, RESTART, _LISTEN),
+    Setting("flushInterval", "flush_interval_ms", (int, float), RELOAD, "from the next flush on"),
+    Setting("graphiteHost", "graphite_host", str, RELOAD, "the Carbon client reconnects; buffered points follow"),
+    Setting("graphitePort", "graphite_port", int, RELOAD, "the Carbon client reconnects; buffered points follow"),
+    Setting("graphitePicklePort", "graphite_pickle_port", int, RELOAD,
+            "the Carbon client reconnects; buffered points follow"),
+    Setting("graphiteProtocol", "graphite_protocol", str, RELOAD, "the Carbon client reconnects"),
+    Setting("percentThreshold", "percent_threshold", (list, int, float), RELOAD, "the next flush's output"),
+    Setting("histogram", "histogram", list, RELOAD, "the next flush's output"),
+    Setting("deleteIdleStats", "delete_idle_stats", bool, RELOAD, "the next flush"),
+    Setting("deleteCounters", "delete_counters", bool, RELOAD, "the next flush"),
+    Setting("deleteTimers", "delete_timers", bool, RELOAD, "the next flush"),
+    Setting("deleteSets", "delete_sets", bool, RELOAD, "the next flush"),
+    Setting("deleteGauges", "delete_gauges", bool, RELOAD, "the next flush"),
+    Setting("gaugesMaxTTL", "gauges_max_ttl", int, RELOAD, "gauges updated from now on"),
+    Setting("prefixStats", "prefix_stats", str, RESTART, "the daemon's own series would change names mid-run"),
+    Setting("keyNameSanitize", "key_name_sanitize", bool, RELOAD, "the next flush's output"),
+    Setting("flush_counts", "flush_counts", bool, RELOAD, "the next flush's output"),
+    Setting("calculatedTimerMetrics", "calculated_timer_metrics", list, RELOAD, "the next flush's output"),
+    Setting("healthStatus", "health_status", str, RELOAD, "the ``health`` answer, when the value changed"),
+    Setting("graphite", "graphite", dict, RELOAD, "the next flush's output (the ``[graphite]`` table)"),
+    Setting("graphite_enabled", "graphite_enabled", bool, RESTART, "the sinks are built at start"),
+    Setting("udp_receive_buffer", "udp_receive_buffer", int, RELOAD, "asked of the kernel again (SO_RCVBUF)"),
+    Setting("max_packet_size", "max_packet_size", int, RELOAD, "the listeners check the next datagram/line"),
+    Setting("max_series", "max_series", int, RELOAD, "new series from now on"),
+    Setting("max_name_length", "max_name_length", int, RELOAD, "new series from now on"),
+    Setting("carbon_buffer_lines", "carbon_buffer_lines", int, RELOAD,
+            "the Carbon client's bound (oldest points dropped if over it)"),
+    Setting("carbon_reconnect_max", "carbon_reconnect_max", (int, float), RELOAD, "the Carbon client's next retry"),
+    Setting("prometheus_listen", "prometheus_listen", str, RESTART, "the sinks are built at start"),
+    Setting("mapping", "mapping", str, RELOAD, "the Prometheus sink reads the file again (on every SIGHUP)"),
+    Setting("log_level", "log_level", str, RELOAD, "the root logger's level"),
+)
+_TOP: dict[str, Setting] = {s.key: s for s in SETTINGS}
+
+
+def settings_table_rst() -> str:
+    """The table of ``SETTINGS`` as docs/daemon.rst shows it (a test keeps them equal)."""
+    rows = [("Setting", "On SIGHUP", "How")]
+    rows += [(f"``{s.key}``", "applied" if s.applies == RELOAD else "needs a restart", s.how) for s in SETTINGS]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    rule = "  ".join("=" * w for w in widths)
+
+    def line(row: tuple[str, str, str]) -> str:
+        return "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+
+    return "\n".join([rule, line(rows[0]), rule, *map(line, rows[1:]), rule]) + "\n"
+
+
 _GRAPHITE: dict[str, str] = {
     "legacyNamespace": "legacy_namespace",
     "globalPrefix": "global_prefix",
@@ -131,7 +169,8 @@ class Settings:
             if key not in _TOP:
                 unknown.append(key)
                 continue
-            attr, types = _TOP[key]
+            setting = _TOP[key]
+            attr, types = setting.attr, setting.types
             allowed = types if isinstance(types, tuple) else (types,)
             if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
                 names = " or ".join(t.__name__ for t in allowed)
@@ -168,6 +207,8 @@ class Settings:
             raise ConfigError('graphiteProtocol must be "text" or "pickle"')
         if not 0 < self.max_packet_size <= 65535:
             raise ConfigError("max_packet_size must be between 1 and 65535")
+        if not isinstance(logging.getLevelName(self.log_level.upper()), int):
+            raise ConfigError(f"log_level {self.log_level!r} is not a logging level (DEBUG, INFO, WARNING, ERROR)")
         if self.gauges_max_ttl < 1:
             self.gauges_max_ttl = 1  # etsy forces it to 1 when it is not a positive integer
         if not is_safe(self.prefix_stats) or ";" in self.prefix_stats:
@@ -191,6 +232,13 @@ class Settings:
             max_series=self.max_series,
             max_name_length=self.max_name_length,
         )
+
+    def carbon_options(self) -> dict[str, Any]:
+        """The ``CarbonClient`` settings (for building it, and for ``configure`` on SIGHUP)."""
+        pickle = self.graphite_protocol == "pickle"
+        return {"host": self.graphite_host, "port": self.graphite_pickle_port if pickle else self.graphite_port,
+                "protocol": self.graphite_protocol, "max_lines": self.carbon_buffer_lines,
+                "reconnect_max": self.carbon_reconnect_max}
 
     def graphite_config(self) -> GraphiteConfig:
         options = {_GRAPHITE[k]: v for k, v in self.graphite.items()}

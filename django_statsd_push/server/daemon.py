@@ -25,40 +25,28 @@ from collections.abc import Callable
 
 from django_statsd_push.server.aggregate import Aggregator
 from django_statsd_push.server.carbon_client import CarbonClient
-from django_statsd_push.server.config import ConfigError, Settings
-from django_statsd_push.server.graphite import GraphiteSink
+from django_statsd_push.server.config import RESTART, SETTINGS, ConfigError, Settings
+from django_statsd_push.server.graphite_sink import GraphiteSink
 from django_statsd_push.server.listener import LineServer, UdpListener
 from django_statsd_push.server.mgmt import Management
-from django_statsd_push.server.snapshot import Sink
+from django_statsd_push.server.sink import Sink, build_sinks
 
 log = logging.getLogger(__name__)
-
-
-def prometheus_sink(settings: Settings, ready_when: Callable[[], bool]) -> Sink:
-    """The bridge's sink, imported only when asked for (it needs prometheus_client)."""
-    try:
-        from django_statsd_push.bridge.sink import PrometheusSink
-    except ImportError as exc:
-        raise ConfigError(
-            "--prometheus-listen needs the Prometheus bridge (django_statsd_push.bridge.sink) and "
-            f"prometheus_client: pip install 'django-statsd-push[prometheus]' ({exc})"
-        ) from exc
-    return PrometheusSink(settings.mapping, settings.prometheus_listen,
-                          idle_repeats=not settings.delete_idle_stats, ready_when=ready_when)
 
 
 class Daemon:
     def __init__(self, settings: Settings, sinks: list[Sink] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
+        """``sinks``: what the caller built (``statsd-push bridge`` hands its Prometheus
+        sink); by default, ``build_sinks`` makes the ones ``settings`` ask for."""
         self.settings = settings
         self.clock = clock
         self.lock = threading.Lock()
         self.aggregator = Aggregator(settings.aggregator_config())
         self.health = settings.health_status
         self.started = clock()
-        self.carbon: CarbonClient | None = None
-        self.graphite: GraphiteSink | None = None
-        self.sinks: list[Sink] = list(sinks) if sinks is not None else self._default_sinks(settings)
+        self.sinks: list[Sink] = list(sinks) if sinks is not None else \
+            build_sinks(settings, self.aggregator.count, lambda: self.running)
         self.udp: UdpListener | None = None
         self.tcp: LineServer | None = None
         self.mgmt: LineServer | None = None
@@ -71,27 +59,15 @@ class Daemon:
         self._flusher = threading.Thread(target=self._flush_loop, name="statsd-flush", daemon=True)
         self._flush_lock = threading.Lock()  # one flush at a time (timer, SIGTERM, tests)
 
-    # --- wiring ------------------------------------------------------------------
-    def _carbon_client(self, settings: Settings) -> CarbonClient:
-        pickle = settings.graphite_protocol == "pickle"
-        return CarbonClient(
-            settings.graphite_host,
-            settings.graphite_pickle_port if pickle else settings.graphite_port,
-            protocol=settings.graphite_protocol,
-            max_lines=settings.carbon_buffer_lines,
-            reconnect_max=settings.carbon_reconnect_max,
-            on_drop=self.aggregator.count,
-        )
+    @property
+    def graphite(self) -> GraphiteSink | None:
+        """The Carbon sink, if one runs (for ``stats`` and tests)."""
+        return next((s for s in self.sinks if isinstance(s, GraphiteSink)), None)
 
-    def _default_sinks(self, settings: Settings) -> list[Sink]:
-        sinks: list[Sink] = []
-        if settings.graphite_enabled:
-            self.carbon = self._carbon_client(settings)
-            self.graphite = GraphiteSink(self.carbon, settings.graphite_config(), self.aggregator.count)
-            sinks.append(self.graphite)
-        if settings.prometheus_listen:
-            sinks.append(prometheus_sink(settings, lambda: self.running))
-        return sinks
+    @property
+    def carbon(self) -> CarbonClient | None:
+        writer = self.graphite.writer if self.graphite is not None else None
+        return writer if isinstance(writer, CarbonClient) else None
 
     def start(self) -> Daemon:
         s = self.settings
@@ -124,7 +100,7 @@ class Daemon:
             for server in (self.udp, self.tcp):
                 if server is not None:
                     server.close()
-            self._close_sinks()
+            self._close_sinks(0)
             raise
         self.udp.start()
         self.tcp.start()
@@ -191,35 +167,42 @@ class Daemon:
 
     # --- control -----------------------------------------------------------------
     def reload(self, settings: Settings) -> None:
-        """Apply new settings; listening addresses and prefixStats need a restart.
+        """Apply new settings (SIGHUP), as ``config.SETTINGS`` says for each one.
 
-        Sinks with a mapping file (the Prometheus sink) re-read it first: a bad file
-        raises its ``ConfigError`` before anything else changed, so the running
-        configuration is kept whole, as for a bad config file.
+        A changed setting that needs a restart is logged by name and its running value
+        kept in ``settings``, so the management ``config`` command shows what is in
+        force. The sinks take the new settings first: one that refuses them (a bad
+        mapping file) raises ``ConfigError`` and the sinks already reloaded go back to
+        the running settings, so the running configuration is kept whole.
         """
         old = self.settings
-        remapped = [sink for sink in self.sinks if hasattr(sink, "reload_mapping")]
-        restart_only = ["host", "port", "mgmt_host", "mgmt_port", "prefix_stats", "prometheus_listen"]
-        if not remapped:
-            restart_only.append("mapping")
-        for attr in restart_only:
-            if getattr(old, attr) != getattr(settings, attr):
-                log.warning("reload: %s changed; it takes effect after a restart", attr)
-                setattr(settings, attr, getattr(old, attr))
-        for sink in remapped:
-            sink.reload_mapping(settings.mapping)
+        changed = [s for s in SETTINGS if getattr(old, s.attr) != getattr(settings, s.attr)]
+        for setting in changed:
+            if setting.applies == RESTART:
+                log.warning("reload: %s changed to %r; it needs a restart (%s): keeping %r",
+                            setting.key, getattr(settings, setting.attr), setting.how, getattr(old, setting.attr))
+                setattr(settings, setting.attr, getattr(old, setting.attr))
+        reloaded: list[Sink] = []
+        try:
+            for sink in self.sinks:
+                sink.reload(settings)
+                reloaded.append(sink)
+        except ConfigError:
+            for sink in reloaded:
+                sink.reload(old)
+            raise
+        for setting in changed:
+            if setting.applies != RESTART:
+                log.info("reload: %s %r -> %r", setting.key, getattr(old, setting.attr), getattr(settings, setting.attr))
         with self.lock:
             self.aggregator.config = settings.aggregator_config()
-        if self.graphite is not None:
-            self.graphite.config = settings.graphite_config()
-            carbon_changed = any(getattr(old, a) != getattr(settings, a) for a in
-                                 ("graphite_host", "graphite_port", "graphite_pickle_port", "graphite_protocol"))
-            if carbon_changed:
-                old_client, self.carbon = self.carbon, self._carbon_client(settings)
-                self.graphite.writer = self.carbon
-                if old_client is not None:
-                    threading.Thread(target=old_client.close, daemon=True).start()
-        self.health = settings.health_status if settings.health_status != old.health_status else self.health
+        if self.udp is not None:
+            self.udp.configure(settings.max_packet_size, settings.udp_receive_buffer)
+        if self.tcp is not None:
+            self.tcp.max_line = settings.max_packet_size
+        logging.getLogger().setLevel(settings.log_level.upper())
+        if settings.health_status != old.health_status:
+            self.health = settings.health_status
         self.settings = settings
         log.info("configuration reloaded")
 
@@ -241,19 +224,23 @@ class Daemon:
         if self.udp is not None:
             out["udp.receive_buffer"] = self.udp.receive_buffer
             out["udp.kernel_drops"] = self.udp.total_kernel_drops()
-        if self.graphite is not None:
-            g = self.graphite
+        g = self.graphite
+        if g is not None:
             out.update({"graphite.last_flush": now - g.last_flush,
                         "graphite.last_exception": now - g.last_exception,
                         "graphite.flush_time": g.flush_time, "graphite.flush_length": g.flush_length})
-        if self.carbon is not None:
-            out.update({"carbon.connected": int(self.carbon.connected), "carbon.pending": self.carbon.pending,
-                        "carbon.sent": self.carbon.sent_lines, "carbon.dropped": self.carbon.dropped_lines})
+        carbon = self.carbon
+        if carbon is not None:
+            out.update({"carbon.connected": int(carbon.connected), "carbon.pending": carbon.pending,
+                        "carbon.sent": carbon.sent_lines, "carbon.dropped": carbon.dropped_lines})
         return out
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop receiving, flush once more, close the sinks (Carbon gets ``timeout`` to drain).
+    def stop(self, timeout: float = 3.0) -> None:
+        """Stop receiving, flush once more, close the sinks, in about ``timeout`` seconds.
 
+        The sinks get what is left of ``timeout`` to deliver the last flush (one bounded
+        attempt for Carbon: what it cannot deliver is counted and logged, not waited
+        for), so SIGTERM ends the process within a few seconds whatever Carbon does.
         The last flush is stamped with the current interval's deadline (see the module
         docstring), so it may lie up to one interval in the future.
 
@@ -261,6 +248,7 @@ class Daemon:
         """
         if self._stopped:
             return
+        deadline = time.monotonic() + timeout
         self._stopped = True
         self._stop.set()
         if self._flusher.is_alive():
@@ -274,17 +262,16 @@ class Daemon:
         finally:
             if self.udp is not None:
                 self.udp.close()
-            self._close_sinks(timeout)
+            self._close_sinks(max(0.0, deadline - time.monotonic()))
             if self.mgmt is not None:
                 self.mgmt.stop()
 
-    def _close_sinks(self, timeout: float = 5.0) -> None:
+    def _close_sinks(self, timeout: float) -> None:
+        """Close every sink within ``timeout`` seconds in all (shared out in order)."""
+        deadline = time.monotonic() + timeout
         for sink in self.sinks:
             try:
-                if sink is self.graphite and self.carbon is not None:
-                    self.carbon.close(timeout)
-                else:
-                    sink.close()
+                sink.close(max(0.0, deadline - time.monotonic()))
             except Exception:
                 log.exception("sink %r failed to close", sink)
 

@@ -2,8 +2,8 @@
 
 ``format_snapshot`` is pure (snapshot + settings -> ``(name, value, timestamp)`` lines),
 so the compatibility tests compare it against etsy's output directly. ``GraphiteSink``
-adds etsy's ``graphiteStats`` lines and hands the batch to a ``CarbonClient``, which
-delivers it on its own thread: a flush never waits for Carbon.
+(``graphite_sink.py``) adds etsy's ``graphiteStats`` lines and hands the batch to a
+``CarbonClient``, which delivers it on its own thread: a flush never waits for Carbon.
 
 Names: etsy builds ``name;tag=value;...`` from DogStatsD tags (first ``;`` of a tag ->
 ``_``, first ``:`` -> ``=``) and strips everything outside ``[A-Za-z0-9_.;=-]`` after
@@ -27,13 +27,13 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
-from django_statsd_push.server.aggregate import js_round
+from django_statsd_push.server.carbon_client import Line
+from django_statsd_push.server.js import js_round, js_str
 from django_statsd_push.server.snapshot import SeriesKey, Snapshot
-from django_statsd_push.server.timer_stats import js_str, timer_stats
+from django_statsd_push.server.timer_stats import timer_stats
 
-Line = tuple[str, str, int]
 V = TypeVar("V")
 
 _WHITESPACE = re.compile(r"\s+")
@@ -274,55 +274,3 @@ def format_snapshot(snapshot: Snapshot, config: GraphiteConfig,
         add(fmt(ns["global"], prefix, "graphiteStats", "calculationtime"), calculation_ms)
         add(fmt(ns["global"], prefix, "processing_time"), js_round(snapshot.processing_ms))
     return lines
-
-
-class LineWriter(Protocol):
-    def send(self, lines: list[Line]) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class GraphiteSink:
-    """The Carbon ``Sink``: formats each snapshot and queues it on a ``CarbonClient``.
-
-    Also writes etsy's ``graphiteStats`` lines (last_exception, last_flush, flush_time,
-    flush_length), which describe the *previous* flush as in etsy.
-    """
-
-    def __init__(self, writer: LineWriter, config: GraphiteConfig | None = None,
-                 count: Callable[[str, float], None] | None = None) -> None:
-        self.writer = writer
-        self.config = config or GraphiteConfig()
-        self.count = count  # the aggregator's ``count`` for names_rejected
-        self.last_flush = js_round(time.time())
-        self.last_exception = 0
-        self.flush_time = 0
-        self.flush_length = 0
-        self.gauge_history = GaugeHistory()
-
-    def _rejected(self, name: str) -> None:
-        if self.count is not None:
-            self.count("names_rejected", 1)
-
-    def flush(self, snapshot: Snapshot) -> None:
-        lines = format_snapshot(snapshot, self.config, self._rejected, self.gauge_history)
-        prefix = snapshot.prefix_stats
-        ns = self.config.namespaces["global"]
-        ts = js_round(snapshot.timestamp)  # etsy: the time Carbon accepted the connection
-        base = ".".join([*ns, prefix, "graphiteStats"])
-        suffix = self.config.suffix
-        for stat, value in (("last_exception", self.last_exception), ("last_flush", self.last_flush),
-                            ("flush_time", self.flush_time), ("flush_length", self.flush_length)):
-            lines.append((f"{base}.{stat}{suffix}", js_str(value), ts))
-        started = time.monotonic()
-        try:
-            self.writer.send(lines)
-        except Exception:
-            self.last_exception = ts
-            raise
-        self.flush_time = js_round((time.monotonic() - started) * 1000)
-        self.flush_length = sum(len(n) + len(v) + len(str(t)) + 3 for n, v, t in lines)
-        self.last_flush = ts
-
-    def close(self) -> None:
-        self.writer.close()

@@ -50,6 +50,7 @@ class UdpListener:
         self.count = count or (lambda stat, n: None)
         self.max_packet_size = max_packet_size
         self.sock = socket.socket(_family(host), socket.SOCK_DGRAM)
+        self.wanted_buffer = receive_buffer
         self.receive_buffer = self._grow_buffer(receive_buffer)
         self.sock.bind((host, port))
         self.address = self.sock.getsockname()[:2]
@@ -74,13 +75,21 @@ class UdpListener:
                 "(raise net.core.rmem_max, e.g. sysctl -w net.core.rmem_max=%d)", actual, wanted, wanted)
         return actual
 
+    def configure(self, max_packet_size: int, receive_buffer: int) -> None:
+        """New limits while running (SIGHUP): the next datagram is checked against
+        ``max_packet_size``; a changed ``receive_buffer`` is asked of the kernel again."""
+        self.max_packet_size = max_packet_size
+        if receive_buffer != self.wanted_buffer:
+            self.wanted_buffer = receive_buffer
+            self.receive_buffer = self._grow_buffer(receive_buffer)
+
     def start(self) -> UdpListener:
         self._thread.start()
         return self
 
     def _run(self) -> None:
-        recv, ingest, limit = self.sock.recv, self.ingest, self.max_packet_size
-        size = limit + 1
+        recv, ingest = self.sock.recv, self.ingest
+        size = 65536  # more than any UDP payload: a datagram is never cut short
         while True:
             try:
                 data = recv(size)
@@ -90,7 +99,7 @@ class UdpListener:
                 continue
             if self._stopping:
                 return
-            if len(data) > limit:
+            if len(data) > self.max_packet_size:
                 self.count("packets_too_large", 1)
                 continue
             try:

@@ -11,14 +11,27 @@ start, kernel drops, Carbon buffer), which the benchmark reads to count loss.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from contextlib import AbstractContextManager
+from typing import Protocol
 
-from django_statsd_push.server.aggregate import series_key
+from django_statsd_push.server.aggregate import Aggregator
+from django_statsd_push.server.config import Settings
 from django_statsd_push.server.graphite import etsy_key
-from django_statsd_push.server.timer_stats import js_str
+from django_statsd_push.server.js import js_str
 
-if TYPE_CHECKING:
-    from django_statsd_push.server.daemon import Daemon
+
+class Managed(Protocol):
+    """What the interface needs of the daemon (``Daemon`` has it), so that the two
+    modules do not import each other."""
+
+    health: str
+    lock: AbstractContextManager
+    aggregator: Aggregator  # read and edited under ``lock``
+    settings: Settings  # the settings in force, for ``config``
+    clock: Callable[[], float]
+    started: float  # on ``clock``
+
+    def status(self) -> dict[str, float]: ...
 
 HELP = "Commands: stats, counters, timers, gauges, delcounters, deltimers, delgauges, health, config, quit\n\n"
 
@@ -35,7 +48,7 @@ def _quote(key: str) -> str:
 
 
 class Management:
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: Managed) -> None:
         self.daemon = daemon
 
     def handle(self, chunk: bytes, reply: Callable[[bytes], None]) -> bool:
@@ -66,14 +79,12 @@ class Management:
             return "\n" + "".join(f"{k}: {v}\n" for k, v in vars(d.settings).items()), True
         if cmd in ("counters", "timers", "gauges"):
             with d.lock:
-                table = getattr(d.aggregator, cmd)
-                if cmd == "counters":
-                    table = d.aggregator.current_counters()
-                if cmd == "timers":
-                    items = [(etsy_key(series_key(k)), "[ " + ", ".join(js_str(v) for v in vals) + " ]"
-                              if vals else "[]") for k, vals in table.items()]
-                else:
-                    items = [(etsy_key(series_key(k)), js_str(v)) for k, v in table.items()]
+                table = d.aggregator.current(cmd)
+            if cmd == "timers":
+                items = [(etsy_key(k), "[ " + ", ".join(js_str(v) for v in vals) + " ]" if vals else "[]")
+                         for k, vals in table.items()]
+            else:
+                items = [(etsy_key(k), js_str(v)) for k, v in table.items()]
             return _js_literal(items) + "\nEND\n\n", True
         if cmd in ("delcounters", "deltimers", "delgauges"):
             return self._delete(cmd[3:], args), True
@@ -81,24 +92,10 @@ class Management:
             return "", False
         return "ERROR\n", True
 
-    def _delete(self, table_name: str, patterns: list[str]) -> str:
+    def _delete(self, table: str, patterns: list[str]) -> str:
         out = []
-        with self.daemon.lock:
-            table = getattr(self.daemon.aggregator, table_name)
-            by_name = {etsy_key(series_key(k)): k for k in table}
-            for pattern in patterns:
-                matches = [pattern] if pattern in by_name else []
-                if pattern.endswith(".*"):
-                    folder = pattern[:-1]
-                    matches += [name for name in by_name if name.startswith(folder)]
-                if not matches:
-                    out.append(f"metric {pattern} not found\n")
-                for name in matches:
-                    key = by_name.pop(name, None)
-                    if key is None:
-                        continue
-                    table.pop(key, None)
-                    if table_name == "timers":
-                        self.daemon.aggregator.timer_counts.pop(key, None)
-                    out.append(f"deleted: {name}\n")
+        for pattern in patterns:
+            with self.daemon.lock:
+                deleted = self.daemon.aggregator.delete(table, pattern, etsy_key)
+            out += [f"deleted: {name}\n" for name in deleted] or [f"metric {pattern} not found\n"]
         return "".join(out) + "END\n\n"

@@ -41,10 +41,9 @@ from __future__ import annotations
 
 import math
 import re
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
-if TYPE_CHECKING:
-    from django_statsd_push.server.aggregate import Aggregator
+from django_statsd_push.server.js import js_number
 
 COUNTER = "c"
 TIMER = "ms"
@@ -52,12 +51,7 @@ GAUGE = "g"
 SET = "s"
 
 _INF = math.inf
-_NAN = math.nan
-# JavaScript's StrDecimalLiteral (what Number() accepts besides hex/octal/binary/Infinity).
-_JS_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
-_JS_RADIX = re.compile(r"0([xX][0-9a-fA-F]+|[oO][0-7]+|[bB][01]+)\Z")
 _RATE_DIGITS = re.compile(r"[0-9.]+")
-_RADIX_BASE = {"x": 16, "o": 8, "b": 2}
 
 
 class Sample(NamedTuple):
@@ -82,34 +76,6 @@ class Parsed(NamedTuple):
 
 def kind_of(type_: str) -> str:
     return type_ if type_ in (TIMER, GAUGE, SET) else COUNTER
-
-
-def js_number(text: str) -> float | None:
-    """JavaScript ``Number(text)`` for a non-empty string; ``None`` where JS gives NaN.
-
-    Infinity is returned as ``inf``; callers reject non-finite values.
-    """
-    try:
-        value = float(text)
-    except ValueError:
-        stripped = text.strip()
-        if not stripped:
-            return 0.0
-        match = _JS_RADIX.match(stripped)
-        if match:
-            return float(int(match.group(1)[1:], _RADIX_BASE[match.group(1)[0].lower()]))
-        return None
-    # float() is more liberal than Number(): "1_000", "nan", "inf", "infinity", and
-    # digits of other scripts ("١٢").
-    if value != value or value in (_INF, -_INF) or "_" in text or not text.isascii():
-        stripped = text.strip()
-        if stripped in ("Infinity", "+Infinity"):
-            return _INF
-        if stripped == "-Infinity":
-            return -_INF
-        if not _JS_DECIMAL.match(stripped):
-            return None
-    return value
 
 
 def _finite(text: str) -> float | None:
@@ -196,82 +162,3 @@ def parse(datagram: bytes | str) -> Parsed:
             lines += 1
             bad += parse_line(line, samples)
     return Parsed(samples, lines, bad)
-
-
-def fold(datagram: bytes | str, aggregator: Aggregator) -> tuple[int, int]:
-    """Parse a datagram straight into an aggregator; returns ``(lines, bad_lines)``.
-
-    The same rules as ``parse``, specialised for the hot path: a line of the common
-    shape ``name:value|c`` (``|ms``, ``|g``, ``|s``) for an untagged series already in
-    the tables is added to the plain dicts directly, with no ``Sample`` made. Any other
-    line (tags, a rate, several values, a new series, a number ``float()`` and
-    JavaScript might disagree on) goes through ``parse_line`` and ``aggregator.add``,
-    in order. ``tests/server/test_protocol.py`` holds the two paths together.
-    """
-    if not datagram.isascii():  # non-ASCII digits and spaces: float() != Number()
-        parsed = parse(datagram)
-        for sample in parsed.samples:
-            aggregator.add(sample)
-        return parsed.lines, parsed.bad_lines
-    text = datagram.decode("ascii") if isinstance(datagram, bytes) else datagram
-    tagged = "|#" in text  # a tag could hide anywhere in a line: no shortcut then
-    counters, timers, timer_counts = aggregator.counters, aggregator.timers, aggregator.timer_counts
-    gauges, sets = aggregator.gauges, aggregator.sets
-    fast_gauges = not aggregator.track_gauge_ttl
-    add = aggregator.add
-    samples: list[Sample] = []
-    lines = bad = 0
-    for line in text.split("\n"):
-        if not line:
-            continue
-        lines += 1
-        if not tagged:
-            name, _, rest = line.partition(":")
-            value, _, type_ = rest.partition("|")
-            # Counters first (most lines are), and the dict lookup before float():
-            # a line for a new series goes the slow way whatever its value. Each
-            # branch parses its own value: one shared parse after the lookups measured
-            # about 2% slower on counters (it has to branch on the type twice).
-            if type_ == "c":
-                old = counters.get(name)
-                if old is not None and "_" not in value:
-                    try:
-                        v = float(value)
-                    except ValueError:
-                        v = _NAN
-                    if v - v == 0:  # finite, and a number for JavaScript too
-                        counters[name] = old + v
-                        continue
-            elif type_ == "ms":
-                values = timers.get(name)
-                if values is not None and "_" not in value:
-                    try:
-                        v = float(value)
-                    except ValueError:
-                        v = _NAN
-                    if v - v == 0 and v >= 0:
-                        values.append(v)
-                        timer_counts[name] += 1.0
-                        continue
-            elif type_ == "g":
-                if fast_gauges and "_" not in value:
-                    old = gauges.get(name)
-                    if old is not None:
-                        try:
-                            v = float(value)
-                        except ValueError:
-                            v = _NAN
-                        if v - v == 0:
-                            gauges[name] = old + v if value[0] in "+-" else v
-                            continue
-            elif type_ == "s":
-                members = sets.get(name)
-                if members is not None and ":" not in value:
-                    members.add(value or "0")
-                    continue
-        bad += parse_line(line, samples)
-        if samples:
-            for sample in samples:
-                add(sample)
-            samples.clear()
-    return lines, bad

@@ -1,4 +1,4 @@
-"""What one flush hands to every sink: an immutable ``Snapshot``, and the ``Sink`` protocol.
+"""What one flush hands to every sink (``server/sink.py``): an immutable ``Snapshot``.
 
 The aggregator swaps its tables at each flush and wraps the old ones here, so every
 sink (the Carbon writer, the Prometheus bridge) reads the same numbers and nothing is
@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import NamedTuple
 
 
 class SeriesKey(NamedTuple):
@@ -59,17 +59,3 @@ class Snapshot:
             value = getattr(self, name)
             if not isinstance(value, MappingProxyType):
                 object.__setattr__(self, name, MappingProxyType(dict(value)))
-
-
-@runtime_checkable
-class Sink(Protocol):
-    """Receives every snapshot, in order, from one flusher thread (never concurrently).
-
-    ``flush`` must not block for long: the Carbon sink queues its lines for its own
-    writer, the Prometheus sink updates collectors. ``close`` is called once, after
-    the last flush (SIGTERM flushes once more first).
-    """
-
-    def flush(self, snapshot: Snapshot) -> None: ...
-
-    def close(self) -> None: ...

@@ -14,45 +14,10 @@ import math
 import re
 from collections.abc import Sequence
 
-from django_statsd_push.server.aggregate import js_round
+from django_statsd_push.server.js import js_round, js_str
 
 Bins = Sequence[float | str]  # numbers, and 'inf' for the open last bin
-_EXACT = 2**53
 _PERCENT_SUFFIX = re.compile(r"_(top)?\d+\Z")
-
-
-def js_str(x: float) -> str:
-    """JavaScript's ``String(number)``: what etsy writes to Carbon for a value."""
-    if x.__class__ is int and -_EXACT < x < _EXACT:
-        return str(x)
-    x = float(x)
-    if x.is_integer() and -_EXACT < x < _EXACT:  # beyond 2**53 JavaScript pads its digits with zeros
-        return str(int(x))
-    if 1e-4 <= abs(x) < _EXACT:  # non-integers here: Python's repr and JavaScript agree
-        return repr(x)
-    if x != x:
-        return "NaN"
-    if x in (math.inf, -math.inf):
-        return "Infinity" if x > 0 else "-Infinity"
-    text = repr(abs(float(x)))
-    mantissa, _, exponent = text.partition("e")
-    whole, _, fraction = mantissa.partition(".")
-    digits = whole + fraction
-    point = len(whole) + int(exponent or 0)
-    stripped = digits.lstrip("0")
-    point -= len(digits) - len(stripped)
-    digits = stripped.rstrip("0")
-    k, n = len(digits), point
-    if k <= n <= 21:
-        out = digits + "0" * (n - k)
-    elif 0 < n <= 21:
-        out = digits[:n] + "." + digits[n:]
-    elif -6 < n <= 0:
-        out = "0." + "0" * -n + digits
-    else:
-        e = n - 1
-        out = digits[0] + ("." + digits[1:] if k > 1 else "") + f"e{'+' if e >= 0 else '-'}{abs(e)}"
-    return "-" + out if x < 0 else out
 
 
 def clean_name(number: float | str) -> str:

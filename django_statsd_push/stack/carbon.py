@@ -1,7 +1,7 @@
 """carbon-cache as one of the stack's supervised services.
 
 The configuration, the process and stopping it without losing points (the write
-barrier before SIGTERM) belong to ``server/carbon_cache.py``; this adapter gives it
+barrier before SIGTERM) belong to ``stack/carbon_cache.py``; this adapter gives it
 the supervisor's start / returncode / stop / log_tail shape.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django_statsd_push.server.carbon_cache import CarbonCache, CarbonCacheError
+from django_statsd_push.stack.carbon_cache import CarbonCache, CarbonCacheError
 from django_statsd_push.stack.health import NotReady
 from django_statsd_push.stack.processes import tail
 
@@ -21,12 +21,14 @@ class CarbonService:
 
     def __init__(self, root: Path, *, line_port: int = 0, pickle_port: int = 0, query_port: int = 0,
                  step_seconds: int = DEFAULT_STEP, ready_timeout: float, host: str = "127.0.0.1",
-                 name: str = "carbon-cache", carbon: CarbonCache | None = None) -> None:
+                 name: str = "carbon-cache", carbon: CarbonCache | None = None,
+                 tagdb_url: str | None = None) -> None:
         # One Whisper point per flush: a finer step wastes space, a coarser one keeps
         # only the last of several flushes in a slot (their counts would be lost).
         first = None if step_seconds == DEFAULT_STEP else f"{step_seconds}s:6h"
         self.carbon = carbon or CarbonCache(root, host=host, line_port=line_port, pickle_port=pickle_port,
-                                            query_port=query_port, first_retention=first)
+                                            query_port=query_port, first_retention=first,
+                                            settings={"GRAPHITE_URL": tagdb_url} if tagdb_url else None)
         self.name = name
         self.ready_timeout = ready_timeout
 

@@ -9,9 +9,7 @@ its cache out before its own), so Ctrl-C loses no point that was sent.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -19,10 +17,10 @@ from pathlib import Path
 
 from django_statsd_push.stack import health
 from django_statsd_push.stack.health import HOST, Port
-from django_statsd_push.stack.processes import ChildDied, ChildProcess, Supervisor, tail
+from django_statsd_push.stack.processes import ChildDied, Supervisor
+from django_statsd_push.stack.services import (SOURCE_ROOT, node_host, readiness, start_app, start_carbon,
+                                               start_daemon, start_render)
 from django_statsd_push.stack.status import StatusPrinter
-
-SOURCE_ROOT = Path(__file__).resolve().parents[2]
 
 PORT_FLAGS: list[tuple[str, str, int, bool]] = [
     # (dest, what, default, also UDP)
@@ -93,135 +91,6 @@ def resolve_ports(args: argparse.Namespace) -> list[Port]:
     return ports
 
 
-def child_env(**extra: str) -> dict[str, str]:
-    """The launcher's environment, with this package importable from any working directory
-    (a source checkout run without ``pip install -e`` works too)."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1", **extra)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SOURCE_ROOT), env.get("PYTHONPATH")) if p)
-    return env
-
-
-def python_child(name: str, args: list[str], stack_dir: Path, env: dict[str, str] | None = None,
-                 **kw) -> ChildProcess:
-    """Children run this interpreter (the venv's), not whatever ``statsd-push`` is on PATH."""
-    return ChildProcess(name, [sys.executable, *args], stack_dir / "logs" / f"{name}.log",
-                        env=env or child_env(), **kw)
-
-
-# p90 and p99 for the latency panels (etsy's default is 90 alone). deleteIdleStats:
-# a view with no requests in a flush is a gap in the graphs rather than a 0.
-DAEMON_CONFIG = """\
-# Written by `statsd-push stack` on every start; flags given by the launcher override it.
-percentThreshold = [90, 99]
-deleteIdleStats = true
-"""
-
-
-def app_env(args: argparse.Namespace, stack_dir: Path) -> dict[str, str]:
-    return child_env(
-        DJANGO_SETTINGS_MODULE="exampleproject.settings",  # not one left in the caller's shell
-        STATSD_HOST=HOST,
-        STATSD_PORT=str(args.statsd_port),
-        EXAMPLE_DB=str(stack_dir / "app" / "db.sqlite3"),
-        EXAMPLE_DEBUG="0",
-    )
-
-
-def prepare_app(args: argparse.Namespace, stack_dir: Path, env: dict[str, str]) -> None:
-    """migrate + seed_polls, each to completion, output in logs/app-setup.log."""
-    (stack_dir / "app").mkdir(parents=True, exist_ok=True)
-    log_path = stack_dir / "logs" / "app-setup.log"
-    for command in (["migrate", "--noinput"], ["seed_polls"]):
-        with log_path.open("ab") as log:
-            result = subprocess.run(
-                [sys.executable, str(args.examples / "manage.py"), *command],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=env, cwd=args.examples, timeout=args.ready_timeout,
-            )
-        if result.returncode:
-            raise health.NotReady(
-                f"example app: `manage.py {' '.join(command)}` failed with status {result.returncode} "
-                f"(see {log_path})", tail(log_path, 20))
-
-
-def app_command(args: argparse.Namespace) -> list[str]:
-    bind = f"{HOST}:{args.app_port}"
-    if args.app_server == "uvicorn":
-        return ["-m", "uvicorn", "--host", HOST, "--port", str(args.app_port), "--app-dir", str(args.examples),
-                "--workers", str(args.workers), "--no-access-log", "exampleproject.asgi:application"]
-    return ["-m", "gunicorn", "--bind", bind, "--workers", str(args.workers), "--chdir", str(args.examples),
-            "--graceful-timeout", "5", "exampleproject.wsgi:application"]
-
-
-Ready = Callable[[str, Callable[[], bool], ChildProcess], None]
-
-
-def readiness(args: argparse.Namespace, say: Callable[[str], None]) -> Ready:
-    """``ready(what, check, child)``: wait for check, fail early if the child exits."""
-    def ready(what: str, check: Callable[[], bool], child: ChildProcess) -> None:
-        try:
-            waited = health.wait_until(check, what, args.ready_timeout, alive=lambda: child.returncode() is None)
-        except health.NotReady as e:
-            raise health.NotReady(str(e), child.log_tail()) from None
-        say(f"  {what} ready ({waited:.1f}s)")
-    return ready
-
-
-def start_carbon(args: argparse.Namespace, sup: Supervisor, root: Path, host: str = HOST, name: str = "carbon-cache"):
-    from django_statsd_push.stack.carbon import CarbonService
-
-    carbon = CarbonService(
-        root, host=host, name=name,
-        line_port=args.carbon_port,
-        pickle_port=args.carbon_pickle_port,
-        query_port=args.carbon_query_port,
-        step_seconds=max(1, args.flush_interval // 1000),
-        ready_timeout=args.ready_timeout,
-    )
-    sup.start(carbon)
-    return carbon
-
-
-def start_daemon(args: argparse.Namespace, sup: Supervisor, ready: Ready, stack_dir: Path, *, host: str = HOST,
-                 name: str = "daemon", graphite: tuple[str, int] | None = None) -> None:
-    """``statsd-push serve`` (+ its Prometheus sink) on host, flushing to graphite (host:port)."""
-    config = stack_dir / "statsd.toml"
-    config.write_text(DAEMON_CONFIG)
-    graphite_host, graphite_port = graphite or (HOST, args.carbon_port)
-    daemon = python_child(name, [
-        "-m", "django_statsd_push.cli", "serve", "--config", str(config),
-        "--host", host, "--port", str(args.statsd_port), "--mgmt-host", host, "--mgmt-port", str(args.mgmt_port),
-        "--graphite-host", graphite_host, "--graphite-port", str(graphite_port),
-        "--flush-interval", str(args.flush_interval),
-        "--prometheus-listen", f"{host}:{args.prometheus_port}", "--mapping", str(args.mapping),
-    ], stack_dir)
-    sup.start(daemon)
-    what = "statsd daemon" if name == "daemon" else f"statsd daemon {name} ({host})"
-    ready(what, lambda: health.mgmt_healthy(host, args.mgmt_port), daemon)
-    ready(f"Prometheus bridge{'' if name == 'daemon' else f' ({host})'}",
-          lambda: health.http_status(host, args.prometheus_port, "/-/ready") == 200, daemon)
-
-
-def start_render(args: argparse.Namespace, sup: Supervisor, ready: Ready, stack_dir: Path, whisper_root: Path,
-                 extra: list[str], *, host: str = HOST, name: str = "render") -> None:
-    render = python_child(name, [
-        "-m", "django_statsd_push.cli", "render",
-        "--whisper-root", str(whisper_root), "--host", host, "--port", str(args.render_port), *extra,
-    ], stack_dir)
-    sup.start(render)
-    what = "render API" if name == "render" else f"render API {name} ({host})"
-    ready(what, lambda: health.http_status(host, args.render_port, "/version") == 200, render)
-
-
-def start_app(args: argparse.Namespace, sup: Supervisor, ready: Ready, stack_dir: Path) -> None:
-    env = app_env(args, stack_dir)
-    prepare_app(args, stack_dir, env)
-    app = python_child("app", app_command(args), stack_dir, env=env, cwd=args.examples)
-    sup.start(app)
-    ready(f"example app ({args.app_server})",
-          lambda: health.http_status(HOST, args.app_port, "/healthz") == 200, app)
-
-
 def start_stack(args: argparse.Namespace, sup: Supervisor, say: Callable[[str], None]) -> dict[str, str]:
     """Start every part in dependency order, each ready before the next; return the URLs."""
     if args.nodes > 1:
@@ -264,11 +133,6 @@ def daemon_stats(args: argparse.Namespace) -> dict[str, str] | None:
             except ValueError:
                 continue
     return {key: f"{value:g}" for key, value in total.items()}
-
-
-def node_host(index: int) -> str:
-    """Node ``index`` (from 0) of a multi-node stack lives on its own loopback address."""
-    return f"127.0.0.{index + 2}"
 
 
 def watch(args: argparse.Namespace, sup: Supervisor, status: StatusPrinter) -> None:
@@ -323,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.demo_traffic:
             from django_statsd_push.stack.traffic import Traffic
 
-            traffic = Traffic(urls["example app"], rate=args.traffic_rate)
+            traffic = Traffic(urls["example app"], rate=args.traffic_rate, statsd_address=(HOST, args.statsd_port),
+                              events_url=f"http://{HOST}:{args.render_port}/events/")
             traffic.start()
             say(f"  demo traffic: ~{args.traffic_rate:g} req/s (graphs fill within a minute)")
         say("Ctrl-C stops the stack")

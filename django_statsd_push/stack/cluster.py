@@ -24,8 +24,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from django_statsd_push.stack import health
-from django_statsd_push.stack.cli import (HOST, node_host, readiness, start_app, start_carbon, start_daemon,
-                                          start_render)
+from django_statsd_push.stack.health import HOST
+from django_statsd_push.stack.services import (node_host, readiness, start_app, start_carbon, start_daemon,
+                                               start_render)
 from django_statsd_push.stack.processes import ChildProcess, Supervisor
 from django_statsd_push.stack.relay import CarbonRelay, carbonlink_hosts
 

@@ -3,7 +3,7 @@
 Readiness is whatever each daemon itself answers once it can do its job: the
 management interface's ``health`` for the statsd daemon, HTTP 200 for the render API,
 the bridge and the example app (carbon-cache's line port is waited for by
-``server/carbon_cache.py``, which starts it).
+``stack/carbon_cache.py``, which starts it).
 """
 
 from __future__ import annotations

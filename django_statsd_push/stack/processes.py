@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from django_statsd_push.server.parent_death import die_with_parent
+from django_statsd_push.stack.parent_death import die_with_parent
 
 
 class Service(Protocol):

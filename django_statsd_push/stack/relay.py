@@ -3,14 +3,14 @@
 Each metric goes to exactly one cache, the one carbon's ``carbon_ch`` ring names: the
 same ring the render API's carbonlink uses (``render/carbonlink.HashRing``) to ask the
 right cache for points not yet written. Config and process handling are carbon-cache's
-(``server/carbon_cache.py``): the same files, plus a ``[relay]`` section.
+(``stack/carbon_cache.py``): the same files, plus a ``[relay]`` section.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from django_statsd_push.server.carbon_cache import CarbonCache
+from django_statsd_push.stack.carbon_cache import CarbonCache
 
 #: the ring label of each cache: the port is not part of a ring node, so a relay's
 #: destination (a cache's pickle port) and carbonlink's host (its query port) agree

@@ -1,7 +1,7 @@
 """graphite/statsd-mapping.yml against the names the Django side really builds.
 
-Every metric family of DESIGN.md is rendered by ``django_statsd_push.names`` twice, as
-plain Graphite paths and with DogStatsD tags, sent through the daemon's parser and
+Every metric family (docs/architecture.rst) is rendered by ``django_statsd_push.names``
+twice, as plain Graphite paths and with DogStatsD tags, sent through the daemon's parser and
 aggregator into the bridge; both modes must land on the same Prometheus names and
 labels.
 """
@@ -29,6 +29,10 @@ CASES = [
      "django_request_db_queries_sum", {"view": "polls_index", "method": "GET"}, 7.0),
     (names.request("polls_index", "GET", "db_time"), "ms", "15",
      "django_request_db_duration_seconds_sum", {"view": "polls_index", "method": "GET"}, 0.015),
+    (names.request("polls_index", "POST", "request_bytes"), "ms", "2048",
+     "django_request_body_bytes_sum", {"view": "polls_index", "method": "POST"}, 2048.0),
+    (names.request("polls_index", "GET", "response_bytes"), "ms", "5000",
+     "django_response_body_bytes_bucket", {"view": "polls_index", "method": "GET", "le": "10000.0"}, 1.0),
     (names.request_exception("ValueError"), "c", "1",
      "django_request_exceptions_total", {"exception": "ValueError"}, 1.0),
     (names.db_query("default", "postgresql", "select"), "ms", "3",

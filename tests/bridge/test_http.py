@@ -12,7 +12,7 @@ from django_statsd_push.bridge.http import parse_listen
 from django_statsd_push.bridge.mapping import MappingError
 from django_statsd_push.bridge.sink import PrometheusSink
 from django_statsd_push.server.aggregate import Aggregator
-from django_statsd_push.server.snapshot import Sink
+from django_statsd_push.server.sink import Sink
 
 
 def get(address: tuple[str, int], path: str) -> tuple[int, str, str]:

@@ -48,7 +48,7 @@ def receiver():
 
 
 @pytest.fixture
-def udp(settings, receiver):
+def udp(settings, receiver, statsd_send):
     """The global ``statsd`` sends real UDP to ``receiver``."""
     settings.STATSD_CLIENT = "udp"
     settings.STATSD_HOST = "127.0.0.1"

@@ -13,7 +13,7 @@ import pytest
 from django.test import override_settings
 
 from django_statsd_push import names, statsd
-from django_statsd_push.client import batching, current_batch
+from django_statsd_push.client import batching, current_batch, pack
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,6 +23,9 @@ def test_import_reads_no_settings_and_never_imports_the_daemon_side():
 import sys
 import django_statsd_push, django_statsd_push.client, django_statsd_push.middleware
 import django_statsd_push.testing, django_statsd_push.checks, django_statsd_push.apps
+import django_statsd_push.browser, django_statsd_push.urls, django_statsd_push.migrating
+import django_statsd_push.templatetags.statsd_push
+import django_statsd_push.management.commands.statsd_check
 from django.conf import settings
 from django_statsd_push import statsd
 assert not settings.configured, "a settings read at import"
@@ -32,6 +35,9 @@ daemon = [m for m in sys.modules if m.startswith(
      "twisted", "whisper", "prometheus_client"))]
 assert not daemon, daemon
 """
+    # Not django_statsd_push.panels: debug_toolbar itself reads settings when imported
+    # (its utils build the exception reporter filter); the toolbar imports the panel
+    # only from a configured project.
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=ROOT)
 
@@ -152,6 +158,24 @@ def test_batch_is_one_datagram_until_the_packet_size(udp, settings):
     ]
 
 
+@pytest.mark.parametrize("size", [64, 100, 19, 20, 21, 512])
+def test_pack_is_pystatsds_packing(size):
+    """``pack`` (batches) and pystatsd's UDP Pipeline (``statsd.pipeline()``) cut alike."""
+    from statsd.client.udp import Pipeline as PystatsdPipeline
+
+    lines = [f"m{i}:{'1' * (i % 7)}|c" for i in range(40)] + ["x" * 30 + ":1|c", "y:1|c"]
+    sent: list[str] = []
+
+    class Client:
+        _prefix, _maxudpsize, _after = None, size, sent.append
+
+    pipe = PystatsdPipeline(Client())
+    pipe._stats.extend(lines)
+    pipe._send()
+    assert pack(lines, size) == sent
+    assert pack([], size) == []
+
+
 def test_names_are_sanitised_on_the_wire(udp):
     statsd.incr("bad name:with|pipes\nand newline")
     statsd.incr(names.metric("request", ("view", "a.b/c d"), "x"))
@@ -190,14 +214,49 @@ def test_capture_client_keeps_datagrams(settings):
     assert list(statsd.transport.datagrams) == ["kept:1|c"]
 
 
-def test_bad_setting_disables_instead_of_raising(settings, receiver, caplog):
+def test_bad_setting_disables_names_it_and_counts(settings, receiver, caplog):
     settings.STATSD_CLIENT = "carrier-pigeon"
     statsd.incr("x")
+    statsd.timing("y", 1)
     assert not statsd.state.enabled
-    assert "bad STATSD_* settings" in caplog.text
+    (record,) = caplog.records
+    assert record.getMessage() == (
+        "statsd: metrics are disabled: STATSD_CLIENT = 'carrier-pigeon' is not valid: "
+        "unknown value. Set STATSD_CLIENT to one of 'udp', 'tcp', 'unix', 'null', 'log', "
+        "'capture'."
+    )
+    assert record.exc_info is None  # the setting is named: no traceback
+    assert statsd.transport.dropped == 2
+    assert receiver.datagrams(timeout=0.05) == []
+
+
+@pytest.mark.statsd_send
+def test_numeric_strings_from_the_environment_are_used(settings, receiver):
+    settings.STATSD_HOST = "127.0.0.1"
+    settings.STATSD_CLIENT = "udp"
+    settings.STATSD_PORT = str(receiver.port)  # os.environ.get("STATSD_PORT", 8125)
+    settings.STATSD_MAXUDPSIZE = "1432"
+    statsd.incr("from.env")
+    assert receiver.lines() == ["from.env:1|c"]
+    assert statsd.transport.packet_size == 1432
 
 
 def test_malformed_hooks_setting_keeps_the_client_working(udp, settings):
     settings.STATSD_HOOKS = 42
     statsd.incr("still.sent")
     assert udp.lines() == ["still.sent:1|c"]
+
+
+def test_every_name_client_py_exported_is_still_importable():
+    """client.py became a package: old imports keep working."""
+    import django_statsd_push.client as client
+
+    for name in (
+        "statsd", "StatsdClient", "Pipeline", "Batch", "current_batch", "activate_batch",
+        "deactivate_batch", "batching", "Transport", "NullTransport", "LogTransport",
+        "CaptureTransport", "UDPTransport", "StreamTransport", "TCPTransport",
+        "UnixTransport", "Resolver", "build_transport", "State", "load_state", "Heads",
+        "Captured", "TIMING_VALUE", "COUNT_VALUE", "HEADS_MAXLEN", "FIRST_LOOKUP_WAIT",
+        "STREAM_TIMEOUT", "STREAM_RETRY_AFTER", "STREAM_PACKET_SIZE", "CAPTURE_MAXLEN",
+    ):
+        assert hasattr(client, name), name

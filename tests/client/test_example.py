@@ -3,6 +3,7 @@ contract, and the datagrams it sends to a UDP socket."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -13,6 +14,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import require_import
 
 MANAGE = Path(__file__).resolve().parents[2] / "examples" / "manage.py"
 
@@ -125,3 +128,21 @@ def test_example_project_end_to_end(example_env, receiver, server_command):
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_example_pages_link_to_every_view_and_show_the_toolbar_in_debug(example_env):
+    """With EXAMPLE_DEBUG=1 and django-debug-toolbar installed, each page has the toolbar
+    with the StatsD panel; every page links to every view of the example."""
+    require_import("debug_toolbar")
+    manage(example_env, "migrate", "-v0")
+    manage(example_env, "seed_polls")
+    code = (
+        "from django.test import Client; import json, re; page = Client().get('/polls/').content.decode(); "
+        "print(json.dumps(re.findall(r'href=\"(/[^\"]*)\"', page))); "
+        "print('StatsdPanel' in page, 'sendBeacon' in page)"
+    )
+    out = manage(dict(example_env, EXAMPLE_DEBUG="1"), "shell", "-c", code).stdout.splitlines()
+    links = json.loads(out[-2])
+    for path in ["/", "/polls/", "/polls/1/", "/cached/", "/slow/", "/error/", "/nowhere/", "/healthz"]:
+        assert path in links, (path, links)
+    assert out[-1] == "True True"

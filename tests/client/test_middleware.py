@@ -3,6 +3,8 @@ asserted on the datagrams a real UDP socket receives."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from asgiref.sync import iscoroutinefunction
 from django.http import HttpResponse
@@ -17,7 +19,9 @@ def split(lines: list[str]) -> dict[str, str]:
 
 
 def timer_names(lines):
-    return [line.split(":")[0] for line in lines if line.endswith("|ms")]
+    """The request timers (body sizes, also timers, have tests of their own)."""
+    names = [line.split(":")[0] for line in lines if line.endswith("|ms")]
+    return [name for name in names if not name.endswith("_bytes")]
 
 
 def test_ten_metrics_and_the_request_metrics_leave_in_one_datagram(udp):
@@ -100,8 +104,9 @@ def test_streaming_response_is_sent_when_the_stream_closes(udp):
     assert response.status_code == 200
     assert udp.datagrams(timeout=0.1) == []  # the stream has not been read yet
     assert b"".join(response.streaming_content) == b"onetwo"  # test Client closes at the end
-    lines = udp.lines()
-    assert "stream.chunk:1|c" in lines
+    (datagram,) = udp.datagrams()  # the stream's own metric joined the request's
+    lines = datagram.split("\n")
+    assert lines[0] == "stream.chunk:1|c"
     assert timer_names(lines) == ["request.stream.GET"]
     assert "response.200:1|c" in lines
 
@@ -210,3 +215,82 @@ def test_a_batch_inside_a_request_joins_it(udp):
     (datagram,) = udp.datagrams()
     assert datagram.split("\n")[:2] == ["inner:1|c", "outer:1|c"]
     assert "request.unresolved.GET" in datagram
+
+
+# --- body sizes ---------------------------------------------------------------------------
+
+
+def sizes(lines, view, method="GET"):
+    values = split(lines)
+    return tuple(
+        float(values[f"request.{view}.{method}.{kind}_bytes"].split("|")[0])
+        for kind in ("request", "response")
+    )
+
+
+def test_body_sizes(udp):
+    Client().post("/ten/", data=b"x" * 1234, content_type="application/octet-stream")
+    assert sizes(udp.lines(), "ten", "POST") == (1234, len(b"ok"))
+    Client().get("/ten/")
+    assert sizes(udp.lines(), "ten") == (0, 2)
+
+
+def test_streaming_body_size_is_counted_as_it_is_read(udp):
+    response = Client().get("/stream/")
+    assert b"".join(response.streaming_content) == b"onetwo"
+    assert sizes(udp.lines(), "stream") == (0, 6)
+
+
+async def test_async_streaming_body_size(udp):
+    response = await AsyncClient().get("/async-stream/")
+    assert b"".join([chunk async for chunk in response.streaming_content]) == b"ab"
+    assert sizes(udp.lines(), "async_stream") == (0, 2)
+
+
+@pytest.mark.django_db  # closing sends request_finished: close_old_connections
+def test_file_response_size_from_its_length(udp, tmp_path):
+    from django.http import FileResponse, HttpRequest
+
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"z" * 5000)
+    request = HttpRequest()
+    request.method = "GET"
+    # What a WSGI server with wsgi.file_wrapper does: send the file, never iterate.
+    response = StatsdMiddleware(lambda request: FileResponse(path.open("rb")))(request)
+    response.close()
+    assert sizes(udp.lines(), "unresolved") == (0, 5000)
+
+
+# --- exclusions ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "setting, value",
+    [
+        ("STATSD_EXCLUDE_PATHS", ["/te"]),  # a prefix
+        ("STATSD_EXCLUDE_PATHS", ["^/t[e]n/$"]),  # a string regex
+        ("STATSD_EXCLUDE_PATHS", [re.compile("en/$")]),  # a compiled one, searched
+        ("STATSD_EXCLUDE_VIEWS", ["ten"]),  # the URL name
+        ("STATSD_EXCLUDE_VIEWS", ["tests.client.views.ten_metrics"]),  # the dotted path
+    ],
+)
+def test_an_excluded_request_sends_nothing(udp, settings, setting, value):
+    setattr(settings, setting, value)
+    assert Client().get("/ten/").status_code == 200  # its view's ten metrics included
+    assert udp.datagrams(timeout=0.2) == []
+    Client().get("/unnamed/")  # not excluded
+    assert timer_names(udp.lines()) == ["request.tests_client_views_unnamed.GET"]
+
+
+def test_excluded_namespaced_and_class_views(udp, settings):
+    settings.STATSD_EXCLUDE_VIEWS = ["polls:detail", "tests.client.views.ClassView"]
+    Client().get("/ns/detail/")
+    Client().get("/class/")
+    assert udp.datagrams(timeout=0.2) == []
+
+
+def test_an_excluded_stream_sends_nothing(udp, settings):
+    settings.STATSD_EXCLUDE_PATHS = ["/stream/"]
+    response = Client().get("/stream/")
+    assert b"".join(response.streaming_content) == b"onetwo"
+    assert udp.datagrams(timeout=0.2) == []

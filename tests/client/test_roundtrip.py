@@ -49,4 +49,4 @@ def test_a_request_datagram_parses_without_bad_lines(udp, settings):
     (datagram,) = udp.datagrams()
     result = parse(datagram)
     assert result.bad_lines == 0
-    assert result.lines == 15  # 10 from the view, timer, 2 responses, db_queries, db_time
+    assert result.lines == 17  # 10 from the view, timer, 2 sizes, 2 responses, 2 db

@@ -14,7 +14,7 @@ from django_statsd_push import hooks
 from django_statsd_push.client import statsd
 # The real UDP receiver and the ``udp`` settings fixture are the client tests' own.
 from tests.client.conftest import receiver, udp  # noqa: F401
-from tests.conftest import require_tcp
+from tests.conftest import require_import, require_tcp
 
 POSTGRES = {
     "ENGINE": "django.db.backends.postgresql",
@@ -69,6 +69,7 @@ def unblocked(django_db_blocker):
 
 @pytest.fixture
 def postgres(unblocked):
+    require_import("psycopg")
     require_tcp("127.0.0.1", 5432, "PostgreSQL")
     with database("hooks_pg", POSTGRES) as connection:
         yield connection
@@ -76,6 +77,7 @@ def postgres(unblocked):
 
 @pytest.fixture
 def mariadb(unblocked):
+    require_import("MySQLdb")
     require_tcp("127.0.0.1", 3306, "MariaDB")
     with database("hooks_maria", MARIADB) as connection:
         yield connection

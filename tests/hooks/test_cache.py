@@ -10,21 +10,22 @@ from django.core.cache import caches
 from django_statsd_push import hooks
 from django_statsd_push.hooks import cache as cache_hook
 from django_statsd_push.testing import capture_metrics
-from tests.conftest import require_tcp
+from tests.conftest import require_import, require_tcp
 
 from .conftest import request_lines
 
+# name -> (cache settings, server it needs, client package it needs)
 BACKENDS = {
-    "locmem": ({"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}, None),
+    "locmem": ({"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}, None, None),
     "redis": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache",
          "LOCATION": "redis://127.0.0.1:6379/13"},
-        ("127.0.0.1", 6379, "Redis"),
+        ("127.0.0.1", 6379, "Redis"), "redis",
     ),
     "memcached": (
         {"BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
          "LOCATION": "127.0.0.1:11211"},
-        ("127.0.0.1", 11211, "memcached"),
+        ("127.0.0.1", 11211, "memcached"), "pymemcache",
     ),
 }
 
@@ -42,8 +43,9 @@ def close_backend(backend) -> None:
 @pytest.fixture(params=list(BACKENDS))
 def hooked(request, settings):
     """``caches["hooks"]`` on the backend under test, with the cache hook on."""
-    config, server = BACKENDS[request.param]
+    config, server, package = BACKENDS[request.param]
     if server:
+        require_import(package)
         require_tcp(*server)
     settings.CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},

@@ -5,16 +5,16 @@ from __future__ import annotations
 import threading
 import uuid
 
+from typing import TYPE_CHECKING
+
 import pytest
 
-celery = pytest.importorskip("celery")
+from django_statsd_push.client import statsd
+from django_statsd_push.testing import capture_metrics
+from tests.conftest import require_import, require_tcp
 
-from celery import Celery, signals  # noqa: E402
-from celery.contrib.testing.worker import start_worker  # noqa: E402
-
-from django_statsd_push.client import statsd  # noqa: E402
-from django_statsd_push.testing import capture_metrics  # noqa: E402
-from tests.conftest import require_tcp  # noqa: E402
+if TYPE_CHECKING:
+    from celery import Celery
 
 REDIS = "redis://127.0.0.1:6379/12"
 
@@ -22,6 +22,7 @@ REDIS = "redis://127.0.0.1:6379/12"
 @pytest.fixture(scope="module")
 def app():
     """One app for the module (task names are registered once per process)."""
+    require_import("celery")
     app = make_app()
     yield app
     close_app(app)
@@ -34,6 +35,8 @@ def close_app(app: Celery) -> None:
 def make_app() -> Celery:
     # No result backend: outcomes are read from task_postrun (Finished), which also
     # avoids the backend's pub/sub socket outliving the test.
+    from celery import Celery
+
     app = Celery("hooks_tests", broker=REDIS, set_as_current=False)
     app.conf.update(
         task_default_queue=f"hooks-{uuid.uuid4().hex}",  # nobody else's messages
@@ -97,6 +100,9 @@ def counts(metrics) -> dict[str, int]:
 
 
 def test_real_worker(celery_on, app):
+    from celery import signals
+    from celery.contrib.testing.worker import start_worker
+
     require_tcp("127.0.0.1", 6379, "Redis")
     finished = Finished()
     signals.task_postrun.connect(finished, weak=False)

@@ -157,10 +157,48 @@ def test_connections_of_other_threads_are_wrapped(db_hook_on, unblocked, tmp_pat
 @pytest.mark.django_db
 def test_switched_off_sends_nothing(settings):
     settings.STATSD_HOOKS = ["db"]
-    settings.STATSD_HOOKS = []
-    assert "db" not in hooks.installed()
     with capture_metrics() as metrics:
         connection.cursor().execute("SELECT 1")
+    metrics.assert_timing("db.default.sqlite.select", count=1)  # on: the same query counts
+    settings.STATSD_HOOKS = []
+    assert "db" not in hooks.installed()
+    assert db_hook.time_query not in connection.execute_wrappers
+    with capture_metrics() as metrics:
+        connection.cursor().execute("SELECT 1")
+    assert metrics.records == []
+
+
+def test_a_wrapper_left_behind_sends_nothing_once_off(settings, unblocked, tmp_path):
+    """uninstall() reaches the installing thread's connections only: a connection another
+    thread opened while the hook was on keeps our wrapper, which must then go quiet."""
+    config = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "left.sqlite3")}
+    settings.STATSD_HOOKS = ["db"]
+    connected, switched_off, done = threading.Event(), threading.Event(), threading.Event()
+    seen: dict[str, object] = {}
+
+    def other_thread():
+        conn = connections["hooks_left"]
+        try:
+            conn.cursor().execute("SELECT 0")  # connects with the hook on
+            seen["wrapped"] = db_hook.time_query in conn.execute_wrappers
+            connected.set()
+            assert switched_off.wait(30)
+            seen["still_wrapped"] = db_hook.time_query in conn.execute_wrappers
+            conn.cursor().execute("SELECT 1")
+        finally:
+            conn.close()
+            done.set()
+
+    with database("hooks_left", config), capture_metrics() as metrics:
+        worker = threading.Thread(target=other_thread)
+        worker.start()
+        assert connected.wait(30)
+        settings.STATSD_HOOKS = []
+        metrics.clear()
+        switched_off.set()
+        assert done.wait(30)
+        worker.join()
+    assert seen == {"wrapped": True, "still_wrapped": True}
     assert metrics.records == []
 
 

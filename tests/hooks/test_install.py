@@ -37,3 +37,10 @@ def test_settings_drive_what_is_installed(settings):
     settings.STATSD_HOOKS = "db"  # not a list: check E009 reports it; nothing installed
     settings.STATSD_EXPORT_MIGRATIONS = False
     assert hooks.installed() == set()
+
+
+def test_an_unknown_hook_is_named_and_the_others_install(settings, caplog):
+    with caplog.at_level("ERROR", logger="django_statsd_push"):
+        settings.STATSD_HOOKS = ["cache", "orm"]
+    assert hooks.installed() == {"cache"}
+    assert "unknown hook 'orm' in STATSD_HOOKS ignored" in caplog.text

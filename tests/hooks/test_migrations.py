@@ -6,14 +6,13 @@ import logging
 import socket
 import uuid
 
-import psycopg
 import pytest
 from django.core.management import CommandError, call_command
 from django.db.migrations.loader import MigrationLoader
 
 from django_statsd_push.hooks import migration_gauges
 from django_statsd_push.testing import capture_metrics
-from tests.conftest import require_tcp
+from tests.conftest import require_import, require_tcp
 
 from .conftest import POSTGRES, database
 
@@ -29,6 +28,7 @@ def graph_counts() -> tuple[int, int]:
 @pytest.fixture
 def pg_half_migrated(unblocked):
     """A fresh PostgreSQL database where only contenttypes is migrated."""
+    psycopg = require_import("psycopg")
     require_tcp("127.0.0.1", 5432, "PostgreSQL")
     name = f"hooks_migr_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:

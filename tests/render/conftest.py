@@ -3,10 +3,15 @@ library) under tmp_path, a fixed clock, and a client for the real WSGI app."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
 import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import pytest
@@ -15,6 +20,7 @@ import whisper
 from django_statsd_push.render.app import RenderApp
 from django_statsd_push.render.evaluator import Limits
 
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NOW = 1_700_000_000 - 1_700_000_000 % 3600  # an hour boundary keeps bucket arithmetic readable
 STEP = 10
 
@@ -113,3 +119,53 @@ def data(root):
     write_metric(root, "srv.h2.cpu.user", [3, None, 3, 3, 3, 3])
     write_metric(root, "long", list(range(1, 361)))  # value i+1 at NOW-3590+10i, 360 at NOW
     return root
+
+
+class RenderProcess:
+    """A real ``statsd-push render`` child process (see :func:`render_process`)."""
+
+    def __init__(self, proc: subprocess.Popen, url: str) -> None:
+        self.proc = proc
+        self.url = url
+        self.host, port = url.split("//")[1].split(":")
+        self.port = int(port)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU the process has used (Linux /proc): lets a test await
+        "the server is busy with my request" instead of sleeping."""
+        with open(f"/proc/{self.proc.pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM, then the exit status (SIGKILL and a failure past ``timeout``)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+
+
+@contextlib.contextmanager
+def render_process(root, *flags: str) -> Iterator[RenderProcess]:
+    """``statsd-push render --whisper-root ROOT --port 0 FLAGS`` as a child process, ready
+    (its first stdout line is printed once the socket is bound); always stopped after."""
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, "-m", "django_statsd_push.cli", "render", "--whisper-root", str(root),
+                             "--port", "0", *flags], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stdout.readline()
+        assert "listening on http://127.0.0.1:" in line, line
+        server = RenderProcess(proc, line.split("listening on ")[1].split()[0])
+        try:
+            yield server
+        finally:
+            server.stop()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()

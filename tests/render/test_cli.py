@@ -2,43 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import urllib.request
 
 from django_statsd_push.render import cli
 
-from .conftest import write_metric
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from .conftest import render_process, write_metric
 
 
 def test_serves_until_sigterm(root):
     write_metric(root, "x.y", [1])
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen([sys.executable, "-m", "django_statsd_push.cli", "render", "--whisper-root", str(root),
-                             "--port", "0"], stdout=subprocess.PIPE, text=True, env=env)
-    try:
-        line = proc.stdout.readline()  # printed once the socket is bound: readiness, no polling
-        assert "listening on http://127.0.0.1:" in line, line
-        url = line.split("listening on ")[1].split()[0]
-        with urllib.request.urlopen(url + "/version", timeout=5) as r:
+    with render_process(root) as server:
+        with urllib.request.urlopen(server.url + "/version", timeout=5) as r:
             assert r.read().decode().strip() == "1.1.8"
-        with urllib.request.urlopen(url + "/metrics/find?query=x.*", timeout=5) as r:
+        with urllib.request.urlopen(server.url + "/metrics/find?query=x.*", timeout=5) as r:
             assert b'"id": "x.y"' in r.read()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()  # never leave the server behind, even when the test fails
-            proc.wait()
-            raise
-        finally:
-            proc.stdout.close()
-    assert code == 0
+        assert server.stop() == 0
 
 
 def test_missing_root_is_a_clear_error(tmp_path, capsys):
@@ -52,4 +30,12 @@ def test_bad_cluster_server_is_a_clear_error(tmp_path, capsys):
     assert main(["--whisper-root", str(tmp_path), "--port", "0", "--cluster-server", "ftp://peer:1"]) == 2
     assert "cluster server must be HOST:PORT" in capsys.readouterr().err
     assert main(["--whisper-root", str(tmp_path), "--port", "0", "--carbonlink", "nohost"]) == 2
-    assert "carbonlink host must be HOST:PORT[:INSTANCE]" in capsys.readouterr().err
+    assert "--carbonlink / STATSD_PUSH_RENDER_CARBONLINK must be HOST:PORT[:INSTANCE]" in capsys.readouterr().err
+    assert main(["--whisper-root", str(tmp_path), "--port", "0", "--cluster-server", "a:1",
+                 "--cluster-timeout", "0"]) == 2
+    assert "--cluster-timeout / STATSD_PUSH_RENDER_CLUSTER_TIMEOUT must be a positive" in capsys.readouterr().err
+
+
+def test_bad_budget_is_a_clear_error(root, capsys):
+    assert cli.main(["--whisper-root", str(root), "--port", "0", "--time-budget", "0"]) == 2
+    assert "--time-budget / STATSD_PUSH_RENDER_TIME_BUDGET must be a positive number" in capsys.readouterr().err

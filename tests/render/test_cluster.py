@@ -266,3 +266,100 @@ def test_concurrent_requests_with_a_hung_peer_all_answer_within_the_timeout(root
         assert max(took for took, _, _ in answers) < 10  # each waits its own second, not the others'
     finally:
         hung.close()
+
+
+# -- tags, images and the request's time budget through the front (main's features) ------------
+@pytest.fixture
+def tagged_peers(tmp_path):
+    """Two nodes, each with its own tag database and its own tagged series (as each node's
+    carbon-cache posts the series it creates to its own render API)."""
+    from django_statsd_push.render import tagdb
+
+    servers, dbs = [], []
+    for name, series in (("t1", ["cpu;dc=a;host=h1", "cpu;dc=b;host=h3"]), ("t2", ["cpu;dc=a;host=h2"])):
+        root = tmp_path / name
+        root.mkdir()
+        db = tagdb.TagDB(tagdb.SQLiteStore(str(tmp_path / f"{name}.sqlite3")))
+        for path in series:
+            _, readable = tagdb.whisper_paths(str(root), path)
+            write_metric(root, readable[len(str(root)) + 1:-4].replace("/", "."), [int(path[-1])] * 6)
+        db.tag_multi_series(series)
+        dbs.append(db)
+        servers.append(BackgroundServer(RenderApp(str(root), static_dir=None, clock=lambda: NOW, tagdb=db)))
+    urls = [server.__enter__() for server in servers]
+    yield urls
+    for server, db in zip(servers, dbs):
+        server.__exit__(None, None, None)
+        db.close()
+
+
+def test_a_tagged_series_is_found_through_the_front(tmp_path, tagged_peers):
+    from django_statsd_push.render import tagdb
+
+    (tmp_path / "front").mkdir()
+    own = tagdb.TagDB(tagdb.SQLiteStore(str(tmp_path / "front.sqlite3")))  # empty: the front holds no series
+    client = Client(RenderApp(str(tmp_path / "front"), static_dir=None, clock=lambda: NOW, tagdb=own,
+                              cluster=Cluster(tagged_peers)))
+    doc = client.render("seriesByTag('name=cpu','dc=a')")
+    assert [(s["target"], s["tags"], s["datapoints"][-1][0]) for s in doc] == [
+        ("cpu;dc=a;host=h1", {"name": "cpu", "dc": "a", "host": "h1"}, 1.0),
+        ("cpu;dc=a;host=h2", {"name": "cpu", "dc": "a", "host": "h2"}, 2.0)]
+    assert client.values("sumSeries(seriesByTag('name=cpu'))") == [6.0] * 6
+    grouped = client.render("groupByTags(seriesByTag('name=cpu'),'sum','dc')")
+    assert [(s["target"], s["datapoints"][-1][0]) for s in grouped] == [("cpu;dc=a", 3.0), ("cpu;dc=b", 3.0)]
+    # the tag views fan out too (graphite-web federates autocompletion the same way)
+    status, headers, body = client.request("/tags/findSeries", {"expr": "dc=a"})
+    assert status == 200 and FAILED_HEADER not in headers
+    assert json.loads(body) == ["cpu;dc=a;host=h1", "cpu;dc=a;host=h2"]
+    _, _, body = client.request("/tags/autoComplete/values", {"tag": "host"})
+    assert json.loads(body) == ["h1", "h2", "h3"]
+    _, _, body = client.request("/tags/autoComplete/tags", {"expr": "name=cpu"})
+    assert json.loads(body) == ["dc", "host"]
+    # a peer answers from its own database only when asked by a front (local=1)
+    _, _, body = client.request("/tags/findSeries", {"expr": "dc=a", "local": "1"})
+    assert json.loads(body) == []
+    own.close()
+
+
+def test_a_tagged_series_on_a_down_peer_is_a_partial_answer(tmp_path, tagged_peers):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        down = "127.0.0.1:%d" % s.getsockname()[1]
+    (tmp_path / "front").mkdir()
+    client = Client(RenderApp(str(tmp_path / "front"), static_dir=None, clock=lambda: NOW,
+                              cluster=Cluster([tagged_peers[1], down])))
+    status, headers, body = client.request("/render", {"target": "seriesByTag('name=cpu')", "from": "-1min",
+                                                       "format": "json"})
+    assert status == 200 and [s["target"] for s in json.loads(body)] == ["cpu;dc=a;host=h2"]
+    assert headers[FAILED_HEADER].startswith(down)
+
+
+def test_the_front_draws_images_from_the_merged_series(roots, peers):
+    client, _ = front(roots, peers)
+    status, headers, body = client.request("/render", {"target": "both", "from": "-1min"})  # no format: PNG
+    assert status == 200 and headers["Content-Type"] == "image/png" and body.startswith(b"\x89PNG")
+    assert FAILED_HEADER not in headers
+    status, headers, body = client.request("/render", {"target": "sumSeries(app.hits.*)", "from": "-1min",
+                                                       "format": "svg"})
+    assert status == 200 and headers["Content-Type"].startswith("image/svg+xml")
+    # the SVG's metadata names the merged series and its y range covers the front's sum (111..116)
+    assert b"sumSeries(app.hits.*)" in body
+
+
+def test_the_peers_get_no_more_than_the_request_budget_leaves(roots, peers):
+    hung = Hung()
+    try:
+        client = Client(app(roots[2], Cluster([peers[0], hung.address], timeout=5.0), time_budget=1.0))
+        began = time.monotonic()
+        status, headers, body = client.request("/render", {"target": "sumSeries(app.hits.*)", "from": "-1min",
+                                                           "format": "json"})
+        took = time.monotonic() - began
+        assert status == 503, body  # the budget ran out waiting for the hung peer: main's answer for that
+        assert b"time budget of 1 s" in body
+        assert took < 4.0  # the budget (1s), not the cluster timeout (5s)
+        client = Client(app(roots[2], Cluster([peers[0], hung.address], timeout=0.5), time_budget=10.0))
+        status, headers, body = client.request("/render", {"target": "sumSeries(app.hits.*)", "from": "-1min",
+                                                           "format": "json"})
+        assert status == 200 and headers[FAILED_HEADER] == f"{hung.address} (timed out after 0.5s)"
+    finally:
+        hung.close()

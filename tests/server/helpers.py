@@ -1,9 +1,17 @@
-"""Small helpers the daemon tests share: send datagrams, ask the management port, wait."""
+"""Small helpers the daemon tests share: send datagrams, ask the management port, wait,
+run a real ``statsd-push serve``."""
 
 from __future__ import annotations
 
+import re
 import socket
+import subprocess
+import sys
+import threading
 import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def send_udp(port: int, *packets: bytes) -> None:
@@ -38,11 +46,76 @@ def wait_received(daemon, n: int, timeout: float = 10.0) -> None:
 class Collect:
     """A GraphiteSink writer that keeps each flush's lines (the Carbon client is tested apart)."""
 
+    last_written = last_failed = 0
+
     def __init__(self) -> None:
         self.batches: list[list] = []
 
     def send(self, lines: list) -> None:
         self.batches.append(lines)
 
-    def close(self) -> None:
+    def configure(self, **options) -> None:
         pass
+
+    def close(self, timeout: float = 0) -> None:
+        pass
+
+
+class Serve:
+    """A real ``statsd-push serve`` process on ports it picks itself (port 0, read from its
+    log), so no other process on the machine can take them between a probe and the bind.
+
+    Its output is read by a thread into ``output``; ``wait_log`` awaits a line.
+    """
+
+    LISTENING = re.compile(r"statsd listening on [^ ]+:(\d+) \(UDP\+TCP\), management on [^ ]+:(\d+)")
+
+    def __init__(self, *args: str, timeout: float = 30.0) -> None:
+        ports = [] if "--config" in args else ["--port", "0", "--mgmt-port", "0"]
+        self.proc = subprocess.Popen([sys.executable, "-m", "django_statsd_push.cli", "serve", *ports, *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+        self.output: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        match = self.wait_log(self.LISTENING, timeout)
+        self.port, self.mgmt_port = int(match.group(1)), int(match.group(2))
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            with self._changed:
+                self.output.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_log(self, pattern: str | re.Pattern, timeout: float = 30.0) -> re.Match:
+        """The first output line matching ``pattern``; fails if the process ends first."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for line in self.output:
+                    if match := regex.search(line):
+                        return match
+                exited = self.proc.poll() is not None and not self._reader.is_alive()
+                assert not exited and time.monotonic() < deadline, \
+                    f"no line matching {regex.pattern!r}:\n{''.join(self.output)}"
+                self._changed.wait(0.2)
+
+    def log(self) -> str:
+        with self._changed:
+            return "".join(self.output)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(30)
+        self._reader.join(10)
+        self.proc.stdout.close()
+
+    def __enter__(self) -> Serve:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import pickle
+import re
 import struct
 import time
 
+import pytest
+
 from django_statsd_push.server.carbon_client import CarbonClient, encode
+from django_statsd_push.server.config import Settings
+from django_statsd_push.server.daemon import Daemon
 
 from .etsy import CarbonCapture, free_port
 
@@ -90,3 +96,82 @@ def test_pickle_encoding_is_what_carbon_reads():
     (length,) = struct.unpack("!L", payload[:4])
     assert length == len(payload) - 4
     assert pickle.loads(payload[4:]) == [("a.b", (1000, 1.5)), ("c", (1001, 2.0))]
+
+
+def test_a_flush_larger_than_the_buffer_reaches_a_live_carbon_whole():
+    """``max_lines`` bounds what waits during an outage, not what a flush may hold."""
+    with CarbonCapture() as carbon:
+        client = CarbonClient("127.0.0.1", carbon.port, max_lines=100)
+        try:
+            client.send(lines("big", 20_000))
+            got = carbon.lines_until(lambda line: line.startswith("big.19999 "), timeout=60)
+            assert len(got) == 20_000
+            assert client.dropped_lines == 0
+        finally:
+            client.close()
+
+
+def test_an_outage_is_logged_once_as_it_begins_and_once_as_it_ends(caplog):
+    carbon = CarbonCapture()
+    port = carbon.port
+    settings = Settings.from_mapping({"port": 0, "mgmt_port": 0, "flushInterval": 100, "graphitePort": port,
+                                      "carbon_reconnect_max": 0.2})
+    try:
+        with caplog.at_level(logging.INFO, "django_statsd_push.server.carbon_client"), Daemon(settings) as daemon:
+            carbon.lines_until(lambda line: ".graphiteStats.last_exception " in line)
+            assert daemon.status()["graphite.last_exception"] > 1e9  # never failed: etsy's 0
+            carbon.close()  # Carbon goes away: connection reset, port refusing
+            poll(lambda: daemon.carbon.last_failed)
+            flushes = daemon.flushes
+            poll(lambda: daemon.flushes >= flushes + 5)  # five flushes, and about 5 retries, fail
+            stats = daemon.status()
+            assert stats["graphite.last_exception"] <= 2  # seconds since the last failed write
+            assert stats["carbon.connected"] == 0 and stats["carbon.pending"] > 0
+            carbon = CarbonCapture(port)  # back on the same port
+            got = carbon.lines_until(lambda line: ".graphiteStats.last_exception " in line
+                                     and line.split()[1] != "0")
+            assert int(got[-1].split()[1]) == pytest.approx(time.time(), abs=30)  # etsy: when it failed
+            poll(lambda: "takes points again" in caplog.text)
+    finally:
+        carbon.close()
+    records = [r for r in caplog.records if r.name.endswith("carbon_client")]
+    down = [r for r in records if "unavailable" in r.getMessage()]
+    up = [r for r in records if "takes points again" in r.getMessage()]
+    assert len(down) == 1 and down[0].levelno == logging.WARNING
+    assert len(up) == 1 and up[0].levelno == logging.INFO
+    assert re.search(r"delivering \d+ buffered points, 0 dropped during the outage", up[0].getMessage())
+
+
+def test_in_an_outage_the_daemons_own_lines_are_dropped_last():
+    port = free_port()
+    client = CarbonClient("127.0.0.1", port, max_lines=10, reconnect_min=0.05, reconnect_max=0.1,
+                          protect=lambda name: name.startswith("statsd."))
+    try:
+        client.send(lines("statsd.own", 3) + lines("user", 20) + lines("statsd.late", 2))
+        poll(lambda: client.last_error and client.dropped_lines)
+        with CarbonCapture(port) as carbon:
+            got = carbon.lines_until(lambda line: line.startswith("statsd.late.1 "))
+        names = [g.split()[0] for g in got]
+        assert names == ["statsd.own.0", "statsd.own.1", "statsd.own.2",
+                         *[f"user.{i}" for i in range(15, 20)], "statsd.late.0", "statsd.late.1"]
+        assert client.dropped_lines == 15
+    finally:
+        client.close()
+
+
+def test_a_daemon_flush_larger_than_carbon_buffer_lines_arrives_whole():
+    from .helpers import send_udp, wait_received
+
+    with CarbonCapture() as carbon:
+        settings = Settings.from_mapping({"port": 0, "mgmt_port": 0, "flushInterval": 3600000,
+                                          "graphitePort": carbon.port, "carbon_buffer_lines": 100})
+        with Daemon(settings) as daemon:
+            send_udp(daemon.port, *[("\n".join(f"big.m{i}:1|c" for i in range(j, j + 20))).encode()
+                                    for j in range(0, 5000, 20)])
+            wait_received(daemon, 5000)
+            daemon.flush()
+            got = carbon.lines_until(lambda line: ".graphiteStats.flush_length " in line, timeout=60)
+            names = {line.split()[0] for line in got}
+            assert {f"stats_counts.big.m{i}" for i in range(5000)} <= names
+            assert {f"stats.big.m{i}" for i in range(5000)} <= names
+            assert daemon.carbon.dropped_lines == 0

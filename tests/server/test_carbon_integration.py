@@ -8,7 +8,7 @@ import time
 import pytest
 import whisper
 
-from django_statsd_push.server.carbon_cache import CarbonCache
+from django_statsd_push.stack.carbon_cache import CarbonCache
 from django_statsd_push.server.config import Settings
 from django_statsd_push.server.daemon import Daemon
 

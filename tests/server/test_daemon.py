@@ -15,8 +15,8 @@ import pytest
 from django_statsd_push.server.config import Settings
 from django_statsd_push.server.daemon import Daemon
 
-from .etsy import CarbonCapture, free_port
-from .helpers import mgmt, send_udp, wait_received
+from .etsy import CarbonCapture
+from .helpers import Serve, mgmt, send_udp, wait_received
 
 
 def settings(carbon_port: int, **extra) -> Settings:
@@ -102,63 +102,37 @@ def serve(*args: str, **kwargs) -> subprocess.Popen:
                             **kwargs)
 
 
-def wait_health(port: int, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 20
-    while True:
-        assert proc.poll() is None, proc.stdout.read().decode()
-        try:
-            if mgmt(port, "health") == "health: up\n":
-                return
-        except OSError:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-
-
 def test_sigterm_flushes_once_more_and_exits_cleanly():
-    port, mport = free_port(socket.SOCK_DGRAM), free_port()
-    with CarbonCapture() as carbon:
-        proc = serve("--port", str(port), "--mgmt-port", str(mport), "--graphite-port", str(carbon.port),
-                     "--flush-interval", "600000")
-        try:
-            wait_health(mport, proc)
-            send_udp(port, b"last.words:9|c")
-            deadline = time.monotonic() + 5
-            while "messages.metrics_received: 1" not in mgmt(mport, "stats"):
-                assert time.monotonic() < deadline
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(20) == 0
-            lines = carbon.lines_until(lambda line: line.startswith("stats_counts.last.words "))
-            assert lines[-1].split()[1] == "9"
-        finally:
-            proc.kill() if proc.poll() is None else None
-            proc.stdout.close()
+    with CarbonCapture() as carbon, Serve("--graphite-port", str(carbon.port), "--flush-interval", "600000") as proc:
+        send_udp(proc.port, b"last.words:9|c")
+        deadline = time.monotonic() + 10
+        while "messages.metrics_received: 1" not in mgmt(proc.mgmt_port, "stats"):
+            assert time.monotonic() < deadline
+        proc.proc.send_signal(signal.SIGTERM)
+        assert proc.proc.wait(20) == 0
+        lines = carbon.lines_until(lambda line: line.startswith("stats_counts.last.words "))
+        assert lines[-1].split()[1] == "9"
 
 
 def test_sighup_reloads_the_config(tmp_path):
-    port, mport = free_port(socket.SOCK_DGRAM), free_port()
     with CarbonCapture() as carbon:
         config = tmp_path / "statsd.toml"
-        config.write_text(f"port = {port}\nmgmt_port = {mport}\ngraphitePort = {carbon.port}\n"
+        config.write_text(f"port = 0\nmgmt_port = 0\ngraphitePort = {carbon.port}\n"
                           "flushInterval = 300\npercentThreshold = [90]\n")
-        proc = serve("--config", str(config))
-        try:
-            wait_health(mport, proc)
+        with Serve("--config", str(config)) as proc:
             config.write_text(config.read_text().replace("[90]", "[75]"))
-            proc.send_signal(signal.SIGHUP)
+            proc.proc.send_signal(signal.SIGHUP)
             deadline = time.monotonic() + 15
             while True:
-                send_udp(port, b"t:1|ms\nt:2|ms")
+                send_udp(proc.port, b"t:1|ms\nt:2|ms")
                 try:
                     carbon.lines_until(lambda line: line.startswith("stats.timers.t.upper_75 "), timeout=0.5)
                     break
                 except TimeoutError:
                     assert time.monotonic() < deadline
-            assert proc.poll() is None
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(20) == 0
-        finally:
-            proc.kill() if proc.poll() is None else None
-            proc.stdout.close()
+            assert proc.proc.poll() is None
+            proc.proc.send_signal(signal.SIGTERM)
+            assert proc.proc.wait(20) == 0
 
 
 def test_bad_config_is_a_clear_error(tmp_path):

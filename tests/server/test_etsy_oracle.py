@@ -9,7 +9,7 @@ import pytest
 
 from django_statsd_push.server.aggregate import Aggregator
 from django_statsd_push.server.config import Settings
-from django_statsd_push.server.graphite import GraphiteSink
+from django_statsd_push.server.graphite_sink import GraphiteSink
 from tests.conftest import require, require_program
 
 from .etsy import CarbonCapture, EtsyStatsd, install
@@ -182,7 +182,7 @@ def test_numbers_are_written_as_node_writes_them(tmp_path):
     import random
     import subprocess
 
-    from django_statsd_push.server.timer_stats import js_str
+    from django_statsd_push.server.js import js_str
 
     node = require_program("node")
     rng = random.Random(7)

@@ -7,11 +7,11 @@ import json
 import pytest
 
 from django_statsd_push.server.aggregate import Aggregator, AggregatorConfig
-from django_statsd_push.server.graphite import (
-    GraphiteConfig, GraphiteSink, etsy_key, format_snapshot, is_safe, sanitize,
-)
+from django_statsd_push.server.graphite import GraphiteConfig, etsy_key, format_snapshot, is_safe, sanitize
+from django_statsd_push.server.graphite_sink import GraphiteSink
+from django_statsd_push.server.js import js_str
 from django_statsd_push.server.snapshot import SeriesKey
-from django_statsd_push.server.timer_stats import js_str, timer_stats
+from django_statsd_push.server.timer_stats import timer_stats
 
 from .etsy_lines import FIXTURES, fixture_lines, masked
 from .helpers import Collect

@@ -6,7 +6,7 @@ import socket
 import time
 
 from django_statsd_push.server.aggregate import Aggregator, AggregatorConfig
-from django_statsd_push.server.carbon_cache import _with_first_retention
+from django_statsd_push.stack.carbon_cache import _with_first_retention
 from django_statsd_push.server.config import Settings
 from django_statsd_push.server.daemon import Daemon
 from django_statsd_push.server.snapshot import SeriesKey
@@ -81,4 +81,4 @@ def test_tcp_line_longer_than_the_limit_is_dropped_and_counted():
             time.sleep(0.01)
         tcp.sendall(b"ok:1|c\n")
         wait_received(daemon, 1)
-        assert daemon.aggregator.current_counters()["ok"] == 1
+        assert daemon.aggregator.current("counters")[SeriesKey("ok")] == 1

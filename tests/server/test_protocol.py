@@ -9,7 +9,8 @@ import socket
 import pytest
 import statsd
 
-from django_statsd_push.server.protocol import Sample, js_number, parse
+from django_statsd_push.server.js import js_number
+from django_statsd_push.server.protocol import Sample, parse
 
 from .etsy_lines import FIXTURES
 
@@ -132,7 +133,7 @@ CORPUS = [
 
 
 def test_hot_path_and_parser_agree():
-    """Aggregator.ingest's shortcut (protocol.fold) == parse() + add(), line by line."""
+    """Aggregator.ingest's shortcut == parse() + add(), line by line."""
     from django_statsd_push.server.aggregate import Aggregator
 
     prime = b"c:0|c\nt:0|ms\ng:0|g\ns:z|s\nh:0|h\nu:0|zz\nx:0|c"

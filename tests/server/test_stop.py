@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import whisper
 
-from django_statsd_push.server.carbon_cache import BARRIER_MARKERS, CarbonCache
+from django_statsd_push.stack.carbon_cache import BARRIER_MARKERS, CarbonCache
 from django_statsd_push.server.config import Settings
 from django_statsd_push.server.daemon import Daemon
 from django_statsd_push.server.snapshot import Snapshot
@@ -37,7 +37,10 @@ class Stamps:
         self.stamps.append(snapshot.timestamp)
         self.flushed.set()
 
-    def close(self) -> None:
+    def reload(self, settings: Settings) -> None:
+        pass
+
+    def close(self, timeout: float) -> None:
         pass
 
 
@@ -119,7 +122,7 @@ def test_write_barrier_is_bounded_in_time(tmp_path, caplog):
     with CarbonCache(tmp_path / "carbon") as carbon:
         os.kill(carbon.proc.pid, signal.SIGSTOP)  # accepts connections, writes nothing
         began = time.monotonic()
-        with caplog.at_level(logging.WARNING, "django_statsd_push.server.carbon_cache"):
+        with caplog.at_level(logging.WARNING, "django_statsd_push.stack.carbon_cache"):
             carbon.stop(timeout=1.0)
         assert time.monotonic() - began < 5
         assert not carbon.running
@@ -131,7 +134,7 @@ def test_write_barrier_is_bounded_in_time(tmp_path, caplog):
 def test_no_barrier_when_carbon_holds_points_back(tmp_path, caplog):
     with CarbonCache(tmp_path / "carbon", settings={"MIN_TIMESTAMP_LAG": "3600"}) as carbon:
         began = time.monotonic()
-        with caplog.at_level(logging.WARNING, "django_statsd_push.server.carbon_cache"):
+        with caplog.at_level(logging.WARNING, "django_statsd_push.stack.carbon_cache"):
             carbon.stop(timeout=10.0)
         assert time.monotonic() - began < 5  # not the barrier's 10 s
         assert "MIN_TIMESTAMP_LAG = 3600: no write barrier is possible" in caplog.text
@@ -139,7 +142,7 @@ def test_no_barrier_when_carbon_holds_points_back(tmp_path, caplog):
 
 CHILD = """
 import sys, time
-from django_statsd_push.server.carbon_cache import CarbonCache
+from django_statsd_push.stack.carbon_cache import CarbonCache
 carbon = CarbonCache(sys.argv[1]).start()
 print(carbon.proc.pid, flush=True)
 time.sleep(600)
@@ -177,3 +180,84 @@ def test_carbon_cache_exits_when_its_parent_is_killed(tmp_path):
         parent.stdout.close()
         if carbon_pid is not None and not gone(carbon_pid):
             os.kill(carbon_pid, signal.SIGKILL)
+
+
+class Refusing:
+    """Nothing listens: every connect is refused."""
+
+    def __enter__(self) -> int:
+        with socket.socket() as s:  # a port nobody listens on (its owner just closed it)
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+class BacklogFull:
+    """A listener whose accept queue is full: the kernel drops new SYNs, so a connect
+    hangs as for an unreachable host."""
+
+    def __enter__(self) -> int:
+        self.server = socket.create_server(("127.0.0.1", 0), backlog=0)
+        port = self.server.getsockname()[1]
+        self.fillers = []
+        for _ in range(3):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+            self.fillers.append(filler)
+        time.sleep(0.2)  # let the handshakes of the fillers finish (nothing to await)
+        return port
+
+    def __exit__(self, *exc) -> None:
+        for s in [*self.fillers, self.server]:
+            s.close()
+
+
+class NotReading:
+    """Accepts connections and never reads: writes block once the buffers are full."""
+
+    def __enter__(self) -> int:
+        self.server = socket.socket()
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # inherited by accepted sockets
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(16)
+        return self.server.getsockname()[1]
+
+    def __exit__(self, *exc) -> None:
+        self.server.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("carbon", [Refusing, BacklogFull, NotReading], ids=lambda c: c.__name__)
+def test_sigterm_exits_within_5_seconds_whatever_carbon_does(carbon):
+    from .helpers import Serve
+
+    with carbon() as carbon_port, Serve("--graphite-port", str(carbon_port), "--flush-interval", "600000") as serve:
+        # 40,000 distinct counters: 80,000 Carbon lines, several MB, more than socket buffers hold
+        for start in range(0, 40_000, 2000):
+            send_udp(serve.port, *[("\n".join(f"stop.m{i}:1|c" for i in range(j, j + 20))).encode()
+                                   for j in range(start, start + 2000, 20)])
+        wait_mgmt_received(serve.mgmt_port, 40_000)
+        signalled = time.monotonic()
+        serve.proc.send_signal(signal.SIGTERM)
+        code = serve.proc.wait(60)
+        took = time.monotonic() - signalled
+        assert code == 0, serve.log()
+        print(f"{carbon.__name__}: exit {took:.2f}s after SIGTERM")
+        assert took < 5.0, f"exit took {took:.1f}s after SIGTERM:\n{serve.log()}"
+        serve.wait_log(r"stopping: \d+ points not delivered to Carbon")
+
+
+def wait_mgmt_received(port: int, n: int, timeout: float = 60.0) -> None:
+    from .helpers import mgmt
+
+    deadline = time.monotonic() + timeout
+    while True:
+        stats = mgmt(port, "stats")
+        received = float(stats.split("messages.metrics_received: ")[1].split()[0])
+        if received >= n:
+            return
+        assert time.monotonic() < deadline, f"only {received} of {n} metrics received"
+        time.sleep(0.05)

@@ -124,6 +124,21 @@ def test_two_node_cluster_through_proxy_relay_and_front(tmp_path):
         points = panel_points(HOST, front, tmp_path / "profile")
         assert list(points) == [p["id"] for p in panels()] and all(n > 0 for n in points.values()), points
 
+        # a tagged series is found through the front: the demo traffic's tagged counter lives
+        # on the nodes (each node's carbon-cache tags what it creates in its own render API),
+        # the front holds none, yet seriesByTag and the tag views through it find it
+        tagged = "stats.demo_traffic.responses;status=2xx"
+        wait_for(lambda: render_sum(front, "seriesByTag('name=stats.demo_traffic.responses','status=2xx')") > 0,
+                 "a tagged series through the front", 90, stack)
+        _, doc = render(front, "seriesByTag('name=stats.demo_traffic.responses','status=2xx')")
+        assert [(s["target"], s["tags"]["status"]) for s in doc] == [(tagged, "2xx")]
+        _, body = get(f"http://{HOST}:{front}/tags/findSeries?expr=name%3Dstats.demo_traffic.responses")
+        assert tagged in json.loads(body)
+        on_nodes = [list((stack_dir / f"node{i}" / "carbon" / "whisper" / "_tagged").rglob("*.wsp")) for i in (1, 2)]
+        assert any(on_nodes) and not list((stack_dir / "front").rglob("*.wsp"))
+        _, grouped = render(front, "groupByTags(seriesByTag('name=stats.demo_traffic.responses'),'sum','name')")
+        assert [s["target"] for s in grouped] == ["stats.demo_traffic.responses"]
+
         on_node1 = {f"stats_counts.cluster.e2e.{n}" for n in held[0]}
 
         # node 2's cache and render API hang: the front answers in time with node 1's share

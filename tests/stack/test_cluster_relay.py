@@ -16,7 +16,7 @@ from django_statsd_push.render.app import RenderApp
 from django_statsd_push.render.carbonlink import CarbonLink, CarbonLinkPool, HashRing, parse_hosts
 from django_statsd_push.render.cluster import Cluster
 from django_statsd_push.render.httpserver import BackgroundServer
-from django_statsd_push.server.carbon_cache import CarbonCache
+from django_statsd_push.stack.carbon_cache import CarbonCache
 from django_statsd_push.stack.relay import INSTANCE, CarbonRelay, carbonlink_hosts
 from tests.conftest import require
 

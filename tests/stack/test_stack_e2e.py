@@ -259,6 +259,15 @@ def test_demo_traffic_fills_every_dashboard_panel(tmp_path: Path) -> None:
             for target in panel["targets"]:
                 poll(lambda: render_sum(port, target) > 0, f"{panel['id']}: {target}", 60, stack)
         points = panel_points(HOST, port, tmp_path / "profile")
+        # the deploy marker demo-traffic posted at start, and one from the example app's manage.py
+        # (STATSD_EVENTS_URL as the stack sets it for the app)
+        env = dict(os.environ, DJANGO_SETTINGS_MODULE="exampleproject.settings",
+                   STATSD_EVENTS_URL=f"http://{HOST}:{port}/events/")
+        done = subprocess.run([sys.executable, "manage.py", "statsd_event", "deploy e2e", "--tags", "deploy,web"],
+                              cwd=ROOT / "examples", env=env, capture_output=True, text=True, timeout=60)
+        assert "recorded" in done.stdout, done.stderr
+        status, body = get(f"http://{HOST}:{port}/events/get_data?tags=deploy")
+        assert status == 200 and [e["what"] for e in json.loads(body)] == ["demo-traffic started", "deploy e2e"]
         assert stack.stop() == 0
     assert list(points) == [p["id"] for p in panels()]
     assert all(n > 0 for n in points.values()), points

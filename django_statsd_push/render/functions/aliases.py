@@ -6,9 +6,10 @@ import re
 
 from .. import aggfuncs
 from ..errors import InputError
+from ..regex import user_regex
 from ..registry import Param, render_function
 from ..units import format_units
-from .common import agg_key, compile_regex
+from .common import agg_key
 
 SERIES = Param("seriesList", "seriesList", required=True)
 
@@ -81,13 +82,10 @@ def aliasSub(ctx, seriesList, search, replace):
 
     names each series after the number following "TCP".
     """
-    regex = compile_regex(search, "aliasSub")
+    regex = user_regex(search, "aliasSub")
     out = []
     for s in seriesList:
-        try:
-            name = regex.sub(replace, s.name)
-        except (re.error, IndexError) as exc:
-            raise InputError(f"aliasSub: invalid replacement {replace!r}: {exc}") from None
+        name = regex.sub(replace, s.name)
         out.append(s.copy(name=name, path_expression=s.path_expression))
     return out
 
@@ -108,13 +106,10 @@ def aliasQuery(ctx, seriesList, search, replace, newName):
 
     names each power series after the current frequency of its channel.
     """
-    regex = compile_regex(search, "aliasQuery")
+    regex = user_regex(search, "aliasQuery")
     out = []
     for s in seriesList:
-        try:
-            query = regex.sub(replace, s.name)
-        except (re.error, IndexError) as exc:
-            raise InputError(f"aliasQuery: invalid replacement {replace!r}: {exc}") from None
+        query = regex.sub(replace, s.name)
         found = ctx.evaluate_text(query)
         if not found:
             raise InputError(f"aliasQuery: no series found with query: {query}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 
 from .. import grammar
 from ..errors import InputError
@@ -48,9 +47,3 @@ def percentile(points, n: float, interpolate: bool = False):
         result = result + fraction * (values[rank] - result)
     return result
 
-
-def compile_regex(pattern: str, func: str) -> re.Pattern[str]:
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise InputError(f'invalid regular expression for function "{func}": {pattern!r}: {exc}') from None

@@ -8,10 +8,10 @@ import re
 import numpy as np
 
 from .. import aggfuncs
-from ..errors import InputError
+from ..regex import user_regex
 from ..registry import Param, render_function
 from ..series import Series, fmt_g
-from .common import compile_regex, percentile
+from .common import percentile
 
 SERIES = Param("seriesList", "seriesList", required=True)
 N_INT = Param("n", "integer", required=True)
@@ -175,7 +175,7 @@ def exclude(ctx, seriesList, pattern):
 
       &target=exclude(servers*.instance*.threads.busy,"server02")
     """
-    regex = compile_regex(pattern, "exclude")
+    regex = user_regex(pattern, "exclude")
     return [s for s in seriesList if not regex.search(s.name)]
 
 
@@ -189,7 +189,7 @@ def grep(ctx, seriesList, pattern):
 
       &target=grep(servers*.instance*.threads.busy,"server02")
     """
-    regex = compile_regex(pattern, "grep")
+    regex = user_regex(pattern, "grep")
     return [s for s in seriesList if regex.search(s.name)]
 
 
@@ -485,15 +485,12 @@ def useSeriesAbove(ctx, seriesList, value, search, replace):
 
     draws ``ganglia.metric1.time`` for the hosts whose requests went above 10.
     """
-    regex = compile_regex(search, "useSeriesAbove")
+    regex = user_regex(search, "useSeriesAbove")
     names = []
     for s in seriesList:
         peak = aggfuncs.reduce_series(s.points(), "max")
         if peak is not None and peak > value:
-            try:
-                names.append(regex.sub(replace, s.name))
-            except (re.error, IndexError) as exc:
-                raise InputError(f"useSeriesAbove: invalid replacement {replace!r}: {exc}") from None
+            names.append(regex.sub(replace, s.name))
     if not names:
         return []
     return [s for s in ctx.evaluate_text("group(%s)" % ",".join(names)) if len(s)]

@@ -36,7 +36,7 @@ import sys
 import time
 from pathlib import Path
 
-from django_statsd_push.server.parent_death import die_with_parent
+from django_statsd_push.stack.parent_death import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +105,6 @@ def _holds(path: Path, value: float, when: int) -> bool:
 
 
 class CarbonCache:
-    program = "carbon-cache"
-
     """A carbon-cache child process with its own config, whisper dir, logs and pid file.
 
     ``program``: which of carbon's daemons runs this config (``stack/relay.py`` runs
@@ -116,6 +114,8 @@ class CarbonCache:
     the statsd flush interval; later archives must stay multiples of it).
     ``settings``: extra ``[cache]`` keys for carbon.conf (strings, carbon's names).
     """
+
+    program = "carbon-cache"
 
     def __init__(self, root: str | Path, *, host: str = "127.0.0.1", line_port: int = 0,
                  pickle_port: int = 0, query_port: int = 0, first_retention: str | None = None,

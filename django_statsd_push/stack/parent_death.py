@@ -3,7 +3,7 @@
 A launcher killed with SIGKILL runs no cleanup, so without this its carbon-cache or
 daemons would keep running, holding their ports. ``subprocess.Popen(...,
 preexec_fn=die_with_parent)`` makes the kernel send the child SIGTERM (its graceful
-path) when the parent goes away. Used by ``server/carbon_cache.py`` and by the stack's
+path) when the parent goes away. Used by ``stack/carbon_cache.py`` and by the stack's
 supervisor (``stack/processes.py``).
 """
 
