@@ -20,15 +20,18 @@ from email.policy import HTTP
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from . import deadline, formats, graph, reader, registry
-from .carbonlink import CarbonLink
+import msgpack
+
+from . import deadline, formats, graph, registry
+from .carbonlink import CarbonLink, CarbonLinkPool
+from .cluster import FAILED_HEADER, Cluster, encode_nodes, leaf_intervals
 from .errors import InputError, OverBudget
 from .evaluator import Context, evaluate_target
 from .events import EventStore, open_events
 from .finder import Finder
 from .settings import Limits, RenderSettings
 from .tagdb import TagDB, open_tagdb
-from .tagviews import EventViews, TagViews, ViewError
+from .tagviews import AUTOCOMPLETE_LIMIT, EventViews, TagViews, ViewError
 from .timeparse import parse_time
 
 log = logging.getLogger(__name__)
@@ -131,6 +134,26 @@ def json_text_response(body: str, request: Request | None = None) -> Response:
     return Response(body, "application/json")
 
 
+def json_or_msgpack(obj, request: Request) -> Response:
+    """JSON, or msgpack for a federating peer (``format=msgpack``)."""
+    if request.get("format") == "msgpack":
+        return Response(msgpack.packb(obj, use_bin_type=True), "application/x-msgpack")
+    return json_response(obj, request)
+
+
+#: tag views whose answers are merged from the cluster's peers, and their default limit
+#: (None: the server's --max-series)
+FEDERATED_TAG_VIEWS = {"/tags/findSeries": None, "/tags/autoComplete/tags": AUTOCOMPLETE_LIMIT,
+                       "/tags/autoComplete/values": AUTOCOMPLETE_LIMIT}
+
+
+def partial(response: Response, failed: list[str]) -> Response:
+    """Name the cluster peers left out of this answer (see render/cluster.py)."""
+    if failed:
+        response.headers.append((FAILED_HEADER, "; ".join(failed)))
+    return response
+
+
 def text(body: str, status: str = "200 OK") -> Response:
     return Response(body, "text/plain; charset=utf-8", status)
 
@@ -139,8 +162,8 @@ class RenderApp:
     """The render API over one Whisper root."""
 
     def __init__(self, whisper_root: str, limits: Limits | None = None, static_dir: str | None = STATIC_DIR,
-                 clock: Callable[[], float] = time.time, carbonlink: CarbonLink | None = None,
-                 tagdb: TagDB | None = None, events: EventStore | None = None) -> None:
+                 clock: Callable[[], float] = time.time, carbonlink: CarbonLink | CarbonLinkPool | None = None,
+                 tagdb: TagDB | None = None, events: EventStore | None = None, cluster: Cluster | None = None) -> None:
         if not os.path.isdir(whisper_root):
             raise ValueError(f"whisper root {whisper_root!r} is not a directory")
         self.limits = limits or Limits()
@@ -149,6 +172,7 @@ class RenderApp:
         self.clock = clock
         self.carbonlink = carbonlink
         self.tagdb, self.events = tagdb, events
+        self.cluster = cluster  # peers to federate (CLUSTER_SERVERS); local=1 requests never ask them
         self.routes: dict[str, Callable[[Request], Response]] = {
             "/render": self.render,
             "/metrics/find": self.find,
@@ -157,6 +181,7 @@ class RenderApp:
             "/metrics/index.json": self.index,
             "/version": lambda r: text(GRAPHITE_VERSION + "\n"),
             "/functions": self.functions,
+            "/cluster": lambda r: json_response(self.cluster.status() if self.cluster else [], r),
         }
         # /tags/* and /events/*: graphite-web's TagDB and events APIs (tagviews.py)
         self.tag_views = TagViews(tagdb, self.limits.max_series) if tagdb is not None else None
@@ -166,13 +191,40 @@ class RenderApp:
                 self.routes[route] = self._json_view(view)
         for route in ("/tags/autoComplete/tags", "/tags/autoComplete/values", "/tags", "/events/get_data"):
             self.routes.setdefault(route, lambda r: json_response([], r))  # no store: nothing to list
+        if cluster is not None:  # tag lookups fan out too (each peer has its own tag database)
+            own = self.tag_views.routes() if self.tag_views is not None else {}
+            for route, limit in FEDERATED_TAG_VIEWS.items():
+                self.routes[route] = self._federated_tag_view(route, own.get(route, lambda r: []), limit)
 
     def _json_view(self, view: Callable, *args) -> Callable[[Request], Response]:
         def handle(request: Request) -> Response:
             try:
-                return json_response(view(request, *args), request)
+                return json_or_msgpack(view(request, *args), request)
             except ViewError as exc:
                 return text(f"{exc}\n", exc.status)
+        return handle
+
+    def _federated_tag_view(self, route: str, view: Callable[[Request], object],
+                            default_limit: int | None) -> Callable[[Request], Response]:
+        """A tag lookup answered by this server and its peers: the union of the lists,
+        sorted and cut at the limit, as graphite-web 1.1.8's Store does for its tag-aware
+        (remote) finders' autocompletion. findSeries fans out the same way."""
+        def handle(request: Request) -> Response:
+            try:
+                found = view(request)
+            except ViewError as exc:
+                return text(f"{exc}\n", exc.status)
+            cluster = self.peers(request)
+            if cluster is None:
+                return json_or_msgpack(found, request)
+            merged = set(found)
+            failed: list[str] = []
+            params = [(k, v) for k, values in request.params.items() if k not in ("format", "local", "jsonp")
+                      for v in values]
+            for answer in cluster.ask(route, params, failed):
+                merged.update(p for p in (answer if isinstance(answer, list) else ()) if isinstance(p, str))
+            limit = request.integer("limit", 0) or default_limit or self.limits.max_series
+            return partial(json_or_msgpack(sorted(merged)[:limit], request), failed)
         return handle
 
     def __call__(self, environ: dict, start_response) -> list[bytes]:
@@ -252,7 +304,7 @@ class RenderApp:
             raise InputError("xFilesFactor must be between 0 and 1")
         max_data_points = request.integer("maxDataPoints", 0)
         ctx = Context(self.finder, start, end, now, tz=tz, xff=xff, limits=self.limits, carbonlink=self.carbonlink,
-                      tagdb=self.tagdb, events=self.events)
+                      tagdb=self.tagdb, events=self.events, cluster=self.peers(request))
         data = []
         for target in targets:
             if target.strip():
@@ -263,7 +315,10 @@ class RenderApp:
         if points > self.limits.max_points:
             raise InputError(f"response would hold {points} points, more than {self.limits.max_points} "
                              "(narrow the range or use maxDataPoints)")
-        if graph_params is not None:
+        return partial(self._render_as(fmt, data, request, tz, graph_params), ctx.failed_peers)
+
+    def _render_as(self, fmt: str, data, request: Request, tz, graph_params) -> Response:
+        if graph_params is not None:  # a federating front draws the merged series too
             try:
                 image = graph.render_image(data, graph_params, fmt, tz)
             except graph.ImageUnavailable as exc:
@@ -279,7 +334,19 @@ class RenderApp:
             return Response(formats.render_csv(data, tz), "text/csv")
         if fmt == "raw":
             return Response(formats.render_raw(data), "text/plain")
+        if fmt == "msgpack":
+            return Response(formats.render_msgpack(data), "application/x-msgpack")
         return Response(formats.render_pickle(data), "application/pickle")
+
+    def peers(self, request: Request) -> Cluster | None:
+        """The cluster to fan out to, unless this request is a peer's (``local=1``)."""
+        return None if request.flag("local") else self.cluster
+
+    def search(self, query: str, request: Request, failed: list[str], leaves_only: bool = False,
+               intervals: bool = False) -> list:
+        nodes = self.finder.find(query, leaves_only=leaves_only)
+        cluster = self.peers(request)
+        return nodes if cluster is None else cluster.find(query, nodes, failed, leaves_only, intervals)
 
     # -- /metrics --------------------------------------------------------------------
     def find(self, request: Request) -> Response:
@@ -293,8 +360,14 @@ class RenderApp:
             query = query.replace("..", "*.")
             if not query.endswith("*"):
                 query += "*"
-        leaves_only = request.flag("leavesOnly")
-        nodes = self.finder.find(query, leaves_only=leaves_only)
+        failed: list[str] = []
+        intervals = fmt in ("json", "pickle", "msgpack") and request.get("intervals") != "0"
+        nodes = self.search(query, request, failed, leaves_only=request.flag("leavesOnly"), intervals=intervals)
+        return partial(self._find_as(fmt, query, nodes, request), failed)
+
+    def _find_as(self, fmt: str, query: str, nodes: list, request: Request) -> Response:
+        if fmt in ("pickle", "msgpack"):  # the cluster protocol: graphite-web's own encodings
+            return Response(*encode_nodes(nodes, fmt, self.clock(), request.get("intervals") != "0"))
         nodes.sort(key=attrgetter("name"))
         base = query.rsplit(".", 1)[0] + "." if "." in query else ""
         if fmt == "treejson":
@@ -313,21 +386,15 @@ class RenderApp:
                 return json_response({"nodes": sorted({n.path.split(".")[position] for n in nodes})}, request)
             except IndexError:
                 raise InputError(f"position {position} is past the last node of a match") from None
-        raise InputError(f"invalid value for 'format': {fmt!r} (treejson, completer, json or nodelist)")
+        raise InputError(f"invalid value for 'format': {fmt!r} "
+                         "(treejson, completer, json, nodelist, pickle or msgpack)")
 
     def _node_info(self, node) -> dict:
         """graphite-web's json find entry: a leaf carries the interval its file can hold data
         for (from now minus its longest retention to its last modification)."""
         info: dict = {"path": node.path, "is_leaf": node.is_leaf}
         if node.is_leaf:
-            try:
-                retention = reader.read_header(node.fs_path).max_retention
-                modified = os.stat(node.fs_path).st_mtime
-            except (OSError, reader.CorruptWhisperFile):
-                info["intervals"] = []
-                return info
-            start = self.clock() - retention
-            info["intervals"] = [{"start": start, "end": max(modified, start)}]
+            info["intervals"] = [{"start": start, "end": end} for start, end in leaf_intervals(node, self.clock())]
         return info
 
     def expand(self, request: Request) -> Response:
@@ -335,13 +402,20 @@ class RenderApp:
         if not queries:
             raise InputError("missing required parameter 'query'")
         leaves_only = request.flag("leavesOnly")
-        results = {q: sorted({n.path for n in self.finder.find(q) if n.is_leaf or not leaves_only}) for q in queries}
+        failed: list[str] = []
+        results = {q: sorted({n.path for n in self.search(q, request, failed) if n.is_leaf or not leaves_only})
+                   for q in queries}
         if request.flag("groupByExpr"):
-            return json_response({"results": results}, request)
-        return json_response({"results": sorted(set().union(*results.values()))}, request)
+            return partial(json_or_msgpack({"results": results}, request), failed)
+        return partial(json_or_msgpack({"results": sorted(set().union(*results.values()))}, request), failed)
 
     def index(self, request: Request) -> Response:
-        return json_response(self.finder.index(), request)
+        failed: list[str] = []
+        paths = self.finder.index()
+        cluster = self.peers(request)
+        if cluster is not None:
+            paths = sorted(cluster.index(failed).union(paths))
+        return partial(json_or_msgpack(paths, request), failed)
 
     # -- /functions ------------------------------------------------------------------
     def functions(self, request: Request) -> Response:
@@ -408,15 +482,19 @@ def create_app(settings: RenderSettings) -> RenderApp:
     The tag database (an SQLite file or ``redis://`` URL, default ``tagdb.sqlite3`` beside
     the Whisper root) indexes the tagged series already on disk at start; carbon only
     posts new ones. Events live in their own SQLite file (default ``events.sqlite3``).
+    ``carbonlink``: carbon-caches' cache-query ports (graphite-web's CARBONLINK_HOSTS), to
+    merge points not yet written; ``cluster_server``: peer render servers to federate
+    (graphite-web's CLUSTER_SERVERS), each given ``cluster_timeout`` seconds at most.
     """
     whisper_root = settings.whisper_root
     if not os.path.isdir(whisper_root):
         raise ValueError(f"whisper root {whisper_root!r} is not a directory")
-    address = settings.carbonlink_address
+    hosts, servers = settings.carbonlink_hosts, settings.cluster_servers
     tags = open_tagdb(whisper_root, settings.tagdb)
     indexed = tags.index_whisper(whisper_root)
     if indexed:
         log.info("tag database: indexed %d tagged series found under %s", indexed, whisper_root)
     events = open_events(whisper_root, settings.events_db, settings.events_retention_days * 86400)
     return RenderApp(whisper_root, settings.limits, settings.static_dir or STATIC_DIR,
-                     carbonlink=CarbonLink(*address) if address else None, tagdb=tags, events=events)
+                     carbonlink=CarbonLinkPool(hosts) if hosts else None, tagdb=tags, events=events,
+                     cluster=Cluster(servers, settings.cluster_timeout) if servers else None)

@@ -9,7 +9,8 @@ import numpy as np
 
 from . import functions  # noqa: F401  (registers every render function)
 from . import deadline, grammar, reader
-from .carbonlink import CarbonLink, merge
+from .carbonlink import CarbonLinkPool, merge
+from .cluster import Cluster, merge as merge_peers
 from .errors import InputError
 from .finder import Finder
 from .registry import lookup
@@ -38,7 +39,9 @@ class Context:
     tz: tzinfo = timezone.utc
     xff: float = 0.0
     limits: Limits = field(default_factory=Limits)
-    carbonlink: CarbonLink | None = None
+    carbonlink: CarbonLinkPool | None = None
+    cluster: Cluster | None = None  # peers whose series are merged into every read
+    failed_peers: list[str] = field(default_factory=list)  # shared by the request's copies
     tagdb: TagDB | None = None
     events: object | None = None  # events.EventStore, for the events() function
     budget: Budget = field(default_factory=Budget)
@@ -111,7 +114,29 @@ class Context:
             tags = parse_path(node.path) if ";" in node.path else {}
             out.append(Series(node.path, start, end, step, values, tags=tags, path_expression=pattern,
                               xff=self.current_xff()))
+        if self.cluster is not None:
+            # a seriesByTag(...) pattern goes to the peers as written: each finds its own
+            # tagged series in its tag database (graphite-web's RemoteFinder does the same)
+            out = merge_peers(out, self._read_peers(pattern))
         return out
+
+    def _read_peers(self, pattern: str) -> list[Series]:
+        def make(name, start, end, step, values):
+            try:
+                tags = parse_path(name) if ";" in name else {}
+            except InputError:  # a peer's odd name costs its tags, not the request
+                tags = {}
+            return Series(name, start, end, step, values, tags=tags, path_expression=pattern,
+                          xff=self.current_xff())
+
+        remote = self.cluster.fetch(pattern, self.start, self.end, self.now, self.failed_peers, make)
+        self.budget.series += len(remote)
+        self.budget.points += sum(len(s) for s in remote)
+        if self.budget.series > self.limits.max_series:
+            raise InputError(f"request reads more than {self.limits.max_series} series (--max-series)")
+        if self.budget.points > self.limits.max_points:
+            raise InputError(f"request reads more than {self.limits.max_points} points (--max-points)")
+        return remote
 
     def current_xff(self) -> float:
         """The request's xFilesFactor: setXFilesFactor() changes it for everything evaluated

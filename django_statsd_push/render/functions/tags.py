@@ -27,9 +27,10 @@ def seriesByTag(ctx, *tagExpressions):
 
       &target=seriesByTag('name=request.count','env=~prod|staging')
     """
-    if ctx.tagdb is None:
+    if ctx.tagdb is None and ctx.cluster is None:
         return []
-    paths = ctx.tagdb.find_series(tagExpressions, limit=ctx.limits.max_series)
+    # with cluster peers, ctx.fetch also asks each of them for this expression (local=1)
+    paths = ctx.tagdb.find_series(tagExpressions, limit=ctx.limits.max_series) if ctx.tagdb is not None else []
     raw = ctx.call.raw if ctx.call is not None and ctx.call.raw else _written(tagExpressions)
     return ctx.fetch(raw, tagged=paths)
 
