@@ -83,6 +83,11 @@ class Context:
         for node, series in zip(new, self._read_files(new, pattern)):
             files[(node.path, self.start, self.end)] = series
         found = [series for node in nodes if (series := files[(node.path, self.start, self.end)]) is not None]
+        if self.cluster is not None:
+            # the peers' series for the same pattern, merged gap by gap; a seriesByTag(...)
+            # pattern goes to them as written: each finds its own tagged series in its tag
+            # database (graphite-web's RemoteFinder does the same)
+            found = merge_peers(found, self._read_peers(pattern))
         # A file first read for another pattern is shared under this one's name.
         xff = self.current_xff()
         return [s if (s.path_expression, s.xff) == (pattern, xff) else s.copy(path_expression=pattern, xff=xff)
@@ -114,10 +119,6 @@ class Context:
             tags = parse_path(node.path) if ";" in node.path else {}
             out.append(Series(node.path, start, end, step, values, tags=tags, path_expression=pattern,
                               xff=self.current_xff()))
-        if self.cluster is not None:
-            # a seriesByTag(...) pattern goes to the peers as written: each finds its own
-            # tagged series in its tag database (graphite-web's RemoteFinder does the same)
-            out = merge_peers(out, self._read_peers(pattern))
         return out
 
     def _read_peers(self, pattern: str) -> list[Series]:
