@@ -102,6 +102,8 @@ def url_names(resolver: URLResolver) -> frozenset[str]:
 
 
 def _func_path(func: Any) -> str:
+    # Django's own rule for an unnamed pattern (``__name__``), so the result equals
+    # ``ResolverMatch.view_name``; not exclusions.view_path, which uses ``__qualname__``.
     func = getattr(func, "view_class", func)
     if not hasattr(func, "__name__"):
         return f"{type(func).__module__}.{type(func).__name__}"

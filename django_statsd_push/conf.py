@@ -234,7 +234,7 @@ class StatsdSettings:
 
     @classmethod
     def definitions(cls) -> list[_Setting[Any]]:
-        """Every setting, in check-id order (the system checks walk this)."""
+        """Every setting, in the order declared above (the system checks walk this)."""
         return [value for value in vars(cls).values() if isinstance(value, _Setting)]
 
     def parsed(self, attribute: str) -> Any:

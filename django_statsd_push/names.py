@@ -101,7 +101,8 @@ _cached = lru_cache(maxsize=4096)
 
 @_cached
 def request(view: str, method: str | None, suffix: str | None = None) -> Metric:
-    """``request.<view>.<METHOD>[.<suffix>]`` (suffix: ``db_queries``, ``db_time``)."""
+    """``request.<view>.<METHOD>[.<suffix>]`` (suffix: ``request_bytes``, ``response_bytes``,
+    ``db_queries``, ``db_time``)."""
     method = (method or "").upper()
     # Any string (or None: HttpRequest.method) can arrive as a method; unknown ones
     # share one series, not one each.

@@ -10,6 +10,7 @@ import importlib
 import os
 import shutil
 import socket
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -55,3 +56,15 @@ def require_import(module: str) -> ModuleType:
     except ImportError as exc:
         require(False, f"{module} is not installed ({exc})")
         raise  # unreachable: require() skipped or failed
+
+
+@pytest.fixture(scope="session")
+def etsy_js() -> Path:
+    """etsy statsd 0.9's ``stats.js`` (tests/server/etsy.py installs it with npm once), the
+    oracle of the daemon's output; skips, or fails in CI, without node or npm."""
+    from tests.server.etsy import install
+
+    require_program("node")
+    js = install()
+    require(js is not None, "etsy statsd could not be installed with npm")
+    return js

@@ -14,7 +14,6 @@ The table in docs/bridge.rst ("What statsd clients send") is this test's output:
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from django_statsd_push.server.aggregate import Aggregator, AggregatorConfig
 from django_statsd_push.server.graphite import GraphiteConfig, format_snapshot
 from django_statsd_push.server.protocol import ETSY, EXPORTER
 from tests.conftest import require
+from tests.server.etsy import node_cache, npm_install
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "bridge.rst"
 START, END = ".. clients-table-start\n", ".. clients-table-end\n"
@@ -116,26 +116,10 @@ c.close();
 """
 
 
-def hot_shots_dir() -> Path | None:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "django-statsd-push" / "hot-shots"
-    if (base / "node_modules" / "hot-shots").exists():
-        return base
-    npm = shutil.which("npm")
-    if npm is None or shutil.which("node") is None:
-        return None
-    base.mkdir(parents=True, exist_ok=True)
-    try:
-        subprocess.run([npm, "install", "--no-audit", "--no-fund", "--omit=optional", "--prefix", str(base),
-                        f"hot-shots@{HOT_SHOTS_VERSION}"], check=True, capture_output=True, timeout=300)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return base if (base / "node_modules" / "hot-shots").exists() else None
-
-
 def hot_shots(port: int) -> None:
-    where = hot_shots_dir()
+    where = npm_install("hot-shots", HOT_SHOTS_VERSION, node_cache("hot-shots"))
     require(where is not None, "node/npm or the hot-shots package is missing")
-    subprocess.run(["node", "-e", HOT_SHOTS_JS, str(port)], check=True, cwd=where, timeout=60)
+    subprocess.run(["node", "-e", HOT_SHOTS_JS, str(port)], check=True, cwd=where.parents[1], timeout=60)
 
 
 CLIENTS: dict[str, Callable[[int], None]] = {"pystatsd": pystatsd, "datadog": datadog, "hot-shots": hot_shots}

@@ -6,7 +6,6 @@ beacon arrives at a real UDP socket as metrics."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import time
@@ -15,7 +14,7 @@ import pytest
 
 from django_statsd_push import browser
 from django_statsd_push.testing import capture_metrics
-from tests.client.test_example import MANAGE, SERVERS, example_env, free_port, get, manage  # noqa: F401
+from tests.client.test_example import SERVERS, example_env, example_server, manage  # noqa: F401
 from tests.conftest import require_program
 from tests.stack.dashboard_page import CHROMIUM_FLAGS
 
@@ -179,24 +178,7 @@ def test_chromium_sends_the_example_pages_timings(example_env, receiver, tmp_pat
     manage(example_env, "migrate", "-v0")
     manage(example_env, "seed_polls")
     receiver.datagrams(timeout=0.05)
-    port = free_port()
-    # uvicorn imports the project by name: the checkout and examples/ on the path.
-    paths = [str(MANAGE.parents[1]), str(MANAGE.parent), example_env.get("PYTHONPATH", "")]
-    env = dict(example_env, PYTHONPATH=os.pathsep.join(filter(None, paths)))
-    server = subprocess.Popen(
-        server_command(port), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if get(f"{base}/healthz") == (200, b"ok"):
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "the server did not answer"
-            time.sleep(0.1)
+    with example_server(example_env, server_command) as base:
         receiver.datagrams(timeout=0.05)
         dom = subprocess.run(
             [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
@@ -211,9 +193,6 @@ def test_chromium_sends_the_example_pages_timings(example_env, receiver, tmp_pat
         while not any(line.startswith("example.browser.") for line in lines):
             assert time.monotonic() < deadline, f"no browser timings arrived: {lines}"
             lines += receiver.lines(timeout=1.0)
-    finally:
-        server.terminate()
-        server.wait(10)
     timings = {}
     for line in lines:
         match = re.fullmatch(r"example\.browser\.polls_detail\.(\w+):([\d.]+)\|ms", line)

@@ -3,6 +3,7 @@ contract, and the datagrams it sends to a UDP socket."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -11,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -67,21 +69,15 @@ SERVERS = {
 }
 
 
-@pytest.mark.parametrize("server_command", SERVERS.values(), ids=SERVERS.keys())
-def test_example_project_end_to_end(example_env, receiver, server_command):
-    manage(example_env, "migrate", "-v0")
-    assert "20 questions created" in manage(example_env, "seed_polls").stdout
-    assert "0 questions created" in manage(example_env, "seed_polls").stdout
-    receiver.datagrams(timeout=0.05)  # whatever migrate sent
-
+@contextlib.contextmanager
+def example_server(env: dict[str, str], command) -> Iterator[str]:
+    """The base URL of the example project served by ``command(port)`` (a value of
+    SERVERS), once its /healthz answers; the server is stopped on exit."""
     port = free_port()
     # uvicorn imports the project by name: the checkout and examples/ on the path.
-    paths = [str(MANAGE.parents[1]), str(MANAGE.parent), example_env.get("PYTHONPATH", "")]
-    env = dict(example_env, PYTHONPATH=os.pathsep.join(filter(None, paths)))
-    server = subprocess.Popen(
-        server_command(port),
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    paths = [str(MANAGE.parents[1]), str(MANAGE.parent), env.get("PYTHONPATH", "")]
+    env = dict(env, PYTHONPATH=os.pathsep.join(filter(None, paths)))
+    server = subprocess.Popen(command(port), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
@@ -91,9 +87,22 @@ def test_example_project_end_to_end(example_env, receiver, server_command):
                     break
             except OSError:
                 pass
-            assert time.monotonic() < deadline, "runserver did not answer"
+            assert time.monotonic() < deadline, "the server did not answer"
             time.sleep(0.1)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(10)
 
+
+@pytest.mark.parametrize("server_command", SERVERS.values(), ids=SERVERS.keys())
+def test_example_project_end_to_end(example_env, receiver, server_command):
+    manage(example_env, "migrate", "-v0")
+    assert "20 questions created" in manage(example_env, "seed_polls").stdout
+    assert "0 questions created" in manage(example_env, "seed_polls").stdout
+    receiver.datagrams(timeout=0.05)  # whatever migrate sent
+
+    with example_server(example_env, server_command) as base:
         assert get(f"{base}/")[0] == 200
         status, body = get(f"{base}/polls/")
         assert status == 200 and body.count(b"<li>") == 20
@@ -131,9 +140,6 @@ def test_example_project_end_to_end(example_env, receiver, server_command):
             assert expected in names, (expected, sorted(names))
         slow = [line for line in lines if line.startswith("example.request.slow.GET:")][0]
         assert float(slow.split(":")[1].split("|")[0]) >= 100
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 def test_example_pages_link_to_every_view_and_show_the_toolbar_in_debug(example_env):

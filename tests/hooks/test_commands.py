@@ -156,15 +156,11 @@ def test_a_bad_setting_is_named_with_its_fix(settings):
 
 
 @pytest.mark.slow
-def test_the_real_etsy_statsd_confirms_too(settings, statsd_send):
+def test_the_real_etsy_statsd_confirms_too(settings, statsd_send, etsy_js):
     """etsy statsd 0.9 (node) prints its counters with node's util.inspect: bare keys."""
-    from tests.conftest import require, require_program
-    from tests.server.etsy import EtsyStatsd, install
+    from tests.server.etsy import EtsyStatsd
 
-    require_program("node")
-    stats_js = install()
-    require(stats_js is not None, "etsy statsd could not be installed with npm")
-    with EtsyStatsd(stats_js, {"flushInterval": 600000, "backends": []}) as etsy:
+    with EtsyStatsd(etsy_js, {"flushInterval": 600000, "backends": []}) as etsy:
         settings.STATSD_CLIENT = "udp"
         settings.STATSD_HOST = "127.0.0.1"
         settings.STATSD_PORT = etsy.udp_port

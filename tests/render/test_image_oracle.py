@@ -12,6 +12,8 @@ import numpy as np
 
 import pytest
 
+from tests.conftest import require
+
 from . import graphite_oracle
 from .conftest import NOW, write_metric
 
@@ -73,6 +75,24 @@ def write_data(root) -> None:
     write_metric(root, "islands", [3 if i % 20 == 0 else None for i in range(360)])
 
 
+def ours_and_theirs(tmp_path, root, client, requests: list[dict], fmt: str) -> list[tuple[dict, tuple, dict]]:
+    """(request, our (status, headers, body), graphite-web's answer) for each of ``requests``
+    in format ``fmt`` over the same Whisper files; graphite-web must answer each with 200."""
+    write_data(root)
+    reqs = [dict({"from": "-1h"}, **r, format=fmt) for r in requests]
+    try:
+        answers = graphite_oracle.render(tmp_path, [dict(r) for r in reqs], NOW)
+    except graphite_oracle.OracleUnavailable as exc:
+        require(False, str(exc))
+    both = []
+    for req, answer in zip(reqs, answers):
+        assert answer["status"] == 200, (req, answer["body"][:300])
+        targets = req["target"] if isinstance(req["target"], list) else [req["target"]]
+        params = [("target", t) for t in targets] + [(k, v) for k, v in req.items() if k != "target"]
+        both.append((req, client.request("/render", params), answer))
+    return both
+
+
 def metadata(svg: str) -> dict:
     match = re.search(r"metadata = (\{.*\})\s*\]\]>", svg, re.S)
     assert match, svg[-500:]
@@ -86,20 +106,8 @@ def _close(a, b, tolerance):
 
 
 def test_axes_and_layout_match_graphite_web(tmp_path, root, client):
-    from ..conftest import require
-
-    write_data(root)
-    reqs = [dict({"from": "-1h"}, **r, format="svg") for r in REQUESTS]
-    try:
-        answers = graphite_oracle.render(tmp_path, [dict(r) for r in reqs], NOW)
-    except graphite_oracle.OracleUnavailable as exc:
-        require(False, str(exc))
     failures = []
-    for req, answer in zip(reqs, answers):
-        assert answer["status"] == 200, (req, answer["body"][:300])
-        targets = req["target"] if isinstance(req["target"], list) else [req["target"]]
-        params = [("target", t) for t in targets] + [(k, v) for k, v in req.items() if k != "target"]
-        status, headers, body = client.request("/render", params)
+    for req, (status, headers, body), answer in ours_and_theirs(tmp_path, root, client, REQUESTS, "svg"):
         assert status == 200 and headers["Content-Type"] == "image/svg+xml", body[:300]
         ours, theirs = metadata(body.decode()), metadata(answer["body"])
         if ours.get("y", {}).get("labels") != theirs.get("y", {}).get("labels"):
@@ -157,20 +165,8 @@ def test_pngs_look_like_graphite_webs(tmp_path, root, client):
     sits (hidden here)."""
     from PIL import Image
 
-    from ..conftest import require
-
-    write_data(root)
-    reqs = [dict({"from": "-1h"}, **r, format="png") for r in PICTURES]
-    try:
-        answers = graphite_oracle.render(tmp_path, [dict(r) for r in reqs], NOW)
-    except graphite_oracle.OracleUnavailable as exc:
-        require(False, str(exc))
     failures = []
-    for req, answer in zip(reqs, answers):
-        assert answer["status"] == 200, req
-        targets = req["target"] if isinstance(req["target"], list) else [req["target"]]
-        params = [("target", t) for t in targets] + [(k, v) for k, v in req.items() if k != "target"]
-        status, _, body = client.request("/render", params)
+    for req, (status, _, body), answer in ours_and_theirs(tmp_path, root, client, PICTURES, "png"):
         assert status == 200, body[:300]
         with Image.open(io.BytesIO(body)) as ours, Image.open(io.BytesIO(bytes.fromhex(answer["body"]))) as theirs:
             assert ours.size == theirs.size, req

@@ -22,32 +22,42 @@ from pathlib import Path
 VERSION = "0.9.0"
 
 
+def node_cache(name: str) -> Path:
+    """Where an npm package the tests run is installed, outside the repository."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "django-statsd-push" / name
+
+
 def cache_dir() -> Path:
     if os.environ.get("ETSY_STATSD_DIR"):
         return Path(os.environ["ETSY_STATSD_DIR"])
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "django-statsd-push" / "etsy-statsd"
+    return node_cache("etsy-statsd")
+
+
+def npm_install(package: str, version: str, prefix: Path) -> Path | None:
+    """``prefix/node_modules/<package>``, installed with npm if it is not there yet; None
+    without node/npm or offline (the caller skips, or fails in CI, with a reason)."""
+    where = prefix / "node_modules" / package
+    if where.exists():
+        return where
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        return None
+    prefix.mkdir(parents=True, exist_ok=True)
+    try:
+        subprocess.run(
+            [npm, "install", "--no-audit", "--no-fund", "--omit=optional", "--prefix", str(prefix),
+             f"{package}@{version}"],
+            check=True, capture_output=True, timeout=300,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return where if where.exists() else None
 
 
 def install() -> Path | None:
     """Path of etsy's ``stats.js``, installing it with npm if needed; None without node/npm."""
-    target = cache_dir()
-    stats_js = target / "node_modules" / "statsd" / "stats.js"
-    if stats_js.exists():
-        return stats_js
-    npm = shutil.which("npm")
-    if npm is None or shutil.which("node") is None:
-        return None
-    target.mkdir(parents=True, exist_ok=True)
-    try:
-        subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund", "--omit=optional", "--prefix", str(target),
-             f"statsd@{VERSION}"],
-            check=True, capture_output=True, timeout=300,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None  # offline: the caller skips (or fails in CI) with a reason
-    return stats_js if stats_js.exists() else None
+    where = npm_install("statsd", VERSION, cache_dir())
+    return where / "stats.js" if where is not None and (where / "stats.js").exists() else None
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:

@@ -43,6 +43,20 @@ def wait_received(daemon, n: int, timeout: float = 30.0) -> None:
         time.sleep(0.01)
 
 
+def wait_carbon_values(carbon, wanted: dict[str, str], timeout: float = 30.0) -> None:
+    """Read ``carbon``'s (a CarbonCapture) lines until each name in ``wanted`` has come with
+    its value, in one flush or several: a flush on a loaded machine may split them."""
+    seen = {}
+
+    def done(line: str) -> bool:
+        name, value, _ = line.split()
+        if wanted.get(name) == value:
+            seen[name] = value
+        return seen == wanted
+
+    carbon.lines_until(done, timeout)
+
+
 class Collect:
     """A GraphiteSink writer that keeps each flush's lines (the Carbon client is tested apart)."""
 

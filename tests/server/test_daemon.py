@@ -18,7 +18,7 @@ from django_statsd_push.server.config import Settings
 from django_statsd_push.server.daemon import Daemon
 
 from .etsy import CarbonCapture
-from .helpers import Serve, mgmt, send_udp, wait_received
+from .helpers import Serve, mgmt, send_udp, wait_carbon_values, wait_received
 
 
 def stats_of(reply: str) -> dict[str, str]:
@@ -36,17 +36,9 @@ def test_udp_and_tcp_input_reach_carbon():
         with socket.create_connection(("127.0.0.1", daemon.port)) as tcp:
             tcp.sendall(b"tcp.hits:2|c\ntcp.")
             tcp.sendall(b"g:7|g\n")
-        seen = {}
         wanted = {"stats_counts.udp.hits": "3", "stats_counts.tcp.hits": "2", "stats.gauges.tcp.g": "7",
                   "stats.timers.udp.t.upper": "5"}
-
-        def done(line: str) -> bool:
-            name, value, _ = line.split()
-            if name in wanted and value == wanted[name]:
-                seen[name] = value
-            return seen == wanted
-
-        carbon.lines_until(done)
+        wait_carbon_values(carbon, wanted)
 
 
 def test_management_interface_speaks_etsy():
@@ -185,19 +177,11 @@ def test_dogstatsd_lines_reach_carbon_and_are_counted():
         send_udp(daemon.port, b"dd.hits:2|c|#env:prod,canary|c:abc|T1656581400\ndd.t:1:2:3|ms\n"
                               b"_sc|db.up|2|#env:prod|m:refused\n_e{6,4}:Deploy|done|t:info\ntg.hits,env=prod:4|c\n"
                               b"bad:x|c")
-        seen = {}
         wanted = {"stats_counts.dd.hits;env=prod;canary=true": "2", "stats.timers.dd.t.count": "3",
                   "stats.gauges.service_check.db.up;env=prod": "2", "stats_counts.tg.hits;env=prod": "4",
                   "stats_counts.statsd.events_received": "1", "stats_counts.statsd.service_checks_received": "1",
                   "stats_counts.statsd.bad_lines_seen": "1"}
-
-        def done(line: str) -> bool:
-            name, value, _ = line.split()
-            if name in wanted and value == wanted[name]:
-                seen[name] = value
-            return seen == wanted
-
-        carbon.lines_until(done)
+        wait_carbon_values(carbon, wanted)
         stats = mgmt(daemon.mgmt_port, "stats")
         assert "messages.events_received: 1" in stats and "messages.service_checks_received: 1" in stats
         assert "messages.rejected.malformed_value: 1" in stats

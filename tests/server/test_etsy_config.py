@@ -23,8 +23,7 @@ from django_statsd_push.server.config import ConfigError
 from django_statsd_push.server.etsy_config import parse_js_object, settings_from_config_js
 from django_statsd_push.server.timer_stats import js_str
 
-from ..conftest import require, require_program
-from .etsy import CarbonCapture, EtsyStatsd, free_port, install
+from .etsy import CarbonCapture, EtsyStatsd, free_port
 from .helpers import mgmt, send_udp
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,14 +91,6 @@ def config_reply(port: int) -> str:
         while not data.endswith(b"health: up\n"):
             data += s.recv(1 << 20)
     return data.decode()[:-len("health: up\n")]
-
-
-@pytest.fixture(scope="module")
-def etsy_js():
-    require_program("node")
-    js = install()
-    require(js is not None, "etsy statsd could not be installed with npm")
-    return js
 
 
 def test_we_read_what_etsy_reads(etsy_js):

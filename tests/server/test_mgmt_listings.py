@@ -14,14 +14,12 @@ import re
 import subprocess
 import time
 
-import pytest
-
 from django_statsd_push.server.config import Settings
 from django_statsd_push.server.daemon import Daemon
 from django_statsd_push.server.js_inspect import inspect
 
-from ..conftest import require, require_program
-from .etsy import EtsyStatsd, install
+from ..conftest import require_program
+from .etsy import EtsyStatsd
 from .helpers import mgmt, send_udp, wait_received
 
 NODE_INSPECT = ("const util = require('util');"
@@ -61,14 +59,6 @@ def test_inspect_prints_what_node_prints():
     assert len(expected) == len(tables)
     for table, text in zip(tables, expected):
         assert inspect(table) == text, json.dumps(table)[:200]
-
-
-@pytest.fixture(scope="module")
-def etsy_js():
-    require_program("node")
-    js = install()
-    require(js is not None, "etsy statsd could not be installed with npm")
-    return js
 
 
 PACKETS = [

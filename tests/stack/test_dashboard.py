@@ -6,6 +6,7 @@ attributes the page writes into the DOM after its render queries come back.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
@@ -13,13 +14,14 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from django_statsd_push.stack import health
 from tests.conftest import require_import
-from tests.stack.dashboard_page import panel_points, panels
+from tests.stack.dashboard_page import dump_dom, panel_points, panels
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "graphite" / "grafana" / "django-statsd-push.json"
@@ -71,27 +73,33 @@ def write_whisper(root: Path, names: list[str], step: int = 10, points: int = 60
         whisper.update_many(str(path), [(now - k * step, float(i + 1 + k % 7)) for k in range(points)])
 
 
+@contextlib.contextmanager
+def render_api_over(root: Path) -> Iterator[tuple[str, int]]:
+    """(host, port) of a real ``statsd-push render`` over the Whisper files in ``root``
+    (its tag and event stores and its log go beside ``root``)."""
+    port = health.free_port()
+    with (root.parent / f"render-{root.name}.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "django_statsd_push.cli", "render", "--whisper-root", str(root),
+             "--host", "127.0.0.1", "--port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+        )
+        try:
+            health.wait_until(lambda: health.http_status("127.0.0.1", port, "/version") == 200,
+                              "render API", 30, alive=lambda: proc.poll() is None)
+            yield "127.0.0.1", port
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
 @pytest.fixture(scope="module")
 def render_api(tmp_path_factory):
-    """(host, port) of a real ``statsd-push render`` over fresh Whisper files."""
-    root = tmp_path_factory.mktemp("render") / "whisper"  # its tag and event stores go beside it
+    root = tmp_path_factory.mktemp("render") / "whisper"
     root.mkdir()
     write_whisper(root, METRICS)
-    port = health.free_port()
-    log = (root.parent / "render.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "django_statsd_push.cli", "render", "--whisper-root", str(root),
-         "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-    )
-    try:
-        health.wait_until(lambda: health.http_status("127.0.0.1", port, "/version") == 200,
-                          "render API", 30, alive=lambda: proc.poll() is None)
-        yield "127.0.0.1", port
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
+    with render_api_over(root) as address:
+        yield address
 
 
 def render_json(host: str, port: int, target: str) -> list[dict]:
@@ -153,8 +161,6 @@ def deploy_event(render_api) -> int:
 
 @pytest.mark.slow
 def test_event_markers_are_drawn_where_the_event_is(render_api, deploy_event, tmp_path: Path) -> None:
-    from tests.stack.dashboard_page import dump_dom
-
     dom = dump_dom(*render_api, tmp_path / "profile")
     assert 'data-events-total="1"' in dom
     sections = re.findall(r'<section class="panel" id="([\w-]+)".*?</section>', dom, re.S)
@@ -178,8 +184,6 @@ def test_event_markers_are_drawn_where_the_event_is(render_api, deploy_event, tm
 
 @pytest.mark.slow
 def test_events_none_hides_markers(render_api, deploy_event, tmp_path: Path) -> None:
-    from tests.stack.dashboard_page import dump_dom
-
     dom = dump_dom(*render_api, tmp_path / "profile", query="events=none")
     assert 'data-events-total="0"' in dom and 'class="event"' not in dom
 

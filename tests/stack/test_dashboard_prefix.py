@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from django_statsd_push.stack import health
 from tests.stack.dashboard_page import panel_points_and_dom, panels
-from tests.stack.test_dashboard import GRAFANA, METRICS, ROOT, grafana_targets, render_json, write_whisper
+from tests.stack.test_dashboard import GRAFANA, METRICS, grafana_targets, render_api_over, render_json, write_whisper
 
 PREFIX = "shop"
 DAEMON_OWN = "stats_counts.statsd."  # the daemon's own counters: never prefixed
@@ -42,21 +39,8 @@ DECOYS = ["stats.timers.request.other.GET.count_ps", "stats.timers.request.other
 def render_api(tmp_path_factory):
     root = tmp_path_factory.mktemp("whisper-prefix")
     write_whisper(root, [prefixed(name) for name in METRICS] + DECOYS)
-    port = health.free_port()
-    log = (root.parent / "render-prefix.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "django_statsd_push.cli", "render", "--whisper-root", str(root),
-         "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-    )
-    try:
-        health.wait_until(lambda: health.http_status("127.0.0.1", port, "/version") == 200,
-                          "render API", 30, alive=lambda: proc.poll() is None)
-        yield "127.0.0.1", port
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
+    with render_api_over(root) as address:
+        yield address
 
 
 @pytest.mark.slow

@@ -54,15 +54,6 @@ class YAxis:
     labels: list[str]
     log_base: float | None = None
 
-    def position(self, value: float) -> float:
-        """0 at the bottom, 1 at the top (NaN for values a log axis cannot show)."""
-        if self.log_base:
-            if not value > 0:
-                return math.nan
-            lo = math.log(self.bottom, self.log_base)
-            return (math.log(value, self.log_base) - lo) / (math.log(self.top, self.log_base) - lo)
-        return (value - self.bottom) / (self.top - self.bottom)
-
 
 def _steps(min_step: float, binary: bool):
     base, mantissas = (2.0, (1.0,)) if binary else (10.0, (1.0, 2.0, 5.0))
