@@ -25,11 +25,18 @@ def test_taken_tcp_port_names_the_port_and_the_flag() -> None:
 
 
 def test_taken_udp_port_counts_for_the_statsd_port() -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        taken = s.getsockname()[1]
-        assert health.check_ports([Port("statsd", taken, "--statsd-port", udp=False)]) == []
-        errors = health.check_ports([Port("statsd", taken, "--statsd-port", udp=True)])
+    for _ in range(5):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s, socket.socket() as tcp_twin:
+            s.bind(("127.0.0.1", 0))
+            taken = s.getsockname()[1]
+            try:  # another process may hold the TCP port of the same number: pick again
+                tcp_twin.bind(("127.0.0.1", taken))
+            except OSError:
+                continue
+            tcp_twin.close()
+            assert health.check_ports([Port("statsd", taken, "--statsd-port", udp=False)]) == []
+            errors = health.check_ports([Port("statsd", taken, "--statsd-port", udp=True)])
+            break
     assert errors and "--statsd-port" in errors[0] and "UDP/TCP" in errors[0]
 
 
