@@ -15,7 +15,8 @@ from django_statsd_push.bridge.http import DEFAULT_LISTEN, parse_listen
 from django_statsd_push.bridge.mapping import MappingError
 from django_statsd_push.bridge.store import DEFAULT_MAX_SERIES
 from django_statsd_push.bridge.standalone import DEFAULT_FLUSH_INTERVAL, StandaloneBridge
-from django_statsd_push.server.cli import run_until_stopped, signal_queue
+from django_statsd_push.server.cli import add_unix_arguments, run_until_stopped, signal_queue
+from django_statsd_push.server.config import ConfigError
 
 log = logging.getLogger("django_statsd_push.bridge")
 
@@ -41,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--origin-tags", action="store_true",
                         help="keep DogStatsD |c: container ids and |card: cardinalities as labels")
+    parser.add_argument("--events-url", metavar="URL",
+                        help="POST DogStatsD events to this graphite-web /events/ URL")
+    add_unix_arguments(parser)
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 
@@ -57,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--flush-interval must be > 0 ms")
     if args.max_series <= 0:
         parser.error("--max-series must be > 0")
+    options = {key: getattr(args, key) for key in ("unix_dgram_path", "unix_stream_path", "unix_socket_mode",
+                                                   "unix_socket_group", "events_url") if getattr(args, key) is not None}
     signals = signal_queue()  # before the ports answer: an early SIGTERM still flushes
     try:
         bridge = StandaloneBridge(
@@ -67,9 +73,13 @@ def main(argv: list[str] | None = None) -> int:
             flush_interval=args.flush_interval / 1000,
             max_series=args.max_series,
             origin_tags=args.origin_tags,
+            options=options,
         ).start()
     except MappingError as exc:
         print(f"statsd-push bridge: bad mapping file: {exc}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"statsd-push bridge: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"statsd-push bridge: cannot listen: {exc}", file=sys.stderr)

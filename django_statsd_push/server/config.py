@@ -59,6 +59,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("port", "port", int, RESTART, _LISTEN),
     Setting("mgmt_address", "mgmt_host", str, RESTART, _LISTEN),
     Setting("mgmt_port", "mgmt_port", int, RESTART, _LISTEN),
+    Setting("unix_dgram_path", "unix_dgram_path", str, RESTART, _LISTEN),
+    Setting("unix_stream_path", "unix_stream_path", str, RESTART, _LISTEN),
+    Setting("unix_socket_mode", "unix_socket_mode", int, RESTART, "set on the socket files at start"),
+    Setting("unix_socket_group", "unix_socket_group", str, RESTART, "set on the socket files at start"),
     Setting("flushInterval", "flush_interval_ms", (int, float), RELOAD, "from the next flush on"),
     Setting("graphiteHost", "graphite_host", str, RELOAD, "the Carbon client reconnects; buffered points follow"),
     Setting("graphitePort", "graphite_port", int, RELOAD, "the Carbon client reconnects; buffered points follow"),
@@ -88,6 +92,7 @@ SETTINGS: tuple[Setting, ...] = (
             "the Carbon client's bound (oldest points dropped if over it)"),
     Setting("carbon_reconnect_max", "carbon_reconnect_max", (int, float), RELOAD, "the Carbon client's next retry"),
     Setting("prometheus_listen", "prometheus_listen", str, RESTART, "the sinks are built at start"),
+    Setting("events_url", "events_url", str, RESTART, "the sinks are built at start"),
     Setting("mapping", "mapping", str, RELOAD, "the Prometheus sink reads the file again (on every SIGHUP)"),
     Setting("log_level", "log_level", str, RELOAD, "the root logger's level"),
     Setting("exporter_rules", "exporter_rules", bool, RELOAD, "lines read from now on (statsd_exporter's rules)"),
@@ -126,6 +131,10 @@ class Settings:
     port: int = 8125
     mgmt_host: str = "127.0.0.1"
     mgmt_port: int = 8126
+    unix_dgram_path: str | None = None  # DogStatsD's datagram mode (server/unix_listener.py)
+    unix_stream_path: str | None = None  # newline-framed lines (pystatsd's UnixSocketStatsClient)
+    unix_socket_mode: int = 0o660
+    unix_socket_group: str | None = None
     flush_interval_ms: float = 10000
     graphite_enabled: bool = True
     graphite_host: str = "127.0.0.1"
@@ -154,6 +163,7 @@ class Settings:
     carbon_reconnect_max: float = 30.0
     prometheus_listen: str | None = None
     mapping: str | None = None
+    events_url: str | None = None  # graphite-web's /events/ for DogStatsD events (server/events_sink.py)
     log_level: str = "INFO"
     exporter_rules: bool = False  # parse as statsd_exporter (the bridge), not as etsy
     origin_tags: bool = False  # keep DogStatsD container id / cardinality as tags
@@ -214,6 +224,13 @@ class Settings:
             raise ConfigError("max_packet_size must be between 1 and 65535")
         if not isinstance(logging.getLevelName(self.log_level.upper()), int):
             raise ConfigError(f"log_level {self.log_level!r} is not a logging level (DEBUG, INFO, WARNING, ERROR)")
+        if not 0 <= self.unix_socket_mode <= 0o777:
+            raise ConfigError(f"unix_socket_mode {self.unix_socket_mode:o} is not a file mode (0 to 0o777)")
+        paths = [p for p in (self.unix_dgram_path, self.unix_stream_path) if p]
+        if len(set(paths)) < len(paths):
+            raise ConfigError("unix_dgram_path and unix_stream_path must be two different files")
+        if self.events_url is not None and not self.events_url.startswith(("http://", "https://")):
+            raise ConfigError(f"events_url {self.events_url!r} must be an http:// or https:// URL")
         if self.gauges_max_ttl < 1:
             self.gauges_max_ttl = 1  # etsy forces it to 1 when it is not a positive integer
         if not is_safe(self.prefix_stats) or ";" in self.prefix_stats:

@@ -179,6 +179,7 @@ def start_stack(args: argparse.Namespace, sup: Supervisor, say: Callable[[str], 
         "--graphite-host", HOST, "--graphite-port", str(args.carbon_port),
         "--flush-interval", str(args.flush_interval),
         "--prometheus-listen", f"{HOST}:{args.prometheus_port}", "--mapping", str(args.mapping),
+        "--events-url", f"http://{HOST}:{args.render_port}/events/",  # DogStatsD events -> Graphite events
     ], stack_dir)
     sup.start(daemon)
     ready("statsd daemon", lambda: health.mgmt_healthy(HOST, args.mgmt_port), daemon)
