@@ -3,7 +3,7 @@
 The parser turns ``_e{..}`` lines into ``protocol.Event`` records and the aggregator
 hands them to every sink in ``Snapshot.events``; this sink, built when ``events_url``
 is set, posts each as graphite-web's JSON body (title -> ``what``, text -> ``data``,
-tags -> ``tags``, the event's timestamp, or the flush's, -> ``when``), so they show in
+tags -> ``tags``, the event's timestamp, or the flush time, -> ``when``), so they show in
 ``/events/get_data`` and the ``events()`` render function of ``statsd-push render``
 or graphite-web.
 
@@ -69,9 +69,12 @@ class EventsSink:
         return cls(settings.events_url, count)
 
     def flush(self, snapshot: Snapshot) -> None:
+        # No timestamp: when it was flushed (the stamp of the flush ``stop`` makes lies
+        # ahead, and an event from the future hides from ``/events/get_data`` until then).
+        when = min(snapshot.timestamp, time.time())
         for event in snapshot.events:
             try:
-                self._queue.put_nowait(event_body(event, snapshot.timestamp))
+                self._queue.put_nowait(event_body(event, when))
             except queue.Full:
                 self._drop("the queue of events to post is full")
 
