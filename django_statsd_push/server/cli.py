@@ -51,9 +51,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--prometheus-listen", dest="prometheus_listen", metavar="HOST:PORT",
                    help="also serve Prometheus /metrics here (needs the bridge)")
     p.add_argument("--mapping", metavar="FILE", help="statsd -> Prometheus mapping file for --prometheus-listen")
-    p.add_argument("--events-url", dest="events_url", metavar="URL",
-                   help="POST DogStatsD events to this graphite-web /events/ URL (statsd-push render's)")
-    add_unix_arguments(p)
+    add_shared_arguments(p)
     p.add_argument("--log-level", dest="log_level", default=None, help="DEBUG, INFO, WARNING (default INFO)")
     return p
 
@@ -65,8 +63,11 @@ def _mode(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an octal file mode such as 660") from None
 
 
-def add_unix_arguments(p: argparse.ArgumentParser) -> None:
-    """The Unix socket flags, the same for ``serve`` and ``bridge`` (dest: the TOML key)."""
+SHARED_KEYS = ("unix_dgram_path", "unix_stream_path", "unix_socket_mode", "unix_socket_group", "events_url")
+
+
+def add_shared_arguments(p: argparse.ArgumentParser) -> None:
+    """Flags ``serve`` and ``bridge`` both take, each stored under its TOML key (``SHARED_KEYS``)."""
     p.add_argument("--unix-dgram-path", dest="unix_dgram_path", metavar="PATH",
                    help="also read statsd datagrams on this Unix socket (DogStatsD's socket_path)")
     p.add_argument("--unix-stream-path", dest="unix_stream_path", metavar="PATH",
@@ -75,6 +76,8 @@ def add_unix_arguments(p: argparse.ArgumentParser) -> None:
                    help="mode of the socket files (default 660)")
     p.add_argument("--unix-socket-group", dest="unix_socket_group", metavar="GROUP",
                    help="group of the socket files (name or id; default: the process's)")
+    p.add_argument("--events-url", dest="events_url", metavar="URL",
+                   help="POST DogStatsD events to this graphite-web /events/ URL (statsd-push render's)")
 
 
 def _whole(number: float) -> int | float:

@@ -72,6 +72,26 @@ def test_dogstatsd_event_reaches_render_events_api_and_events_function(tmp_path)
         assert "statsd.events_dropped" not in mgmt(daemon.mgmt_port, "counters")
 
 
+def test_bridge_posts_events_too(tmp_path):
+    from tests.bridge.test_standalone import Cli
+
+    root = tmp_path / "whisper"
+    root.mkdir()
+    base = require_import("datadog.dogstatsd.base")
+    with render_process(root) as render:
+        command = lambda port, listen: ["bridge", "--statsd-port", str(port), "--listen", listen,  # noqa: E731
+                                        "--flush-interval", "50", "--events-url", render.url + "/events/"]
+        with Cli(command) as bridge:
+            client = base.DogStatsd("127.0.0.1", bridge.statsd_port, disable_telemetry=True)
+            try:
+                client.event("Bridge event", "from the bridge", tags=["bridge"])
+            finally:
+                client.close_socket()
+            events = eventually(lambda: get_json(render.url + "/events/get_data?tags=bridge"), lambda found: found)
+            assert [(e["what"], e["data"]) for e in events] == [("Bridge event", "from the bridge")]
+        assert bridge.process.returncode == 0, bridge.stderr
+
+
 def test_event_timestamp_is_kept_and_long_titles_are_cut(tmp_path):
     root = tmp_path / "whisper"
     root.mkdir()
