@@ -109,6 +109,19 @@ def _bound(kind: int, path: str, mode: int, group: str | None) -> tuple[socket.s
         raise
 
 
+QLEN_SYSCTL = "/proc/sys/net/unix/max_dgram_qlen"
+QLEN_WANTED = 512
+
+
+def datagram_queue_length() -> int | None:
+    """How many datagrams Linux queues on a Unix socket (``net.unix.max_dgram_qlen``)."""
+    try:
+        with open(QLEN_SYSCTL) as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
 class UnixListener(Protocol):
     path: str
     kind: str  # "datagram" or "stream"
@@ -133,6 +146,15 @@ class UnixDatagramListener:
         self.count = count or (lambda stat, n: None)
         self.max_packet_size = max_packet_size
         self.sock, self.file = _bound(socket.SOCK_DGRAM, path, mode, group)
+        self.queue_length = datagram_queue_length()
+        if self.queue_length is not None and self.queue_length < QLEN_WANTED:
+            # Not a buffer size but a count, the same for every socket, and no socket
+            # option raises it: past it a sender waits, or (non-blocking) loses the datagram.
+            log.warning(
+                "%s: the kernel queues at most %d datagrams on a Unix socket, so a client that does not "
+                "wait (Datadog's default socket_timeout=0) loses a burst beyond that while the daemon is busy; "
+                "raise it (sysctl -w net.unix.max_dgram_qlen=%d) or enable the client's buffering",
+                path, self.queue_length, QLEN_WANTED)
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="statsd-unix-dgram", daemon=True)
 

@@ -18,6 +18,8 @@ from django_statsd_push.server.config import ConfigError, Settings
 from django_statsd_push.server.daemon import Daemon
 from django_statsd_push.server.unix_listener import UnixDatagramListener
 
+from tests.conftest import require
+
 from .helpers import mgmt, wait_received
 
 
@@ -161,3 +163,14 @@ def test_reload_applies_the_packet_limit_to_unix_inputs(short_dir):
         send_dgram(d.settings.unix_dgram_path, b"long.name:1|c\n" + b"z" * 500)
         wait_received(d, 1)
         assert d.aggregator.internal.get("packets_too_large") is None
+
+
+def test_a_short_kernel_datagram_queue_is_named_in_a_warning(short_dir, caplog):
+    from django_statsd_push.server import unix_listener
+
+    length = unix_listener.datagram_queue_length()
+    require(length is not None, f"no {unix_listener.QLEN_SYSCTL} (not Linux)")
+    listener = UnixDatagramListener(os.path.join(short_dir, "d.sock"), lambda data: None)
+    listener.stop()
+    warned = "sysctl -w net.unix.max_dgram_qlen=512" in caplog.text
+    assert warned == (length < unix_listener.QLEN_WANTED), caplog.text
