@@ -53,7 +53,7 @@ def _clear_stale(path: str, kind: int) -> None:
     except FileNotFoundError:
         return
     if not stat.S_ISSOCK(st.st_mode):
-        raise OSError(errno.EEXIST, f"{path} exists and is not a socket: not replacing it")
+        raise OSError(f"{path} exists and is not a socket: not replacing it")
     with socket.socket(socket.AF_UNIX, kind) as probe:
         probe.settimeout(1)
         try:
@@ -65,7 +65,7 @@ def _clear_stale(path: str, kind: int) -> None:
         except OSError as exc:
             if exc.errno != errno.EPROTOTYPE:  # EPROTOTYPE: a live socket of the other kind
                 raise
-    raise OSError(errno.EADDRINUSE, f"{path} is in use by another process")
+    raise OSError(f"{path} is in use by another process")
 
 
 class SocketFile:
@@ -74,7 +74,10 @@ class SocketFile:
     def __init__(self, sock: socket.socket, path: str, mode: int, group: str | None) -> None:
         gid = group_id(group) if group else None  # before touching the filesystem
         _clear_stale(path, sock.type)
-        sock.bind(path)
+        try:
+            sock.bind(path)
+        except OSError as exc:  # a missing directory, a path over 107 bytes: name the path
+            raise OSError(f"cannot bind the Unix socket {path}: {exc.strerror or exc}") from exc
         self.path = path
         self.identity = self._identity()
         try:

@@ -174,3 +174,25 @@ def test_a_short_kernel_datagram_queue_is_named_in_a_warning(short_dir, caplog):
     listener.stop()
     warned = "sysctl -w net.unix.max_dgram_qlen=512" in caplog.text
     assert warned == (length < unix_listener.QLEN_WANTED), caplog.text
+
+
+@pytest.mark.parametrize("name", ["missing-dir/d.sock", "x" * 120])
+def test_a_path_that_cannot_be_bound_is_named(short_dir, name):
+    path = os.path.join(short_dir, name)
+    with pytest.raises(OSError, match=f"cannot bind the Unix socket {path}"):
+        UnixDatagramListener(path, lambda data: None)
+
+
+def test_toml_keys_and_sighup_needs_a_restart(short_dir, tmp_path, caplog):
+    config = tmp_path / "statsd.toml"
+    config.write_text(f'unix_dgram_path = "{short_dir}/d.sock"\nunix_socket_mode = 0o640\n'
+                      'events_url = "http://127.0.0.1:1/events/"\n')
+    settings = Settings.from_file(config)
+    assert (settings.unix_dgram_path, settings.unix_socket_mode) == (f"{short_dir}/d.sock", 0o640)
+    with Daemon(Settings(**{**vars(settings), "port": 0, "mgmt_port": 0, "graphite_enabled": False})) as d:
+        assert stat.S_IMODE(os.stat(f"{short_dir}/d.sock").st_mode) == 0o640
+        moved = Settings(**{**vars(d.settings), "unix_dgram_path": f"{short_dir}/other.sock"})
+        d.reload(moved)
+        assert d.settings.unix_dgram_path == f"{short_dir}/d.sock"
+        assert "unix_dgram_path changed to" in caplog.text and "needs a restart" in caplog.text
+        assert not os.path.exists(f"{short_dir}/other.sock")
