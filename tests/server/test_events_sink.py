@@ -19,7 +19,7 @@ from django_statsd_push.server.snapshot import Snapshot
 from tests.conftest import require_import
 from tests.render.conftest import render_process
 
-from .helpers import Serve, mgmt
+from .helpers import Serve
 
 
 def get_json(url: str):
@@ -69,7 +69,7 @@ def test_dogstatsd_event_reaches_render_events_api_and_events_function(tmp_path)
         series = get_json(f"{render.url}/render?target={target}&from=-10min&format=json")
         assert [s["target"] for s in series] == ['events("deploy")']
         assert sum(v for v, _ in series[0]["datapoints"] if v is not None) == 1
-        assert "statsd.events_dropped" not in mgmt(daemon.mgmt_port, "counters")
+        assert "DogStatsD events not posted" not in daemon.log()
 
 
 def test_bridge_posts_events_too(tmp_path):
@@ -136,11 +136,11 @@ def test_flush_never_waits_for_a_stuck_server_and_the_queue_is_bounded():
         stuck.bind(("127.0.0.1", 0))
         stuck.listen(16)
         counts = Counts()
-        sink = EventsSink(f"http://127.0.0.1:{stuck.getsockname()[1]}/events/", counts, timeout=2, max_queued=5)
+        sink = EventsSink(f"http://127.0.0.1:{stuck.getsockname()[1]}/events/", counts, timeout=5, max_queued=5)
         started = time.monotonic()
         for _ in range(4):
             sink.flush(snapshot(*(Event(f"e{i}", "") for i in range(10))))
-        assert time.monotonic() - started < 1.0  # 40 events queued or dropped, none posted
+        assert time.monotonic() - started < 2.5  # not one post's timeout: 40 events queued or dropped
         dropped_by_queue = counts.counts.get("events_dropped", 0)
         assert dropped_by_queue >= 40 - 5 - 1  # at most the queue and the one being posted wait
         started = time.monotonic()
