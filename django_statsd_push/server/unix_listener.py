@@ -7,7 +7,9 @@ Two kinds, because the clients teams run use two:
   full receive queue makes the sender wait or fail, so nothing is lost unseen here.
 * stream (``unix_stream_path``): pystatsd's ``UnixSocketStatsClient`` and this
   project's ``unix`` transport; newline-framed lines, read by the TCP input's
-  ``LineServer`` (same line limit, same ``lines_too_long`` count).
+  ``LineServer`` (same line limit, same ``lines_too_long`` count). Datadog's clients
+  on a stream socket send length-prefixed packets instead: each connection's framing
+  is told from its first bytes.
 
 The socket file is the daemon's: a stale one (nobody answers on it) is replaced at
 start, a live one or a file that is not a socket is refused, and at stop the file is
@@ -202,8 +204,64 @@ class UnixDatagramListener:
         self.file.remove()
 
 
+class _StreamServer(LineServer):
+    """The TCP input's ``LineServer``, also reading DogStatsD's stream framing.
+
+    Datadog's clients on a stream socket (``unixstream://``, or a bare ``socket_path``
+    that turns out to be a stream socket) prefix each packet with its length, 4 bytes
+    little-endian, as the agent's ``dogstatsd_stream_socket`` expects. A connection's
+    first four bytes tell which framing it uses: statsd text never holds NUL, and the
+    prefix of a packet within ``max_packet_size`` (at most 65535) ends in two NULs.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._framed: dict[socket.socket, bool] = {}
+
+    def _read(self, conn: socket.socket) -> None:
+        framed = self._framed.get(conn)
+        if framed is None:
+            try:
+                head = conn.recv(4, socket.MSG_PEEK)
+            except OSError:
+                head = b""
+            # Fewer than 4 bytes: a text client's short write (a prefix comes in one piece).
+            framed = self._framed[conn] = len(head) == 4 and head[2:] == b"\0\0"
+        if not framed:
+            super()._read(conn)
+            return
+        try:
+            data = conn.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            self._close(conn)
+            return
+        buffer = self._buffers[conn]
+        buffer += data
+        while len(buffer) >= 4:
+            size = int.from_bytes(buffer[:4], "little")
+            if size > self.max_line:  # no way to find the next packet's start: hang up
+                self.count("packets_too_large", 1)
+                self._close(conn)
+                return
+            if len(buffer) < 4 + size:
+                return
+            packet = bytes(buffer[4:4 + size])
+            del buffer[:4 + size]
+            try:
+                self.handle(packet, lambda payload: None)
+            except Exception:
+                log.exception("%s: error handling input", self.name)
+
+    def _close(self, conn: socket.socket) -> None:
+        super()._close(conn)
+        self._framed.pop(conn, None)
+
+
 class UnixStreamListener:
-    """Newline-framed lines on a Unix stream socket, through the TCP input's ``LineServer``."""
+    """Statsd lines on a Unix stream socket: newline-framed (pystatsd, the Django client),
+    or length-prefixed packets (Datadog's clients), told apart per connection."""
 
     kind = "stream"
 
@@ -223,8 +281,8 @@ class UnixStreamListener:
             ingest(chunk)
             return True
 
-        self.server = LineServer("", 0, handle, name="statsd-unix-stream", max_line=max_packet_size,
-                                 count=count, sock=sock)
+        self.server = _StreamServer("", 0, handle, name="statsd-unix-stream", max_line=max_packet_size,
+                                    count=count, sock=sock)
         self._started = False
 
     def start(self) -> UnixStreamListener:

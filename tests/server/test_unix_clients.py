@@ -111,6 +111,24 @@ def test_datadog_dogstatsd_socket_path_into_serve(short_dir):
     assert not os.path.exists(path)  # removed at stop
 
 
+@pytest.mark.parametrize("scheme", ["unixstream://", ""])
+def test_datadog_dogstatsd_on_the_stream_socket_length_prefixed(short_dir, scheme):
+    """``unixstream://``, or a bare path that is a stream socket (the client tries a
+    datagram first, then a stream): DogStatsD's length-prefixed packets."""
+    with serve(short_dir) as daemon:
+        client = dogstatsd(scheme + os.path.join(short_dir, "s.sock"))
+        try:
+            for _ in range(3):
+                client.increment("dd.stream.hits", 2, tags=["env:prod"])
+            client.gauge("dd.stream.level", 5)
+        finally:
+            client.close_socket()
+        gauges = eventually(lambda: mgmt(daemon.mgmt_port, "gauges"), lambda text: "'dd.stream.level': 5" in text)
+        assert "'dd.stream.level': 5" in gauges, daemon.log()
+        stats = mgmt(daemon.mgmt_port, "stats")
+        assert "messages.metrics_received: 4" in stats and "messages.bad_lines_seen: 0" in stats, stats
+
+
 def test_datadog_dogstatsd_socket_path_into_bridge(short_dir):
     from tests.bridge.test_standalone import Cli
 

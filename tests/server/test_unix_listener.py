@@ -196,3 +196,29 @@ def test_toml_keys_and_sighup_needs_a_restart(short_dir, tmp_path, caplog):
         assert d.settings.unix_dgram_path == f"{short_dir}/d.sock"
         assert "unix_dgram_path changed to" in caplog.text and "needs a restart" in caplog.text
         assert not os.path.exists(f"{short_dir}/other.sock")
+
+
+def framed(*packets: bytes) -> bytes:
+    return b"".join(len(p).to_bytes(4, "little") + p for p in packets)
+
+
+def test_length_prefixed_packets_on_the_stream_socket(short_dir):
+    with daemon(short_dir, max_packet_size=100) as d:
+        stream = d.settings.unix_stream_path
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(30)
+            s.connect(stream)
+            data = framed(b"f.a:1|c\nf.b:2|c", b"f.a:3|c\n", b"bad")
+            s.sendall(data[:6])  # a packet cut across writes waits for its end
+            s.sendall(data[6:])
+            wait_received(d, 3)
+            assert d.status()["messages.packets_received"] == 3
+            s.sendall(framed(b"x" * 101))  # over max_packet_size: counted, the connection closed
+            assert s.recv(1) == b""
+        wait_for(lambda: d.status()["messages.bad_lines_seen"] == 1)
+        assert d.aggregator.internal.get("packets_too_large") == 1
+        counters = mgmt(d.mgmt_port, "counters")
+        assert "'f.a': 4" in counters and "'f.b': 2" in counters, counters
+        send_stream(stream, b"ab")  # text shorter than a prefix: read as text
+        send_stream(stream, b"t.c:1|c\n")
+        wait_received(d, 4)
