@@ -71,7 +71,7 @@ def add_shared_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--unix-dgram-path", dest="unix_dgram_path", metavar="PATH",
                    help="also read statsd datagrams on this Unix socket (DogStatsD's socket_path)")
     p.add_argument("--unix-stream-path", dest="unix_stream_path", metavar="PATH",
-                   help="also read newline-framed statsd lines on this Unix stream socket")
+                   help="also read statsd on this Unix stream socket (newline-framed, or DogStatsD's length prefix)")
     p.add_argument("--unix-socket-mode", dest="unix_socket_mode", type=_mode, metavar="OCTAL",
                    help="mode of the socket files (default 660)")
     p.add_argument("--unix-socket-group", dest="unix_socket_group", metavar="GROUP",
