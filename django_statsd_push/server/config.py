@@ -59,10 +59,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("port", "port", int, RESTART, _LISTEN),
     Setting("mgmt_address", "mgmt_host", str, RESTART, _LISTEN),
     Setting("mgmt_port", "mgmt_port", int, RESTART, _LISTEN),
-    Setting("unix_dgram_path", "unix_dgram_path", str, RESTART, _LISTEN),
-    Setting("unix_stream_path", "unix_stream_path", str, RESTART, _LISTEN),
-    Setting("unix_socket_mode", "unix_socket_mode", int, RESTART, "set on the socket files at start"),
-    Setting("unix_socket_group", "unix_socket_group", str, RESTART, "set on the socket files at start"),
     Setting("flushInterval", "flush_interval_ms", (int, float), RELOAD, "from the next flush on"),
     Setting("graphiteHost", "graphite_host", str, RELOAD, "the Carbon client reconnects; buffered points follow"),
     Setting("graphitePort", "graphite_port", int, RELOAD, "the Carbon client reconnects; buffered points follow"),
@@ -86,6 +82,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("graphite_enabled", "graphite_enabled", bool, RESTART, "the sinks are built at start"),
     Setting("udp_receive_buffer", "udp_receive_buffer", int, RELOAD, "asked of the kernel again (SO_RCVBUF)"),
     Setting("max_packet_size", "max_packet_size", int, RELOAD, "the listeners check the next datagram/line"),
+    Setting("unix_dgram_path", "unix_dgram_path", str, RESTART, _LISTEN),
+    Setting("unix_stream_path", "unix_stream_path", str, RESTART, _LISTEN),
+    Setting("unix_socket_mode", "unix_socket_mode", int, RESTART, "set on the socket files at start"),
+    Setting("unix_socket_group", "unix_socket_group", str, RESTART, "set on the socket files at start"),
     Setting("max_series", "max_series", int, RELOAD, "new series from now on"),
     Setting("max_name_length", "max_name_length", int, RELOAD, "new series from now on"),
     Setting("carbon_buffer_lines", "carbon_buffer_lines", int, RELOAD,
@@ -131,10 +131,6 @@ class Settings:
     port: int = 8125
     mgmt_host: str = "127.0.0.1"
     mgmt_port: int = 8126
-    unix_dgram_path: str | None = None  # DogStatsD's datagram mode (server/unix_listener.py)
-    unix_stream_path: str | None = None  # newline-framed lines (pystatsd's UnixSocketStatsClient)
-    unix_socket_mode: int = 0o660
-    unix_socket_group: str | None = None
     flush_interval_ms: float = 10000
     graphite_enabled: bool = True
     graphite_host: str = "127.0.0.1"
@@ -157,6 +153,10 @@ class Settings:
     graphite: dict[str, Any] = field(default_factory=dict)  # etsy's [graphite] table
     udp_receive_buffer: int = 8 * 1024 * 1024
     max_packet_size: int = 65535
+    unix_dgram_path: str | None = None  # DogStatsD's datagram mode (server/unix_listener.py)
+    unix_stream_path: str | None = None  # lines: newline-framed or length-prefixed
+    unix_socket_mode: int = 0o660
+    unix_socket_group: str | None = None
     max_series: int = 1_000_000
     max_name_length: int = 1024
     carbon_buffer_lines: int = 1_000_000
