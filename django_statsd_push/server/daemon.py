@@ -30,6 +30,7 @@ from django_statsd_push.server.graphite_sink import GraphiteSink
 from django_statsd_push.server.listener import LineServer, UdpListener
 from django_statsd_push.server.mgmt import Management
 from django_statsd_push.server.sink import Sink, build_sinks
+from django_statsd_push.server.unix_listener import UnixListener, unix_listeners
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class Daemon:
         self.udp: UdpListener | None = None
         self.tcp: LineServer | None = None
         self.mgmt: LineServer | None = None
+        self.unix: list[UnixListener] = []  # the Unix socket inputs settings ask for
         self.flushes = 0
         # Where the interval being collected ends: the stamp of the flush stop() makes.
         self.next_flush_at = self.started + settings.flush_interval_ms / 1000
@@ -95,16 +97,21 @@ class Daemon:
                     self.udp = None
                     if s.port or attempt == 19:
                         raise
+            self.unix = unix_listeners(s, ingest_locked, count)
             self.mgmt = LineServer(s.mgmt_host, s.mgmt_port, Management(self).handle, name="statsd-mgmt")
         except BaseException:
             for server in (self.udp, self.tcp):
                 if server is not None:
                     server.close()
             self._close_sinks(0)
+            for listener in self.unix:
+                listener.stop()
             raise
         self.udp.start()
         self.tcp.start()
         self.mgmt.start()
+        for listener in self.unix:
+            listener.start()
         self.next_flush_at = self.clock() + s.flush_interval_ms / 1000
         self._flusher.start()
         log.info("statsd listening on %s:%d (UDP+TCP), management on %s:%d, flush every %g ms",
@@ -200,6 +207,8 @@ class Daemon:
             self.udp.configure(settings.max_packet_size, settings.udp_receive_buffer)
         if self.tcp is not None:
             self.tcp.max_line = settings.max_packet_size
+        for listener in self.unix:
+            listener.configure(settings.max_packet_size)
         logging.getLogger().setLevel(settings.log_level.upper())
         if settings.health_status != old.health_status:
             self.health = settings.health_status
@@ -258,6 +267,8 @@ class Daemon:
         self._stop.set()
         if self._flusher.is_alive():
             self._flusher.join()
+        for listener in self.unix:
+            listener.stop()
         for server in (self.udp, self.tcp):
             if server is not None:
                 server.stop()

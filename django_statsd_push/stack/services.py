@@ -122,6 +122,8 @@ def start_daemon(args: argparse.Namespace, sup: Supervisor, ready: Ready, stack_
         "--graphite-host", graphite_host, "--graphite-port", str(graphite_port),
         "--flush-interval", str(args.flush_interval),
         "--prometheus-listen", f"{host}:{args.prometheus_port}", "--mapping", str(args.mapping),
+        # DogStatsD events -> Graphite events, on the render API the dashboard reads (the front in a cluster)
+        "--events-url", f"http://{HOST}:{args.render_port}/events/",
     ], stack_dir)
     sup.start(daemon)
     what = "statsd daemon" if name == "daemon" else f"statsd daemon {name} ({host})"

@@ -7,6 +7,10 @@ exact datagrams then go through the daemon's parser and aggregator with each com
 rules, into the Carbon sink's formatting (``serve``) and the series store's /metrics page
 (``bridge``). Each feature has one expected result per command, whatever the client.
 
+Over Unix sockets (the daemons' ``--unix-stream-path``/``--unix-dgram-path``), pystatsd's
+``UnixSocketStatsClient`` and Datadog's ``socket_path=`` are checked to send the very same
+lines, with the same results: the table's last row.
+
 The table in docs/bridge.rst ("What statsd clients send") is this test's output:
 ``STATSD_PUSH_WRITE_DOCS=1`` rewrites it, otherwise the test fails when it is stale.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
@@ -55,7 +60,7 @@ FEATURES: dict[str, tuple[dict[str, str], dict[tuple[str, tuple], float]]] = {
     "timestamp": ({"stats.gauges.tsgauge": "5"}, {("tsgauge", ()): 5}),
 }
 SERVE_TEXT = {
-    "histogram": "counter (as etsy)", "distribution": "counter (as etsy)", "event": "counted, to event sinks",
+    "histogram": "counter (as etsy)", "distribution": "counter (as etsy)", "event": "counted, Graphite event",
     "tags (one bare)": "``;env=prod;flag=true``", "service check": "gauge ``service_check.check``",
     "timestamp": "value, this flush",
 }
@@ -66,10 +71,10 @@ BRIDGE_TEXT = {
 }
 
 
-def pystatsd(port: int) -> None:
+def pystatsd(port: int, unix: str | None = None) -> None:
     import statsd
 
-    client = statsd.StatsClient("127.0.0.1", port)
+    client = statsd.UnixSocketStatsClient(unix, timeout=10) if unix else statsd.StatsClient("127.0.0.1", port)
     try:
         with mock.patch("random.random", return_value=0.0):  # a sampled call is always sent
             client.incr("counter", 3)
@@ -82,12 +87,13 @@ def pystatsd(port: int) -> None:
         client.close()
 
 
-def datadog(port: int) -> None:
+def datadog(port: int, unix: str | None = None) -> None:
     try:
         from datadog.dogstatsd import base
     except ImportError:
         require(False, "the datadog package is not installed")
-    client = base.DogStatsd("127.0.0.1", port, disable_telemetry=True, container_id="abc123", cardinality="low")
+    where = {"socket_path": unix, "socket_timeout": 10} if unix else {"host": "127.0.0.1", "port": port}
+    client = base.DogStatsd(**where, disable_telemetry=True, container_id="abc123", cardinality="low")
     try:
         with mock.patch.object(base, "random", return_value=0.0):
             client.increment("counter", 3)
@@ -122,7 +128,11 @@ def hot_shots(port: int) -> None:
     subprocess.run(["node", "-e", HOT_SHOTS_JS, str(port)], check=True, cwd=where.parents[1], timeout=60)
 
 
-CLIENTS: dict[str, Callable[[int], None]] = {"pystatsd": pystatsd, "datadog": datadog, "hot-shots": hot_shots}
+CLIENTS: dict[str, Callable[..., None]] = {"pystatsd": pystatsd, "datadog": datadog, "hot-shots": hot_shots}
+# The Unix socket each client can send to (``unix=PATH``), and the daemon flag that reads it.
+# hot-shots' Unix mode needs a native module (unix-dgram) that is not installed here.
+UNIX_KIND = {"pystatsd": socket.SOCK_STREAM, "datadog": socket.SOCK_DGRAM}
+UNIX_TEXT = {socket.SOCK_STREAM: "same lines, stream", socket.SOCK_DGRAM: "same lines, datagram"}
 
 
 def sent_by(client: Callable[[int], None]) -> list[bytes]:
@@ -137,6 +147,34 @@ def sent_by(client: Callable[[int], None]) -> list[bytes]:
                 received.append(server.recv(65536))
         except TimeoutError:
             return received
+
+
+def sent_over_unix(client: str) -> list[bytes]:
+    """The packets a client sends for all its features to a Unix socket of its kind (a
+    stream's lines as one packet: the daemon reads them as one newline-framed chunk)."""
+    kind = UNIX_KIND[client]
+    with tempfile.TemporaryDirectory(prefix="sp-", dir="/tmp") as where, \
+            socket.socket(socket.AF_UNIX, kind) as server:
+        path = os.path.join(where, "statsd.sock")
+        server.bind(path)
+        server.settimeout(0.5 if kind == socket.SOCK_DGRAM else 30)
+        if kind == socket.SOCK_STREAM:
+            server.listen()
+        CLIENTS[client](0, unix=path)
+        if kind == socket.SOCK_STREAM:  # the client has sent and closed: read to the end
+            conn, _ = server.accept()
+            with conn:
+                return [b"".join(iter(lambda: conn.recv(65536), b""))]
+        received = []
+        try:
+            while True:
+                received.append(server.recv(65536))
+        except TimeoutError:
+            return received
+
+
+def lines_in(packets: list[bytes]) -> list[str]:
+    return sorted(line for packet in packets for line in packet.decode().split("\n") if line)
 
 
 def serve_view(datagrams: list[bytes]) -> dict[str, str]:
@@ -172,24 +210,42 @@ def line_of(feature: str, datagrams: list[bytes]) -> str | None:
     return None
 
 
+def check_features(name: str, packets: list[bytes]) -> int:
+    """Assert each feature the client sent comes out of serve and bridge as FEATURES say;
+    how many features it sent."""
+    serve, bridge = serve_view(packets), bridge_view(packets)
+    checked = 0
+    for feature, (want_serve, want_bridge) in FEATURES.items():
+        if line_of(feature, packets) is None:
+            continue  # the client has no such call
+        checked += 1
+        assert {k: serve.get(k) for k in want_serve} == want_serve, (name, feature)
+        assert {k: pytest.approx(bridge.get(k)) for k in want_bridge} == want_bridge, (name, feature)
+    assert serve["stats_counts.statsd.bad_lines_seen"] == "0", name
+    assert bridge["statsd_push_bridge_bad_lines_total", ()] == 0, name
+    return checked
+
+
 @pytest.mark.parametrize("client", CLIENTS)
 def test_what_each_client_sends_is_what_serve_and_bridge_get(client: str) -> None:
     datagrams = sent_by(CLIENTS[client])
     assert datagrams, f"{client} sent nothing"
-    serve, bridge = serve_view(datagrams), bridge_view(datagrams)
-    checked = 0
-    for feature, (want_serve, want_bridge) in FEATURES.items():
-        if line_of(feature, datagrams) is None:
-            continue  # the client has no such call
-        checked += 1
-        assert {k: serve.get(k) for k in want_serve} == want_serve, (client, feature)
-        assert {k: pytest.approx(bridge.get(k)) for k in want_bridge} == want_bridge, (client, feature)
-    assert checked >= 6
-    assert serve["stats_counts.statsd.bad_lines_seen"] == "0"
-    assert bridge["statsd_push_bridge_bad_lines_total", ()] == 0
+    assert check_features(client, datagrams) >= 6
 
 
-def table(lines: dict[str, list[bytes]]) -> str:
+@pytest.mark.parametrize("client", UNIX_KIND)
+def test_over_a_unix_socket_each_client_sends_what_it_sends_over_udp(client: str) -> None:
+    packets = sent_over_unix(client)
+    assert lines_in(packets) == lines_in(sent_by(CLIENTS[client]))
+    assert check_features(f"{client} (unix)", packets) >= 6
+
+
+UNIX_ROW = "Unix socket"
+UNIX_DAEMON = "``--unix-*-path``"
+
+
+def table(lines: dict[str, list[bytes]], unix: dict[str, int]) -> str:
+    """``unix``: the kind of Unix socket each client was checked to send the same lines to."""
     def cell(text: str | None) -> str:
         return "``" + text.replace("`", "'") + "``" if text else "--"
 
@@ -197,6 +253,7 @@ def table(lines: dict[str, list[bytes]]) -> str:
     for feature in FEATURES:
         rows.append([feature, *(cell(line_of(feature, lines[c])) for c in CLIENTS),
                      SERVE_TEXT.get(feature, "as sent"), BRIDGE_TEXT.get(feature, "as sent")])
+    rows.append([UNIX_ROW, *(UNIX_TEXT[unix[c]] if c in unix else "--" for c in CLIENTS), UNIX_DAEMON, UNIX_DAEMON])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     rule = "  ".join("=" * w for w in widths)
     body = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
@@ -205,13 +262,15 @@ def table(lines: dict[str, list[bytes]]) -> str:
 
 def test_docs_table_is_this_tests_output() -> None:
     lines = {name: sent_by(client) for name, client in CLIENTS.items()}
-    for name, datagrams in lines.items():  # the table only states what the test above checks
-        serve, bridge = serve_view(datagrams), bridge_view(datagrams)
-        for feature, (want_serve, want_bridge) in FEATURES.items():
-            if line_of(feature, datagrams) is not None:
-                assert {k: serve.get(k) for k in want_serve} == want_serve, (name, feature)
-                assert {k: pytest.approx(bridge.get(k)) for k in want_bridge} == want_bridge, (name, feature)
-    generated = table(lines)
+    for name, datagrams in lines.items():  # the table only states what the tests above check
+        check_features(name, datagrams)
+    unix = {}
+    for name, kind in UNIX_KIND.items():
+        packets = sent_over_unix(name)
+        assert lines_in(packets) == lines_in(lines[name]), name
+        check_features(f"{name} (unix)", packets)
+        unix[name] = kind
+    generated = table(lines, unix)
     text = DOCS.read_text()
     head, _, rest = text.partition(START)
     _, _, tail = rest.partition(END)

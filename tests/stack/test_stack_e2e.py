@@ -14,6 +14,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -183,6 +184,12 @@ def test_requests_flow_to_render_api_and_prometheus_and_survive_shutdown(stack: 
     poll(lambda: render_sum(ports["render_port"], target) >= sent, "request count in the render API", 90, stack)
     poll(lambda: prometheus_count(ports["prometheus_port"], "index") >= sent,
          "request count in the bridge's /metrics", 90, stack)
+    # A DogStatsD event sent to the daemon becomes a Graphite event in the render API.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.sendto(b"_e{9,4}:stack e2e|done|#stack-e2e", (HOST, ports["statsd_port"]))
+    events_url = f"http://{HOST}:{ports['render_port']}/events/get_data?tags=stack-e2e"
+    poll(lambda: [e["what"] for e in json.loads(get(events_url)[1])] == ["stack e2e"],
+         "the DogStatsD event in the render API's events", 90, stack)
 
     # Phase 2: requests right before SIGTERM still reach Whisper (a flush after the app
     # stops, then the daemon and carbon drain), and no earlier point is overwritten.
