@@ -105,7 +105,7 @@ class Traffic:
     def pick(self) -> str:
         return self.path(self.random.choices(KINDS, WEIGHTS)[0])
 
-    def _get(self, conn: http.client.HTTPConnection, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+    def _request(self, conn: http.client.HTTPConnection, path: str, body: bytes | None = None) -> tuple[int, bytes]:
         """GET ``path``, or POST ``body`` (JSON) to it."""
         headers = {"User-Agent": "statsd-push-demo-traffic"}
         if body is not None:
@@ -121,7 +121,7 @@ class Traffic:
         """Detail pages need ids that exist; read them off the list page once."""
         conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
         try:
-            status, body = self._get(conn, "/polls/")
+            status, body = self._request(conn, "/polls/")
             if status == 200:
                 self.poll_ids = sorted({int(m) for m in DETAIL_LINK.findall(body)})
         except (OSError, http.client.HTTPException):
@@ -164,7 +164,7 @@ class Traffic:
                     path = self.pick()
                 started = time.monotonic()
                 try:
-                    status, page = self._get(conn, path)
+                    status, page = self._request(conn, path)
                 except (OSError, http.client.HTTPException):
                     conn.close()
                     status, page = 0, b""
@@ -172,7 +172,7 @@ class Traffic:
                 beacon = self.beacon(page, (time.monotonic() - started) * 1000) if status == 200 else None
                 if beacon is not None:
                     try:
-                        self.beacons.add(self._get(conn, *beacon)[0])
+                        self.beacons.add(self._request(conn, *beacon)[0])
                     except (OSError, http.client.HTTPException):
                         conn.close()
                         self.beacons.add(0)
