@@ -30,7 +30,7 @@ from .evaluator import Context, evaluate_target
 from .events import EventStore, open_events
 from .finder import Finder
 from .settings import Limits, RenderSettings
-from .tagdb import TagDB, open_tagdb
+from .tagdb import TagDB, find_nodes, open_tagdb
 from .tagviews import AUTOCOMPLETE_LIMIT, EventViews, TagViews, ViewError
 from .timeparse import parse_time
 
@@ -344,7 +344,7 @@ class RenderApp:
 
     def search(self, query: str, request: Request, failed: list[str], leaves_only: bool = False,
                intervals: bool = False) -> list:
-        nodes = self.finder.find(query, leaves_only=leaves_only)
+        nodes = find_nodes(self.finder, query, leaves_only=leaves_only)
         cluster = self.peers(request)
         return nodes if cluster is None else cluster.find(query, nodes, failed, leaves_only, intervals)
 

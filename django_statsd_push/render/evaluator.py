@@ -17,7 +17,7 @@ from .registry import lookup
 from .series import EmptyNormalize, Series
 from .settings import Limits
 from .timeparse import parse_time
-from .tagdb import TagDB, canonical, parse_path, tagged_nodes
+from .tagdb import TagDB, find_nodes, parse_path, tagged_nodes
 
 
 @dataclass
@@ -64,9 +64,7 @@ class Context:
         key = (pattern, self.start, self.end)
         cached = self.cache.get(key)
         if cached is None:
-            if tagged is None and ";" in pattern:
-                tagged = [canonical(pattern)]
-            nodes = (self.finder.find(pattern, leaves_only=True) if tagged is None
+            nodes = (find_nodes(self.finder, pattern, leaves_only=True) if tagged is None
                      else tagged_nodes(self.finder.root, tagged))
             cached = self.cache[key] = self._read(nodes, pattern)
         return list(cached)  # series are never edited in place, so sharing is safe

@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from .errors import InputError
-from .finder import Node
+from .finder import Finder, Node
 from .regex import UserRegex, user_regex
 
 log = logging.getLogger(__name__)
@@ -136,9 +136,21 @@ def tagged_nodes(root: str, paths: list[str]) -> list[Node]:
     for path in paths:
         for fs_path in whisper_paths(root, path):
             if os.path.isfile(fs_path):
-                nodes.append(Node(path, fs_path, True, path))
+                nodes.append(Node(path, fs_path, True, path.rsplit(".", 1)[-1]))  # as graphite-web names it
                 break
     return nodes
+
+
+def find_nodes(finder: Finder, pattern: str, leaves_only: bool = False) -> list[Node]:
+    """A path expression's nodes, where ``name;k=v`` names one tagged series by its file.
+
+    A tagged path is no glob: its dots belong to the name, and carbon keeps it under
+    ``_tagged/`` (graphite-web's finders look it up the same way, for /metrics/find and
+    /render alike). The tags may come in any order (graphite-web finds only the order
+    carbon wrote). ``_tagged.…`` patterns are plain globs over those files."""
+    if ";" in pattern and not pattern.startswith(TAGGED_DIR + "."):
+        return tagged_nodes(finder.root, [canonical(pattern)])
+    return finder.find(pattern, leaves_only=leaves_only)
 
 
 def scan_whisper(root: str) -> tuple[list[str], int]:

@@ -2,9 +2,10 @@
 
 Every panel of the dashboard needs something to show within a minute: fast and slow
 views for latency percentiles, the N+1 list for DB queries per request, the cached view
-for the hit ratio, 404s and 500s for the status-code panel. A few threads with
-keep-alive connections are enough; the rate is capped so the demo does not eat the CPU
-the daemons share with it.
+for the hit ratio, 404s and 500s for the status-code panel, and now and then the
+browser-timing beacon a real browser would send for a page carrying
+``{% statsd_browser_timing %}``. A few threads with keep-alive connections are enough;
+the rate is capped so the demo does not eat the CPU the daemons share with it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import collections
 import http.client
+import json
 import random
 import re
 import sys
@@ -39,6 +41,11 @@ FIXED_PATHS = {"index": "/", "polls": "/polls/", "cached": "/cached/", "slow": "
                "healthz": "/healthz"}
 
 DETAIL_LINK = re.compile(rb'/polls/(\d+)/')
+# The end of {% statsd_browser_timing %}'s script: ...})("<beacon URL>", "<view name>");
+BEACON_CALL = re.compile(rb'\}\)\(("(?:[^"\\]|\\.)*"), ("(?:[^"\\]|\\.)*")\);</script>')
+# One beacon per this many seconds from all threads: the endpoint takes STATSD_BROWSER_RATE
+# (default 30) a minute from one address, and every demo beacon comes from this one.
+BEACON_INTERVAL = 3.0
 TAGGED_METRIC = "demo_traffic.responses"  # sent as demo_traffic.responses;status=2xx
 
 
@@ -85,6 +92,8 @@ class Traffic:
         # (seriesByTag, groupByTags) and one deploy marker posted at start.
         self.statsd = statsd.StatsClient(*statsd_address) if statsd_address else None
         self.events_url = events_url
+        self.beacons = Tally()  # beacon answers (204 when recorded), apart from the page mix
+        self._next_beacon = 0.0  # monotonic time; guarded by _random_lock
 
     def path(self, kind: str) -> str:
         if kind == "detail":
@@ -96,8 +105,12 @@ class Traffic:
     def pick(self) -> str:
         return self.path(self.random.choices(KINDS, WEIGHTS)[0])
 
-    def _get(self, conn: http.client.HTTPConnection, path: str) -> tuple[int, bytes]:
-        conn.request("GET", path, headers={"User-Agent": "statsd-push-demo-traffic"})
+    def _request(self, conn: http.client.HTTPConnection, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        """GET ``path``, or POST ``body`` (JSON) to it."""
+        headers = {"User-Agent": "statsd-push-demo-traffic"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        conn.request("GET" if body is None else "POST", path, body=body, headers=headers)
         response = conn.getresponse()
         body = response.read()
         if response.getheader("Connection", "").lower() == "close":
@@ -108,13 +121,34 @@ class Traffic:
         """Detail pages need ids that exist; read them off the list page once."""
         conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
         try:
-            status, body = self._get(conn, "/polls/")
+            status, body = self._request(conn, "/polls/")
             if status == 200:
                 self.poll_ids = sorted({int(m) for m in DETAIL_LINK.findall(body)})
         except (OSError, http.client.HTTPException):
             pass
         finally:
             conn.close()
+
+    def beacon(self, page: bytes, ttfb_ms: float) -> tuple[str, bytes] | None:
+        """(URL, body) of the beacon the page's script would send, if the page has the script
+        and a beacon is due. The figures are made up around the measured time to the page."""
+        call = BEACON_CALL.search(page)
+        if call is None:
+            return None
+        with self._random_lock:
+            now = time.monotonic()
+            if now < self._next_beacon:
+                return None
+            self._next_beacon = now + BEACON_INTERVAL
+            dom = ttfb_ms + self.random.uniform(20, 150)
+            load = dom + self.random.uniform(5, 400)
+            lcp = self.random.uniform(dom, load + 200)
+        try:
+            url, view = json.loads(call[1]), json.loads(call[2])
+        except ValueError:
+            return None
+        figures = {"ttfb": ttfb_ms, "dom_content_loaded": dom, "load": load, "lcp": lcp}
+        return url, json.dumps({"view": view, **{k: round(v, 1) for k, v in figures.items()}}).encode()
 
     def _worker(self, interval: float, index: int) -> None:
         conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
@@ -128,12 +162,20 @@ class Traffic:
                 next_at = max(next_at + interval, time.monotonic() - interval)
                 with self._random_lock:
                     path = self.pick()
+                started = time.monotonic()
                 try:
-                    status, _ = self._get(conn, path)
+                    status, page = self._request(conn, path)
                 except (OSError, http.client.HTTPException):
                     conn.close()
-                    status = 0
+                    status, page = 0, b""
                 self.tally.add(status)
+                beacon = self.beacon(page, (time.monotonic() - started) * 1000) if status == 200 else None
+                if beacon is not None:
+                    try:
+                        self.beacons.add(self._request(conn, *beacon)[0])
+                    except (OSError, http.client.HTTPException):
+                        conn.close()
+                        self.beacons.add(0)
                 if self.statsd is not None:
                     self.statsd.incr(f"{TAGGED_METRIC};status={status // 100 if status else 0}xx")
         finally:
@@ -205,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         traffic.stop()
-    print(f"demo-traffic: {traffic.tally.total} requests ({traffic.tally.summary()})")
+    print(f"demo-traffic: {traffic.tally.total} requests ({traffic.tally.summary()}), "
+          f"{traffic.beacons.total} browser-timing beacons ({traffic.beacons.summary()})")
     if traffic.tally.total and traffic.tally.counts[0] == traffic.tally.total:
         print(f"demo-traffic: no response from {args.url}; is the example app running?", file=sys.stderr)
         return 1

@@ -11,6 +11,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from urllib.parse import quote
 
 import pytest
 
@@ -21,7 +22,7 @@ from tests.conftest import require
 
 from . import graphite_oracle
 from .conftest import NOW, Client, write_metric
-from .test_cluster import app
+from .test_cluster import app, tagged_peers  # noqa: F401  (a fixture)
 
 # Its own settings module (GRAPHITE_SETTINGS_MODULE), so the shared venv's local_settings.py,
 # which the oracle tests rewrite, is never involved.
@@ -154,3 +155,28 @@ def test_graphite_web_with_one_render_server_down(graphite_web, nodes):
     url = graphite_web([url_one, down])
     total = graphite_render(url, "sumSeries(app.hits.*)")
     assert [v for v, _ in total[0]["datapoints"]] == [25.0] * 6  # 1+3+5+7+9: the live node's share
+
+
+
+def test_graphite_web_finds_and_renders_tagged_series_on_two_render_servers(graphite_web, tagged_peers):
+    """graphite-web sends seriesByTag(...) to its backends as a render target, and a tagged
+    path to /metrics/find as it is: the backend holding the file answers the leaf."""
+    url = graphite_web(tagged_peers)
+    # a seriesByTag(...) query is no glob: graphite-web's own backend finds nothing for it,
+    # and answers 200 (an error would make graphite-web skip that backend for a while)
+    status, body = get(f"{url}/metrics/find/?query=" + quote("seriesByTag('name=cpu')"))
+    assert (status, json.loads(body)) == (200, [])
+
+    doc = graphite_render(url, quote("seriesByTag('name=cpu','dc=a')"))
+    assert [(s["target"], s["tags"], s["datapoints"][-1][0]) for s in doc] == [
+        ("cpu;dc=a;host=h1", {"name": "cpu", "dc": "a", "host": "h1"}, 1.0),
+        ("cpu;dc=a;host=h2", {"name": "cpu", "dc": "a", "host": "h2"}, 2.0)]
+    grouped = graphite_render(url, quote("groupByTags(seriesByTag('name=cpu'),'sum','dc')"))
+    assert [(s["target"], s["datapoints"][-1][0]) for s in grouped] == [("cpu;dc=a", 3.0), ("cpu;dc=b", 3.0)]
+
+    for path, value in (("cpu;dc=a;host=h2", 2.0), ("cpu;dc=b;host=h3", 3.0)):  # one on each server
+        status, body = get(f"{url}/metrics/find/?query={quote(path)}")
+        assert status == 200 and [(n["id"], n["leaf"]) for n in json.loads(body)] == [(path, 1)], body
+        status, body = get(f"{url}/metrics/find/?query={quote(path)}&format=json")
+        assert [(n["path"], n["is_leaf"]) for n in json.loads(body)] == [(path, True)], body
+        assert [v for v, _ in graphite_render(url, quote(path))[0]["datapoints"]] == [value] * 6

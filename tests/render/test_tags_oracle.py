@@ -88,6 +88,10 @@ def test_tags_and_events_match_graphite_web(tmp_path, root):
              {"_path": "/tags/autoComplete/values", "tag": "role", "expr": ["name=mem.used"]},
              {"_path": "/tags/autoComplete/values", "tag": "host", "expr": ["dc=dc0"], "limit": "2"}]
     reqs += [{"_path": "/events/get_data", **q} for q in EVENT_QUERIES]
+    # /metrics/find: a tagged path is looked up by its file, a seriesByTag(...) query is no glob
+    reqs += [{"_path": "/metrics/find/", "query": q, "local": "1"}
+             for q in (tagdb.canonical(SERIES[3]), tagdb.canonical(SERIES[-1]), "disk.free;dc=dc2",
+                       "seriesByTag('name=cpu.load')", "_tagged.*.*.disk*")]
     try:
         answers = graphite_oracle.render(tmp_path, [dict(r) for r in reqs], NOW, tagdb=True)
     except graphite_oracle.OracleUnavailable as exc:
