@@ -46,6 +46,8 @@ class RenderSettings:
     regex_budget: float = _setting(Limits.regex_budget, "seconds one regular expression that needs backtracking "
                                    "(look-around, back-references) may run; past it, HTTP 400 "
                                    "(default %(default)s)", float, "SECONDS")
+    stop_grace: float = _setting(3.0, "on SIGTERM, seconds the requests still running get to finish before the "
+                                 "process exits anyway (default %(default)s; keep it under 5)", float, "SECONDS")
     carbonlink: str | None = _setting(None, "carbon-cache's cache-query port (e.g. 127.0.0.1:7002): merge points "
                                       "not yet written; repeat (or comma-separate) for several caches behind "
                                       "carbon-relay's consistent hashing, with the instance names of the relay's "
@@ -72,7 +74,7 @@ class RenderSettings:
         for name in ("max_series", "max_points"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{describe(name)} must be at least 1, got {getattr(self, name)}")
-        for name in ("time_budget", "regex_budget", "events_retention_days", "cluster_timeout"):
+        for name in ("time_budget", "regex_budget", "events_retention_days", "cluster_timeout", "stop_grace"):
             value = getattr(self, name)
             if not 0 < value < float("inf"):
                 raise ValueError(f"{describe(name)} must be a positive number of seconds, got {value}")
