@@ -9,6 +9,20 @@ last update. The daemon's own counters (``statsd.packets_received`` ...) are cou
 like any other, as in etsy. The management interface reads the tables with
 ``current`` and deletes series with ``delete``, never touching the dicts itself.
 
+With several receivers (``workers``), each worker process ingests into its own
+aggregator made with ``recording=True`` and hands its tables over with ``drain()``;
+the daemon's main aggregator, which no datagram reaches, takes them with
+``merge()`` before each ``swap``. Counters add, timer values concatenate (they are
+sorted at the snapshot), sets unite. Gauges cannot be merged as values: a ``+4`` in
+one worker applies to whatever another worker set before it. So a recording
+aggregator keeps gauge *operations*, each stamped by ``clock_ns`` (a worker sets it
+to the kernel's arrival time of the datagram, one clock for every socket on the
+host; the time of parsing would let a worker that parses later reorder two clients),
+and ``merge`` applies every worker's operations in stamp order to the main table,
+where the TTL and series limits live.
+A worker keeps, per gauge, only its last absolute set and the deltas after it:
+anything before its own last set is overwritten in any interleaving.
+
 Not thread-safe by itself: the daemon serialises ``ingest`` and ``flush`` with a lock.
 The clock is whatever ``now`` the caller passes to ``flush``.
 """
@@ -19,7 +33,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django_statsd_push.server.js import js_round
 from django_statsd_push.server.protocol import GAUGE, SET, TIMER, Sample, parse, parse_line
@@ -29,6 +43,12 @@ from django_statsd_push.server.snapshot import SeriesKey, Snapshot
 # tuple), else SeriesKey(name, tags). Snapshots and readers always get SeriesKey.
 Key = str | SeriesKey
 _NAN = math.nan
+# One recorded gauge operation: (monotonic_ns stamp, value, is a delta).
+GaugeOp = tuple[int, float, bool]
+
+
+def _stamp(op: tuple) -> int:
+    return op[0]
 
 
 def series_key(key: Key) -> SeriesKey:
@@ -59,12 +79,34 @@ class AggregatorConfig:
         return self.delete_idle_stats if value is None else bool(value)
 
 
+@dataclass
+class Drained:
+    """What a recording aggregator collected since its last ``drain`` (picklable: it
+    crosses from a worker process to the daemon)."""
+
+    counters: dict[Key, float] = field(default_factory=dict)
+    timers: dict[Key, list[float]] = field(default_factory=dict)
+    timer_counts: dict[Key, float] = field(default_factory=dict)
+    sets: dict[Key, set[str]] = field(default_factory=dict)
+    gauge_ops: dict[Key, list[GaugeOp]] = field(default_factory=dict)
+    packets: int = 0
+    lines: int = 0
+    bad: int = 0
+    internal: dict[str, float] = field(default_factory=dict)
+    kernel_drops: int = 0  # new since the last drain, for the daemon's warning
+
+
 class Aggregator:
-    def __init__(self, config: AggregatorConfig | None = None) -> None:
+    def __init__(self, config: AggregatorConfig | None = None, *, recording: bool = False) -> None:
+        """``recording``: a worker's aggregator, drained into the main one (see the
+        module docstring); it keeps gauge operations instead of gauge values."""
         self.config = config or AggregatorConfig()
         self.prefix = self.config.prefix_stats
         self.key_lag = f"{self.prefix}.timestamp_lag"
-        self.counters: dict[Key, float] = dict.fromkeys((f"{self.prefix}.{s}" for s in _OWN_COUNTERS), 0.0)
+        self.gauge_ops: dict[Key, list[GaugeOp]] | None = {} if recording else None
+        self.clock_ns: Callable[[], int] = time.time_ns  # stamps recorded gauge operations
+        own = () if recording else (f"{self.prefix}.{s}" for s in _OWN_COUNTERS)
+        self.counters: dict[Key, float] = dict.fromkeys(own, 0.0)
         self.timers: dict[Key, list[float]] = {}
         self.timer_counts: dict[Key, float] = {}
         self.gauges: dict[Key, float] = {}
@@ -120,6 +162,17 @@ class Aggregator:
             values.append(sample.value)
             self.timer_counts[key] += 1 / sample.rate
         elif type_ == GAUGE:
+            ops = self.gauge_ops
+            if ops is not None:  # recording: the main aggregator applies it in stamp order
+                recorded = ops.get(key)
+                if recorded is None:
+                    if (key := self._new_series(ops, name, tags)) is None:
+                        return
+                    recorded = ops[key] = []
+                elif not sample.delta:
+                    recorded.clear()  # its earlier operations are overwritten in any order
+                recorded.append((self.clock_ns(), sample.value, sample.delta))
+                return
             if key not in self.gauges and (key := self._new_series(self.gauges, name, tags)) is None:
                 return
             if self.track_gauge_ttl:
@@ -143,7 +196,7 @@ class Aggregator:
                 old = 0.0
             self.counters[key] = old + sample.value * (1 / sample.rate)
 
-    def ingest(self, datagram: bytes | str) -> None:
+    def ingest(self, datagram: bytes | bytearray | str) -> None:
         """One UDP datagram (or newline-framed TCP chunk): counted, parsed, added.
 
         The same rules as ``protocol.parse`` then ``add``, specialised for the hot path:
@@ -162,11 +215,11 @@ class Aggregator:
             self.lines += parsed.lines
             self.bad += parsed.bad_lines
             return
-        text = datagram.decode("ascii") if isinstance(datagram, bytes) else datagram
+        text = datagram if datagram.__class__ is str else datagram.decode("ascii")
         tagged = "|#" in text  # a tag could hide anywhere in a line: no shortcut then
         counters, timers, timer_counts = self.counters, self.timers, self.timer_counts
         gauges, sets = self.gauges, self.sets
-        fast_gauges = not self.track_gauge_ttl
+        fast_gauges = not self.track_gauge_ttl and self.gauge_ops is None
         add = self.add
         samples: list[Sample] = []
         lines = bad = 0
@@ -225,6 +278,77 @@ class Aggregator:
                 samples.clear()
         self.lines += lines
         self.bad += bad
+
+    # --- several receivers (workers) ---------------------------------------------
+    def drain(self) -> Drained:
+        """Hand over everything collected since the last drain and start empty.
+
+        For a recording (worker) aggregator: the main one keeps the series and their
+        reset rules, so a worker reports only what it saw (an idle series it kept
+        would come back after a ``deleteIdleStats`` or a management delete).
+        """
+        with self._internal_lock:
+            internal, self.internal = self.internal, {}
+        drained = Drained(self.counters, self.timers, self.timer_counts, self.sets, self.gauge_ops or {},
+                          self.packets, self.lines, self.bad, internal)
+        self.counters, self.timers, self.timer_counts, self.sets = {}, {}, {}, {}
+        if self.gauge_ops is not None:
+            self.gauge_ops = {}
+        self.packets = self.lines = self.bad = 0
+        return drained
+
+    def merge(self, drained: Iterable[Drained]) -> None:
+        """Fold workers' tables into this (main) aggregator, gauges in stamp order.
+
+        A new series counts against ``max_series`` here too (each worker checked its
+        own share); names were checked by the worker.
+        """
+        counters, timers, timer_counts, sets = self.counters, self.timers, self.timer_counts, self.sets
+        limit = self.config.max_series
+        dropped = 0
+        ops: list[tuple[int, Key, float, bool]] = []
+        for part in drained:
+            self.packets += part.packets
+            self.lines += part.lines
+            self.bad += part.bad
+            for stat, amount in part.internal.items():
+                self.count(stat, amount)
+            for key, value in part.counters.items():
+                old = counters.get(key)
+                if old is None:
+                    if len(counters) >= limit:
+                        dropped += 1
+                        continue
+                    old = 0.0
+                counters[key] = old + value
+            for key, values in part.timers.items():
+                mine = timers.get(key)
+                if mine is None:
+                    if len(timers) >= limit:
+                        dropped += 1
+                        continue
+                    mine = timers[key] = []
+                    timer_counts[key] = 0.0
+                mine += values
+                timer_counts[key] += part.timer_counts[key]
+            for key, members in part.sets.items():
+                mine_set = sets.get(key)
+                if mine_set is None:
+                    if len(sets) >= limit:
+                        dropped += 1
+                        continue
+                    sets[key] = members
+                else:
+                    mine_set |= members
+            ops += [(stamp, key, value, delta) for key, recorded in part.gauge_ops.items()
+                    for stamp, value, delta in recorded]
+        ops.sort(key=_stamp)  # stable: one worker's operations with equal stamps keep their order
+        add = self.add
+        for _, key, value, delta in ops:
+            name, tags = (key, ()) if key.__class__ is str else key
+            add(Sample(name, tags, value, GAUGE, 1.0, delta))
+        if dropped:
+            self.count("series_dropped", dropped)
 
     def _own_counts(self) -> dict[str, int]:
         """This interval's hot-path counts by etsy's stat name (``_OWN_COUNTERS``)."""

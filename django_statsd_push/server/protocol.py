@@ -149,12 +149,12 @@ def parse_line(line: str, out: list[Sample]) -> int:
     return bad
 
 
-def parse(datagram: bytes | str) -> Parsed:
+def parse(datagram: bytes | bytearray | str) -> Parsed:
     """Parse one datagram (or one newline-framed TCP chunk) into samples.
 
     Never raises on bad input: bad values are counted in ``Parsed.bad_lines``.
     """
-    text = datagram.decode("utf-8", "replace") if isinstance(datagram, bytes) else datagram
+    text = datagram if isinstance(datagram, str) else datagram.decode("utf-8", "replace")
     samples: list[Sample] = []
     lines = bad = 0
     for line in text.split("\n"):
