@@ -94,6 +94,10 @@ class Drained:
     bad: int = 0
     internal: dict[str, float] = field(default_factory=dict)
     kernel_drops: int = 0  # new since the last drain, for the daemon's warning
+    # Every datagram that arrived up to this time (``clock_ns`` scale) is in here or in
+    # an earlier drain: gauge operations stamped later may still have company coming
+    # from a worker that lags behind, so ``merge`` holds them back until then.
+    through: int = field(default_factory=time.time_ns)
 
 
 class Aggregator:
@@ -104,6 +108,7 @@ class Aggregator:
         self.prefix = self.config.prefix_stats
         self.key_lag = f"{self.prefix}.timestamp_lag"
         self.gauge_ops: dict[Key, list[GaugeOp]] | None = {} if recording else None
+        self.held_ops: list[tuple[int, Key, float, bool]] = []  # merged, not yet final
         self.clock_ns: Callable[[], int] = time.time_ns  # stamps recorded gauge operations
         own = () if recording else (f"{self.prefix}.{s}" for s in _OWN_COUNTERS)
         self.counters: dict[Key, float] = dict.fromkeys(own, 0.0)
@@ -297,17 +302,23 @@ class Aggregator:
         self.packets = self.lines = self.bad = 0
         return drained
 
-    def merge(self, drained: Iterable[Drained]) -> None:
+    def merge(self, drained: Iterable[Drained], final: bool = False) -> None:
         """Fold workers' tables into this (main) aggregator, gauges in stamp order.
 
+        Gauge operations stamped after the earliest ``through`` of the parts wait in
+        ``held_ops`` for the next merge (a worker that lags behind may still send older
+        ones); ``final`` (the daemon stops, nothing more will come) applies them all.
         A new series counts against ``max_series`` here too (each worker checked its
         own share); names were checked by the worker.
         """
         counters, timers, timer_counts, sets = self.counters, self.timers, self.timer_counts, self.sets
         limit = self.config.max_series
         dropped = 0
-        ops: list[tuple[int, Key, float, bool]] = []
+        ops, self.held_ops = self.held_ops, []
+        through = math.inf if final else None
         for part in drained:
+            if through is None or part.through < through:
+                through = part.through
             self.packets += part.packets
             self.lines += part.lines
             self.bad += part.bad
@@ -344,7 +355,10 @@ class Aggregator:
                     for stamp, value, delta in recorded]
         ops.sort(key=_stamp)  # stable: one worker's operations with equal stamps keep their order
         add = self.add
-        for _, key, value, delta in ops:
+        for i, (stamp, key, value, delta) in enumerate(ops):
+            if through is None or stamp > through:
+                self.held_ops = ops[i:]
+                break
             name, tags = (key, ()) if key.__class__ is str else key
             add(Sample(name, tags, value, GAUGE, 1.0, delta))
         if dropped:

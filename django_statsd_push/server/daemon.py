@@ -168,12 +168,12 @@ class Daemon:
             if next_at <= now:  # fell behind (suspended, overloaded): skip, do not burst
                 next_at = now + interval
 
-    def flush(self, stamp: float | None = None) -> None:
+    def flush(self, stamp: float | None = None, final: bool = False) -> None:
         """Swap the tables and feed the snapshot, stamped ``stamp`` (default: now), to every sink."""
         with self._flush_lock:
             if self.udp is not None and self.pool is None:
                 self._kernel_drops(self.udp.new_kernel_drops())
-            self.collect()
+            self.collect(final)
             with self.lock:
                 swapped = self.aggregator.swap(self.clock() if stamp is None else stamp)
             snapshot = swapped.snapshot()  # sorting and copying, without the lock
@@ -191,9 +191,10 @@ class Daemon:
             if self.pool is None:  # a worker counts its own
                 self.aggregator.count("udp_kernel_drops", drops)
 
-    def collect(self) -> None:
+    def collect(self, final: bool = False) -> None:
         """With workers: merge what they and this process received into the main
-        aggregator (before a flush, and before the management interface reads it)."""
+        aggregator (before a flush, and before the management interface reads it);
+        ``final``: they have stopped, so every held gauge operation applies now."""
         if self.local is None:
             return
         with self._collect_lock:
@@ -201,7 +202,7 @@ class Daemon:
             self._kernel_drops(sum(p.kernel_drops for p in parts))
             with self.lock:
                 parts.append(self.local.drain())
-                self.aggregator.merge(parts)
+                self.aggregator.merge(parts, final)
 
     # --- control -----------------------------------------------------------------
     def reload(self, settings: Settings) -> None:
@@ -311,7 +312,7 @@ class Daemon:
             self.pool.stop()  # their last tables go into the flush below
         try:
             # Overdue (the flusher fell behind): now is the end of the interval.
-            self.flush(max(self.clock(), self.next_flush_at))
+            self.flush(max(self.clock(), self.next_flush_at), final=True)
         finally:
             if self.udp is not None and self.pool is None:
                 self.udp.close()

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -60,49 +61,52 @@ def main(argv: list[str] | None = None) -> None:
 
 def _serve(conn: Connection, host: str, port: int, config: AggregatorConfig,
            receive_buffer: int, max_packet_size: int) -> None:
-    """Receive into a recording aggregator; answer the daemon's requests on ``conn``."""
+    """Receive into a recording aggregator; answer the daemon's requests on ``conn``.
+
+    One thread polls both the UDP socket and ``conn``, so a drain always falls between
+    two datagrams and can tell how far the worker has read (``Drained.through``).
+    """
     aggregator = Aggregator(config, recording=True)
-    lock = threading.Lock()
-    ingest = aggregator.ingest
-
-    def ingest_locked(data: bytes) -> None:
-        with lock:
-            ingest(data)
-
     try:
-        udp = UdpListener(host, port, ingest_locked, receive_buffer=receive_buffer,
+        udp = UdpListener(host, port, aggregator.ingest, receive_buffer=receive_buffer,
                           max_packet_size=max_packet_size, count=aggregator.count, reuse_port=True)
     except OSError as exc:
         conn.send(("error", f"cannot bind {host}:{port}: {exc}"))
         return
     aggregator.clock_ns = udp.arrival_ns
     conn.send(("ready", udp.receive_buffer))
-    udp.start()
+    poller = select.poll()
+    poller.register(udp.sock, select.POLLIN)
+    poller.register(conn.fileno(), select.POLLIN)
+    control = conn.fileno()
     try:
         while True:
-            try:
-                command, *args = conn.recv()
-            except (EOFError, OSError):  # the daemon is gone
-                return
-            if command == "configure":
-                config, max_packet_size, receive_buffer = args
-                with lock:
+            for fd, _ in poller.poll():
+                if fd != control:
+                    udp.read_queued()
+                    continue
+                try:
+                    command, *args = conn.recv()
+                except (EOFError, OSError):  # the daemon is gone
+                    return
+                if command == "configure":
+                    config, max_packet_size, receive_buffer = args
                     aggregator.config = config
-                udp.configure(max_packet_size, receive_buffer)
-                continue
-            if command == "stop":
-                udp.stop()
-            drops = udp.new_kernel_drops()
-            if drops:
-                aggregator.count("udp_kernel_drops", drops)
-            with lock:
+                    udp.configure(max_packet_size, receive_buffer)
+                    continue
+                if command == "stop":
+                    while udp.read_queued():
+                        pass
+                drops = udp.new_kernel_drops()
+                if drops:
+                    aggregator.count("udp_kernel_drops", drops)
                 drained = aggregator.drain()
-            drained.kernel_drops = drops
-            conn.send(drained)
-            if command == "stop":
-                return
+                drained.kernel_drops = drops
+                drained.through = udp.processed_through()
+                conn.send(drained)
+                if command == "stop":
+                    return
     finally:
-        udp.stop()
         udp.close()
         conn.close()
 
