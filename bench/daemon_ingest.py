@@ -164,7 +164,7 @@ def max_loss_free(daemon, per_packet: int, start_rate: float, trials: int) -> tu
     payload = packets(per_packet, 20000)
     good, bad = 0.0, None
     rate = start_rate
-    sender_bound = False
+    sender_bound = False  # of the trial that gave ``good``
     for _ in range(trials):
         before = daemon.received()
         pps = rate / per_packet
@@ -172,14 +172,14 @@ def max_loss_free(daemon, per_packet: int, start_rate: float, trials: int) -> tu
         got = settle(daemon, before + sent * per_packet) - before
         lossless = got == sent * per_packet
         achieved_rate = achieved * per_packet
-        if achieved_rate < 0.9 * rate:
-            sender_bound = True
+        starved = achieved_rate < 0.9 * rate  # the sender could not send what was asked
         print(f"    {daemon.name:<18} {per_packet:>2}/pkt offered {rate:>12,.0f}/s achieved "
               f"{achieved_rate:>12,.0f}/s received {got}/{sent * per_packet}"
               f"{'' if lossless else '  LOSS'}", flush=True)
         if lossless:
-            good = max(good, achieved_rate)
-            if sender_bound:
+            if achieved_rate > good:
+                good, sender_bound = achieved_rate, starved
+            if starved:
                 break
             rate = rate * 2 if bad is None else (rate + bad) / 2
         else:

@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT = 60.0  # seconds for a spawned worker to bind (a loaded machine is slow)
 REPLY_TIMEOUT = 30.0  # seconds for a worker to hand over its tables
+STOP_TIMEOUT = 2.0  # the same when stopping: SIGTERM must end the daemon within seconds
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -124,14 +125,17 @@ class _Worker:
         except (AttributeError, OSError):
             self.pidfd = None
 
-    def ask(self, command: str) -> Drained | None:
+    def ask(self, command: str, timeout: float = REPLY_TIMEOUT) -> Drained | None:
         """The worker's tables (``drain`` or ``stop``), or None if it is dead or mute."""
         with self.lock:
             try:
                 self.conn.send((command,))
-                if not self.conn.poll(REPLY_TIMEOUT):
-                    log.error("statsd worker %d did not answer %r within %g s", self.index, command,
-                              REPLY_TIMEOUT)
+                if not self.conn.poll(timeout):
+                    # A late answer would be read as the next one: end it (and, unless
+                    # stopping, the pool starts a fresh one).
+                    log.error("statsd worker %d did not answer %r within %g s; killing it",
+                              self.index, command, timeout)
+                    self.process.kill()
                     return None
                 drained = self.conn.recv()
             except (EOFError, OSError):
@@ -296,7 +300,7 @@ class WorkerPool:
             self._monitor.join(10)
         for worker in self._workers:
             if worker is not None:
-                drained = worker.ask("stop")
+                drained = worker.ask("stop", STOP_TIMEOUT)
                 if drained is not None:
                     self._pending.append(drained)
         self._close_all()
