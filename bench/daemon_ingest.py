@@ -37,7 +37,6 @@ import queue
 import re
 import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -45,8 +44,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.server.etsy import CarbonCapture, EtsyStatsd, free_port, install  # noqa: E402
-from tests.server.helpers import mgmt  # noqa: E402
+from tests.server.etsy import CarbonCapture, EtsyStatsd, install  # noqa: E402
+from tests.server.helpers import Serve, mgmt  # noqa: E402
 
 BURST_SECONDS = 1.0
 DISTINCT = 1000  # names cycled through in the rate trials
@@ -68,21 +67,11 @@ class Ours:
     def __init__(self, extra: list[str] | None = None, workers: int = 1) -> None:
         self.name = f"ours, {workers} worker{'s' if workers > 1 else ''}"
         self.workers = workers
-        self.port, self.mgmt_port = free_port(socket.SOCK_DGRAM), free_port()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "django_statsd_push.server.cli", "--port", str(self.port),
-             "--mgmt-port", str(self.mgmt_port), "--log-level", "WARNING", "--workers", str(workers),
-             *(extra or ["--no-graphite", "--flush-interval", "3600000"])],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                mgmt(self.mgmt_port, "stats")
-                return
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("our daemon did not start")
-                time.sleep(0.05)
+        # Ports picked by the daemon itself (port 0, read from its log): a port probed
+        # free here can be taken by other work on the machine before the daemon binds it.
+        self.serve = Serve("--workers", str(workers), *(extra or ["--no-graphite", "--flush-interval", "3600000"]),
+                           timeout=60)
+        self.proc, self.port, self.mgmt_port = self.serve.proc, self.serve.port, self.serve.mgmt_port
 
     def received(self) -> int:
         return int(float(re.search(r"messages\.metrics_received: (\S+)", mgmt(self.mgmt_port, "stats")).group(1)))
@@ -100,6 +89,7 @@ class Ours:
     def close(self) -> None:
         self.proc.terminate()
         self.proc.wait(30)
+        self.serve.close()
 
 
 class Etsy:

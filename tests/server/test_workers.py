@@ -193,3 +193,11 @@ def test_serve_with_workers_flushes_on_sigterm_and_workers_never_outlive_it():
 def test_workers_setting_is_checked(value):
     with pytest.raises(ConfigError, match="workers"):
         Settings.from_mapping({"workers": value})
+
+
+def test_workers_flag_and_key():
+    from django_statsd_push.server.cli import parser, settings_from
+
+    assert settings_from(parser().parse_args(["--workers", "3"])).workers == 3
+    assert Settings.from_mapping({"workers": 4}).workers == 4
+    assert Settings().workers == 1
