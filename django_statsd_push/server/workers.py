@@ -94,6 +94,7 @@ def _serve(conn: Connection, host: str, port: int, config: AggregatorConfig,
                     config, max_packet_size, receive_buffer = args
                     aggregator.config = config
                     udp.configure(max_packet_size, receive_buffer)
+                    conn.send("configured")  # the reload returns once every worker has it
                     continue
                 if command == "stop":
                     while udp.read_queued():
@@ -125,11 +126,12 @@ class _Worker:
         except (AttributeError, OSError):
             self.pidfd = None
 
-    def ask(self, command: str, timeout: float = REPLY_TIMEOUT) -> Drained | None:
-        """The worker's tables (``drain`` or ``stop``), or None if it is dead or mute."""
+    def ask(self, command: str, *args, timeout: float = REPLY_TIMEOUT):
+        """The worker's answer: its tables (``drain``, ``stop``) or ``"configured"``;
+        None if it is dead or mute."""
         with self.lock:
             try:
-                self.conn.send((command,))
+                self.conn.send((command, *args))
                 if not self.conn.poll(timeout):
                     # A late answer would be read as the next one: end it (and, unless
                     # stopping, the pool starts a fresh one).
@@ -137,18 +139,12 @@ class _Worker:
                               self.index, command, timeout)
                     self.process.kill()
                     return None
-                drained = self.conn.recv()
+                answer = self.conn.recv()
             except (EOFError, OSError):
                 return None
-        self.packets += drained.packets
-        return drained
-
-    def tell(self, *message) -> None:
-        with self.lock:
-            try:
-                self.conn.send(message)
-            except OSError:
-                pass
+        if isinstance(answer, Drained):
+            self.packets += answer.packets
+        return answer
 
     def rss(self) -> int:
         """Resident memory in bytes (Linux ``/proc``), 0 if unknown."""
@@ -257,7 +253,7 @@ class WorkerPool:
         self.config, self.max_packet_size, self.receive_buffer_wanted = config, max_packet_size, receive_buffer
         for worker in list(self._workers):
             if worker is not None:
-                worker.tell("configure", config, max_packet_size, receive_buffer)
+                worker.ask("configure", config, max_packet_size, receive_buffer)
 
     def _watch(self) -> None:
         """Restart workers that die, until ``stop``."""
@@ -300,7 +296,7 @@ class WorkerPool:
             self._monitor.join(10)
         for worker in self._workers:
             if worker is not None:
-                drained = worker.ask("stop", STOP_TIMEOUT)
+                drained = worker.ask("stop", timeout=STOP_TIMEOUT)
                 if drained is not None:
                     self._pending.append(drained)
         self._close_all()

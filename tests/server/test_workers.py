@@ -148,6 +148,17 @@ def test_a_dead_worker_is_restarted_and_counted():
         carbon.lines_until(lambda line: bool(seen.update(w for w in want if line.startswith(w))) or seen == want)
 
 
+def test_a_reload_reaches_the_workers():
+    """SIGHUP's max_packet_size applies in every worker (each sender's big packet goes
+    to the same worker as its small one, before it)."""
+    with CarbonCapture() as carbon, Daemon(settings(carbon.port, workers=2, flushInterval=60000)) as daemon:
+        daemon.reload(settings(carbon.port, workers=2, flushInterval=60000, max_packet_size=16))
+        send_spread(daemon.port, [b"a.rather.long.name:1|c"] * SENDERS + [b"s:1|c"] * SENDERS)
+        wait_received(daemon, SENDERS, timeout=60)
+        daemon.flush()
+        carbon.lines_until(lambda line: line.startswith(f"stats_counts.statsd.packets_too_large {SENDERS} "))
+
+
 def test_management_sees_and_deletes_what_workers_received():
     with CarbonCapture() as carbon, Daemon(settings(carbon.port, workers=2, flushInterval=60000)) as daemon:
         send_spread(daemon.port, [b"a.b:1|c\ng:3|g"] * 32)
