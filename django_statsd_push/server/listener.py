@@ -79,6 +79,10 @@ class UdpListener:
         Orders gauge operations across worker processes. Costs one ``ioctl``; where
         the kernel cannot tell, the current time.
         """
+        stamp = self._kernel_stamp()
+        return time.time_ns() if stamp is None else stamp
+
+    def _kernel_stamp(self) -> int | None:
         if self._stamps:
             try:
                 sec, nsec = _TIMESPEC.unpack(fcntl.ioctl(self.sock.fileno(), _SIOCGSTAMPNS, bytes(_TIMESPEC.size)))
@@ -87,7 +91,7 @@ class UdpListener:
                 pass
             except OSError:
                 self._stamps = False  # not Linux, or not supported
-        return time.time_ns()
+        return None
 
     def _grow_buffer(self, wanted: int) -> int:
         for option in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
@@ -132,7 +136,14 @@ class UdpListener:
         socket has been read: now if nothing is queued, else the arrival of the last
         one read. For a reader between datagrams (``read_queued``)."""
         queued = struct.unpack("i", fcntl.ioctl(self.sock.fileno(), termios.FIONREAD, b"\0" * 4))[0]
-        return time.time_ns() if not queued else self.arrival_ns()
+        if not queued:
+            return time.time_ns()
+        stamp = self._kernel_stamp()
+        if stamp is not None:
+            return stamp
+        # No kernel stamps: operations were stamped when parsed, all before now.
+        # Else nothing has been read yet, so nothing is final.
+        return time.time_ns() if not self._stamps else 0
 
     def configure(self, max_packet_size: int, receive_buffer: int) -> None:
         """New limits while running (SIGHUP): the next datagram is checked against
