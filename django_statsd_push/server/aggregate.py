@@ -20,8 +20,23 @@ to the kernel's arrival time of the datagram, one clock for every socket on the
 host; the time of parsing would let a worker that parses later reorder two clients),
 and ``merge`` applies every worker's operations in stamp order to the main table,
 where the TTL and series limits live.
-A worker keeps, per gauge, only its last absolute set and the deltas after it:
-anything before its own last set is overwritten in any interleaving.
+A worker keeps, per gauge, its first operation (it created the series), its last
+absolute set and the deltas after that set: anything between is overwritten in any
+interleaving. The series a worker creates are stamped the same way, and ``merge``
+creates them in the main tables in one stamp-ordered walk with the gauge operations,
+so ``Snapshot.first_seen`` keeps the arrival order; events, rejections, service checks
+(gauges) and the unbased-gauge bookkeeping (``gauge_changes``, applied by ``add`` in
+the main aggregator) come out as one receiver would make them.
+
+The ordering rule: operations apply in stamp order, ties in the order of the parts.
+A recording aggregator's stamps strictly increase (``_next_stamp``), so one source
+never has its own operations reordered, whatever the clock does. Between sources the
+stamp is the time the daemon's host received the data: the kernel's arrival time for
+a worker's UDP datagrams, the time of parsing for what the daemon process reads itself
+(TCP, Unix sockets: the ``local`` recording aggregator), which comes after arrival, so
+against UDP such a line can only be placed later than it arrived, never earlier
+than something parsed before it. One client uses one transport (and one worker), so
+its own order is always kept; only clients racing each other are ordered by arrival.
 
 Not thread-safe by itself: the daemon serialises ``ingest`` and ``flush`` with a lock.
 The clock is whatever ``now`` the caller passes to ``flush``.
@@ -36,8 +51,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from django_statsd_push.server.js import js_round
-from django_statsd_push.server.protocol import GAUGE, SET, TIMER, Sample, parse, parse_line
+from django_statsd_push.server.protocol import (
+    COUNTER, ETSY, GAUGE, SET, TIMER, Event, Record, Rejected, Rules, Sample, ServiceCheck, parse, parse_line,
+)
 from django_statsd_push.server.snapshot import SeriesKey, Snapshot
+
+#: the kind of an observation (``h``/``d`` under statsd_exporter's rules) in ``first_seen``
+OBSERVATION = "h"
+_OBSERVED = ("h", "d")
 
 # A series' key in the tables: the bare name when untagged (so the hot path needs no
 # tuple), else SeriesKey(name, tags). Snapshots and readers always get SeriesKey.
@@ -74,6 +95,8 @@ class AggregatorConfig:
     gauges_max_ttl: int = 1
     max_series: int = 1_000_000  # per table; new series beyond it are dropped and counted
     max_name_length: int = 1024  # characters, name plus tags
+    rules: Rules = ETSY  # how the parser reads lines the peers disagree on
+    max_events: int = 1_000  # DogStatsD events kept per interval (<= 64 KiB each); more: counted, dropped
 
     def resolved(self, option: str) -> bool:
         value = getattr(self, option)
@@ -94,6 +117,13 @@ class Drained:
     lines: int = 0
     bad: int = 0
     internal: dict[str, float] = field(default_factory=dict)
+    # Series the recording aggregator created, other than gauges (a gauge's first
+    # operation says when it came): (stamp, kind, key), in arrival order.
+    created: list[tuple[int, str, Key]] = field(default_factory=list)
+    events: list[tuple[int, Event]] = field(default_factory=list)  # (stamp, event)
+    rejections: dict[str, int] = field(default_factory=dict)
+    observations: dict[Key, list[float]] = field(default_factory=dict)
+    observation_counts: dict[Key, float] = field(default_factory=dict)
     kernel_drops: int = 0  # new since the last drain, for the daemon's warning
     # Every datagram that arrived up to this time (``clock_ns`` scale) is in here or in
     # an earlier drain: gauge operations stamped later may still have company coming
@@ -108,19 +138,38 @@ class Aggregator:
         self.config = config or AggregatorConfig()
         self.prefix = self.config.prefix_stats
         self.key_lag = f"{self.prefix}.timestamp_lag"
+        self.recording = recording
         self.gauge_ops: dict[Key, list[GaugeOp]] | None = {} if recording else None
         # Untagged counter lines the hot path has parsed: line -> (name, value). The
         # mapping never changes, so it survives flushes; bounded by _KNOWN_LINES.
         self.counter_lines: dict[str, tuple[str, float]] = {}
-        self.held_ops: list[tuple[int, Key, float, bool]] = []  # merged, not yet final
+        # merged gauge operations not yet final: (stamp, GAUGE, key, value, is a delta)
+        self.held_ops: list[tuple[int, str, Key, float, bool]] = []
         self.clock_ns: Callable[[], int] = time.time_ns  # stamps recorded gauge operations
+        self._last_stamp = -1  # recording: stamps strictly increase (see _next_stamp)
+        # recording: what ``created``/``events`` hold in the main aggregator, stamped
+        self.created_at: list[tuple[int, str, Key]] = []
+        self.events_at: list[tuple[int, Event]] = []
         own = () if recording else (f"{self.prefix}.{s}" for s in _OWN_COUNTERS)
         self.counters: dict[Key, float] = dict.fromkeys(own, 0.0)
         self.timers: dict[Key, list[float]] = {}
         self.timer_counts: dict[Key, float] = {}
+        # statsd_exporter's reading only (rules.exporter): DogStatsD h/d values are
+        # observations in their own unit, not counters; kept for one interval.
+        self.observations: dict[Key, list[float]] = {}
+        self.observation_counts: dict[Key, float] = {}
         self.gauges: dict[Key, float] = {}
         self.gauge_ttl: dict[Key, int] = {}
         self.sets: dict[Key, set[str]] = {}
+        # Gauges whose value here is relative to a base only the sinks know (a delta
+        # arrived after the gauge was deleted as idle), and their change this interval.
+        self.gauge_unbased: set[Key] = set()
+        self.gauge_changes: dict[Key, float] = {}
+        # Series created this interval, in arrival order (etsy kind, key): a sink that
+        # gives a name one type can give it to the type that came first.
+        self.created: list[tuple[str, Key]] = []
+        self.events: list[Event] = []
+        self.rejections: dict[str, int] = {}  # parse problems by reason, this interval
         # Kept as ints on the hot path, folded into the counters at flush.
         self.packets = self.lines = self.bad = 0
         # Our own counters beyond etsy's (kernel drops, rejected names ...): reported
@@ -139,6 +188,9 @@ class Aggregator:
         """Settable (SIGHUP reload); prefix_stats keeps its first value."""
         self._config = config
         self.track_gauge_ttl = config.resolved("delete_gauges")
+        if getattr(self, "rules", config.rules) != config.rules:
+            self.counter_lines = {}  # another reading of the same lines
+        self.rules = config.rules
 
     # --- input -------------------------------------------------------------------
     def count(self, stat: str, amount: float = 1) -> None:
@@ -146,7 +198,7 @@ class Aggregator:
         with self._internal_lock:
             self.internal[stat] = self.internal.get(stat, 0) + amount
 
-    def _new_series(self, table: dict, name: str, tags: tuple[str, ...]) -> Key | None:
+    def _new_series(self, table: dict, name: str, tags: tuple[str, ...], kind: str) -> Key | None:
         """The key for a series not seen yet, or None (counted) when limits refuse it."""
         if len(table) >= self.config.max_series:
             self.count("series_dropped")
@@ -154,56 +206,119 @@ class Aggregator:
         if len(name) + sum(len(t) + 1 for t in tags) > self.config.max_name_length or "\0" in name:
             self.count("names_rejected")
             return None
-        return SeriesKey(name, tags) if tags else name
+        key = SeriesKey(name, tags) if tags else name
+        if not self.recording:
+            self.created.append((kind, key))
+        elif kind != GAUGE:  # a gauge's first recorded operation carries its stamp
+            self.created_at.append((self._next_stamp(), kind, key))
+        return key
 
-    def add(self, sample: Sample) -> None:
-        """Add one sample (already counted as a metric received by ``ingest``)."""
-        name, tags = sample.name, sample.tags
+    def _next_stamp(self) -> int:
+        """``clock_ns`` for a recorded operation or series, made to increase strictly:
+        whatever the clock does (a step back, equal stamps within one datagram), the
+        merge keeps this aggregator's own order."""
+        stamp = self.clock_ns()
+        if stamp <= self._last_stamp:
+            stamp = self._last_stamp + 1
+        self._last_stamp = stamp
+        return stamp
+
+    def add(self, sample: Record) -> None:
+        """Add one parser record (its line already counted as a metric received by ``ingest``)."""
+        if sample.__class__ is not Sample:
+            self._add_other(sample)  # type: ignore[arg-type]
+            return
+        name, tags = sample.name, sample.tags  # type: ignore[union-attr]
         key: Key | None = (name, tags) if tags else name
         type_ = sample.type
         if type_ == TIMER:
-            values = self.timers.get(key)
-            if values is None:
-                if (key := self._new_series(self.timers, name, tags)) is None:
-                    return
-                values = self.timers[key] = []
-                self.timer_counts[key] = 0.0
-            values.append(sample.value)
-            self.timer_counts[key] += 1 / sample.rate
+            self._append(self.timers, self.timer_counts, key, sample, TIMER)
         elif type_ == GAUGE:
             ops = self.gauge_ops
             if ops is not None:  # recording: the main aggregator applies it in stamp order
                 recorded = ops.get(key)
                 if recorded is None:
-                    if (key := self._new_series(ops, name, tags)) is None:
+                    if (key := self._new_series(ops, name, tags, GAUGE)) is None:
                         return
                     recorded = ops[key] = []
                 elif not sample.delta:
-                    recorded.clear()  # its earlier operations are overwritten in any order
-                recorded.append((self.clock_ns(), sample.value, sample.delta))
+                    # Between its first operation (which created the series, and must
+                    # create it in the main table at its place in the arrival order) and
+                    # this set, everything is overwritten in any interleaving.
+                    del recorded[1:]
+                recorded.append((self._next_stamp(), sample.value, sample.delta))
                 return
-            if key not in self.gauges and (key := self._new_series(self.gauges, name, tags)) is None:
+            known = key in self.gauges
+            if not known and (key := self._new_series(self.gauges, name, tags, GAUGE)) is None:
                 return
             if self.track_gauge_ttl:
                 self.gauge_ttl[key] = self.config.gauges_max_ttl
-            if sample.delta and key in self.gauges:
+                self._track_base(key, sample, known)
+            if sample.delta and known:
                 self.gauges[key] += sample.value
             else:
                 self.gauges[key] = sample.value
         elif type_ == SET:
             members = self.sets.get(key)
             if members is None:
-                if (key := self._new_series(self.sets, name, tags)) is None:
+                if (key := self._new_series(self.sets, name, tags, SET)) is None:
                     return
                 members = self.sets[key] = set()
             members.add(sample.value)
+        elif type_ in _OBSERVED and self.rules.exporter:
+            self._append(self.observations, self.observation_counts, key, sample, OBSERVATION)
         else:
             old = self.counters.get(key)
             if old is None:
-                if (key := self._new_series(self.counters, name, tags)) is None:
+                if (key := self._new_series(self.counters, name, tags, COUNTER)) is None:
                     return
                 old = 0.0
             self.counters[key] = old + sample.value * (1 / sample.rate)
+
+    def _append(self, table: dict[Key, list[float]], counts: dict[Key, float], key: Key | None, sample: Sample,
+                kind: str) -> None:
+        """A timer (or observation) value, counted ``1/rate`` times as etsy counts them."""
+        values = table.get(key)  # type: ignore[arg-type]
+        if values is None:
+            if (key := self._new_series(table, sample.name, sample.tags, kind)) is None:
+                return
+            values = table[key] = []
+            counts[key] = 0.0
+        values.append(sample.value)  # type: ignore[arg-type]
+        counts[key] += 1 / sample.rate  # type: ignore[index]
+
+    def _track_base(self, key: Key, sample: Sample, known: bool) -> None:
+        """Gauges deleted as idle lose their value here, not in the sinks (the bridge
+        keeps its series): a delta arriving then is a change to the sinks' value, which
+        ``Snapshot.gauge_changes`` hands them, not a value (statsd_exporter adds it)."""
+        unbased = self.gauge_unbased
+        if sample.delta:
+            if not known:
+                unbased.add(key)
+            if key in unbased:
+                self.gauge_changes[key] = self.gauge_changes.get(key, 0.0) + sample.value  # type: ignore[operator]
+        elif unbased:
+            unbased.discard(key)
+            self.gauge_changes.pop(key, None)
+
+    def _add_other(self, record: Event | ServiceCheck | Rejected) -> None:
+        if record.__class__ is Rejected:
+            reason, count = record  # type: ignore[misc]
+            self.rejections[reason] = self.rejections.get(reason, 0) + count
+        elif record.__class__ is ServiceCheck:
+            self.count("service_checks_received")
+            self.add(record.gauge())  # type: ignore[union-attr]
+        else:
+            self.count("events_received")
+            if self.recording:  # the merge keeps max_events, in arrival order
+                if len(self.events_at) < self.config.max_events:
+                    self.events_at.append((self._next_stamp(), record))  # type: ignore[arg-type]
+                else:
+                    self.count("events_dropped")
+            elif len(self.events) < self.config.max_events:
+                self.events.append(record)  # type: ignore[arg-type]
+            else:
+                self.count("events_dropped")
 
     def ingest(self, datagram: bytes | bytearray | str) -> None:
         """One UDP datagram (or newline-framed TCP chunk): counted, parsed, added.
@@ -212,15 +327,17 @@ class Aggregator:
         a line of the common shape ``name:value|c`` (``|ms``, ``|g``, ``|s``) for an
         untagged series already in the tables is added to the plain dicts directly, with
         no ``Sample`` made. Any other line (tags, a rate, several values, a new series, a
-        number ``float()`` and JavaScript might disagree on) goes through
-        ``protocol.parse_line`` and ``add``, in order. ``tests/server/test_protocol.py``
-        holds the two paths together.
+        number ``float()`` and JavaScript might disagree on, a DogStatsD field, an event
+        or a service check) goes through ``protocol.parse_line`` with the aggregator's
+        ``rules``, and each record it makes (``Sample``, ``Event``, ``ServiceCheck``,
+        ``Rejected``) through ``add``, in order. ``tests/server/test_protocol.py`` holds
+        the two paths together.
         """
         self.packets += 1
         if not datagram.isascii():  # non-ASCII digits and spaces: float() != Number()
-            parsed = parse(datagram)
-            for sample in parsed.samples:
-                self.add(sample)
+            parsed = parse(datagram, self.rules)
+            for record in parsed.records:
+                self.add(record)
             self.lines += parsed.lines
             self.bad += parsed.bad_lines
             return
@@ -228,17 +345,17 @@ class Aggregator:
         parts = text.split("\n")
         lines = len(parts)  # less the empty ones, found on the way
         bad = 0
-        add = self.add
-        samples: list[Sample] = []
+        add, rules = self.add, self.rules
+        records: list[Record] = []
         if "|#" in text:  # a tag could hide anywhere in a line: no shortcut then
             for line in parts:
                 if not line:
                     lines -= 1
                     continue
-                bad += parse_line(line, samples)
-                for sample in samples:
-                    add(sample)
-                samples.clear()
+                bad += parse_line(line, records, rules)
+                for record in records:
+                    add(record)
+                records.clear()
             self.lines += lines
             self.bad += bad
             return
@@ -304,11 +421,11 @@ class Aggregator:
             elif not line:
                 lines -= 1
                 continue
-            bad += parse_line(line, samples)
-            if samples:
-                for sample in samples:
-                    add(sample)
-                samples.clear()
+            bad += parse_line(line, records, rules)
+            if records:
+                for record in records:
+                    add(record)
+                records.clear()
         self.lines += lines
         self.bad += bad
 
@@ -323,28 +440,40 @@ class Aggregator:
         with self._internal_lock:
             internal, self.internal = self.internal, {}
         drained = Drained(self.counters, self.timers, self.timer_counts, self.sets, self.gauge_ops or {},
-                          self.packets, self.lines, self.bad, internal)
+                          self.packets, self.lines, self.bad, internal, self.created_at, self.events_at,
+                          self.rejections, self.observations, self.observation_counts)
         self.counters, self.timers, self.timer_counts, self.sets = {}, {}, {}, {}
+        self.observations, self.observation_counts = {}, {}
+        self.created_at, self.events_at, self.rejections = [], [], {}
+        self.created, self.events = [], []  # (a recording aggregator fills neither)
         if self.gauge_ops is not None:
             self.gauge_ops = {}
         self.packets = self.lines = self.bad = 0
         return drained
 
     def merge(self, drained: Iterable[Drained], final: bool = False) -> None:
-        """Fold workers' tables into this (main) aggregator, gauges in stamp order.
+        """Fold workers' tables into this (main) aggregator as if it had received their
+        datagrams itself, in arrival order.
+
+        Series are created here (``_new_series``: limits, ``first_seen``) and gauge
+        operations applied (``add``: TTL, the unbased-gauge bookkeeping) in stamp order
+        across the parts, one walk for both, so the order of ``first_seen`` is the order
+        of arrival; then counters add, timer and observation values concatenate, sets
+        unite. Events join in stamp order (``max_events`` applies to the sum), rejections
+        add up by reason.
 
         Gauge operations stamped after the earliest ``through`` of the parts wait in
         ``held_ops`` for the next merge (a worker that lags behind may still send older
         ones); ``final`` (the daemon stops, nothing more will come) applies them all.
-        A new series counts against ``max_series`` here too (each worker checked its
-        own share); names were checked by the worker.
+        Series of other kinds are never held (their values belong to this interval).
         """
-        counters, timers, timer_counts, sets = self.counters, self.timers, self.timer_counts, self.sets
-        limit = self.config.max_series
-        dropped = 0
-        ops, self.held_ops = self.held_ops, []
+        ops: list[tuple[int, str, Key, float, bool]] = self.held_ops  # type: ignore[assignment]
+        self.held_ops = []
         through = math.inf if final else None
-        for part in drained:
+        parts = list(drained)
+        events: list[tuple[int, Event]] = []
+        rejections = self.rejections
+        for part in parts:
             if through is None or part.through < through:
                 through = part.through
             self.packets += part.packets
@@ -352,45 +481,73 @@ class Aggregator:
             self.bad += part.bad
             for stat, amount in part.internal.items():
                 self.count(stat, amount)
-            for key, value in part.counters.items():
+            for reason, amount in part.rejections.items():
+                rejections[reason] = rejections.get(reason, 0) + amount
+            events += part.events
+            ops += [(stamp, kind, key, _NAN, False) for stamp, kind, key in part.created]
+            ops += [(stamp, GAUGE, key, value, delta) for key, recorded in part.gauge_ops.items()
+                    for stamp, value, delta in recorded]
+        # stable: equal stamps (from different parts) keep the order of the parts
+        ops.sort(key=_stamp)
+        tables = {COUNTER: self.counters, TIMER: self.timers, SET: self.sets, OBSERVATION: self.observations}
+        refused: set[tuple[str, Key]] = set()
+        add = self.add
+        for i, (stamp, kind, key, value, delta) in enumerate(ops):
+            name, tags = (key, ()) if key.__class__ is str else key
+            if kind == GAUGE:
+                if through is None or stamp > through:
+                    self.held_ops.extend(op for op in ops[i:] if op[1] == GAUGE)  # type: ignore[misc]
+                    ops = ops[i:]
+                    break
+                add(Sample(name, tags, value, GAUGE, 1.0, delta))
+            else:
+                self._ensure(tables[kind], key, name, tags, kind, refused)
+        else:
+            ops = []
+        for stamp, kind, key, _, _ in ops:  # held back with the gauges: created now all the same
+            if kind != GAUGE:
+                name, tags = (key, ()) if key.__class__ is str else key
+                self._ensure(tables[kind], key, name, tags, kind, refused)
+
+        counters, timers, timer_counts, sets = self.counters, self.timers, self.timer_counts, self.sets
+        for part in parts:
+            for key, amount in part.counters.items():
                 old = counters.get(key)
-                if old is None:
-                    if len(counters) >= limit:
-                        dropped += 1
-                        continue
-                    old = 0.0
-                counters[key] = old + value
-            for key, values in part.timers.items():
-                mine = timers.get(key)
-                if mine is None:
-                    if len(timers) >= limit:
-                        dropped += 1
-                        continue
-                    mine = timers[key] = []
-                    timer_counts[key] = 0.0
-                mine += values
-                timer_counts[key] += part.timer_counts[key]
+                if old is not None:  # else refused by the limits (counted)
+                    counters[key] = old + amount
+            for table, counts, values_of, counts_of in (
+                (timers, timer_counts, part.timers, part.timer_counts),
+                (self.observations, self.observation_counts, part.observations, part.observation_counts),
+            ):
+                for key, values in values_of.items():
+                    mine = table.get(key)
+                    if mine is not None:
+                        mine += values
+                        counts[key] += counts_of[key]
             for key, members in part.sets.items():
                 mine_set = sets.get(key)
-                if mine_set is None:
-                    if len(sets) >= limit:
-                        dropped += 1
-                        continue
-                    sets[key] = members
-                else:
+                if mine_set is not None:
                     mine_set |= members
-            ops += [(stamp, key, value, delta) for key, recorded in part.gauge_ops.items()
-                    for stamp, value, delta in recorded]
-        ops.sort(key=_stamp)  # stable: one worker's operations with equal stamps keep their order
-        add = self.add
-        for i, (stamp, key, value, delta) in enumerate(ops):
-            if through is None or stamp > through:
-                self.held_ops = ops[i:]
-                break
-            name, tags = (key, ()) if key.__class__ is str else key
-            add(Sample(name, tags, value, GAUGE, 1.0, delta))
-        if dropped:
-            self.count("series_dropped", dropped)
+
+        if events:
+            events.sort(key=_stamp)
+            room = max(0, self.config.max_events - len(self.events))
+            self.events += [event for _, event in events[:room]]
+            if len(events) > room:
+                self.count("events_dropped", len(events) - room)
+
+    def _ensure(self, table: dict, key: Key, name: str, tags: tuple[str, ...], kind: str,
+                refused: set[tuple[str, Key]]) -> None:
+        """A series a part created: created here too (in arrival order) unless known."""
+        if key in table or (kind, key) in refused:
+            return
+        if self._new_series(table, name, tags, kind) is None:
+            refused.add((kind, key))
+        elif kind in (TIMER, OBSERVATION):
+            table[key] = []
+            (self.timer_counts if kind == TIMER else self.observation_counts)[key] = 0.0
+        else:
+            table[key] = 0.0 if kind == COUNTER else set()
 
     def _own_counts(self) -> dict[str, int]:
         """This interval's hot-path counts by etsy's stat name (``_OWN_COUNTERS``)."""
@@ -477,6 +634,8 @@ class Aggregator:
         self.packets = self.lines = self.bad = 0
 
         timers, timer_counts, sets = self.timers, self.timer_counts, self.sets
+        observations, observation_counts = self.observations, self.observation_counts
+        self.observations, self.observation_counts = {}, {}
         if config.resolved("delete_counters"):
             self.counters = {k: 0.0 for k in counters if any(s in series_key(k).name for s in _OWN_COUNTERS)}
         else:
@@ -489,15 +648,24 @@ class Aggregator:
         self.sets = {} if config.resolved("delete_sets") else {k: set() for k in sets}
 
         gauges = dict(self.gauges)
+        changes = {k: self.gauge_changes.get(k, 0.0) for k in self.gauge_unbased if k in gauges}
+        self.gauge_changes = {}
         if self.track_gauge_ttl:
             for key in list(self.gauge_ttl):
                 self.gauge_ttl[key] -= 1
                 if self.gauge_ttl[key] < 1:
                     del self.gauge_ttl[key]
                     self.gauges.pop(key, None)
+                    self.gauge_unbased.discard(key)
+        created, self.created = self.created, []
+        events, self.events = self.events, []
+        rejections, self.rejections = self.rejections, {}
+        for reason, amount in rejections.items():
+            self.totals["rejected." + reason] = self.totals.get("rejected." + reason, 0) + amount
 
         return Swapped(now, config.flush_interval, counters, timers, timer_counts, gauges, sets,
-                       self.prefix, started)
+                       self.prefix, started, changes, created, events, rejections, observations,
+                       observation_counts)
 
 
 @dataclass
@@ -513,6 +681,12 @@ class Swapped:
     sets: dict[Key, set[str]]
     prefix: str
     started: float
+    gauge_changes: dict[Key, float]
+    created: list[tuple[str, Key]]
+    events: list[Event]
+    rejections: dict[str, int]
+    observations: dict[Key, list[float]]
+    observation_counts: dict[Key, float]
 
     def snapshot(self) -> Snapshot:
         sk = series_key
@@ -526,4 +700,10 @@ class Swapped:
             sets={sk(k): frozenset(v) for k, v in self.sets.items()},
             prefix_stats=self.prefix,
             processing_ms=(time.perf_counter() - self.started) * 1000,
+            gauge_changes={sk(k): v for k, v in self.gauge_changes.items()},
+            first_seen=tuple((kind, sk(k)) for kind, k in self.created),
+            events=tuple(self.events),
+            rejections=dict(self.rejections),
+            observations={sk(k): tuple(sorted(v)) for k, v in self.observations.items()},
+            observation_counts={sk(k): v for k, v in self.observation_counts.items()},
         )

@@ -6,8 +6,8 @@ one lock, held per datagram by the readers and for the table swap by the flusher
 sinks run outside it, so receiving never waits for formatting or for Carbon.
 
 With ``workers`` > 1 the UDP reader is replaced by that many worker processes
-(``workers.py``); TCP input goes into a recording aggregator of this process
-(``local``), and ``collect()`` merges the workers' and the local tables into the
+(``workers.py``); TCP and Unix socket input go into a recording aggregator of this
+process (``local``), and ``collect()`` merges the workers' and the local tables into the
 main aggregator before every flush and before the management interface reads it.
 
 Flushes happen on a deadline (``next += interval``), not by counting ticks, so a slow
@@ -35,6 +35,7 @@ from django_statsd_push.server.graphite_sink import GraphiteSink
 from django_statsd_push.server.listener import LineServer, UdpListener
 from django_statsd_push.server.mgmt import Management
 from django_statsd_push.server.sink import Sink, build_sinks
+from django_statsd_push.server.unix_listener import UnixListener, unix_listeners
 from django_statsd_push.server.workers import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class Daemon:
         self.udp: UdpListener | None = None
         self.tcp: LineServer | None = None
         self.mgmt: LineServer | None = None
+        self.unix: list[UnixListener] = []  # the Unix socket inputs settings ask for
         self.flushes = 0
         # Where the interval being collected ends: the stamp of the flush stop() makes.
         self.next_flush_at = self.started + settings.flush_interval_ms / 1000
@@ -108,6 +110,7 @@ class Daemon:
                     self.udp = None
                     if s.port or attempt == 19:
                         raise
+            self.unix = unix_listeners(s, ingest_locked, count)
             self.mgmt = LineServer(s.mgmt_host, s.mgmt_port, Management(self).handle, name="statsd-mgmt")
             self.udp.start()
             if s.workers > 1:
@@ -123,9 +126,13 @@ class Daemon:
                 if server is not None:
                     server.close()
             self._close_sinks(0)
+            for listener in self.unix:
+                listener.stop()
             raise
         self.tcp.start()
         self.mgmt.start()
+        for listener in self.unix:
+            listener.start()
         self.next_flush_at = self.clock() + s.flush_interval_ms / 1000
         self._flusher.start()
         log.info("statsd listening on %s:%d (UDP+TCP), management on %s:%d, flush every %g ms%s",
@@ -243,6 +250,8 @@ class Daemon:
             self.udp.configure(settings.max_packet_size, settings.udp_receive_buffer)
         if self.tcp is not None:
             self.tcp.max_line = settings.max_packet_size
+        for listener in self.unix:
+            listener.configure(settings.max_packet_size)
         logging.getLogger().setLevel(settings.log_level.upper())
         if settings.health_status != old.health_status:
             self.health = settings.health_status
@@ -259,12 +268,17 @@ class Daemon:
                 "messages.bad_lines_seen": agg.total("bad_lines_seen"),
                 "messages.packets_received": agg.total("packets_received"),
                 "messages.metrics_received": agg.total("metrics_received"),
+                "messages.events_received": agg.total("events_received"),
+                "messages.service_checks_received": agg.total("service_checks_received"),
                 "series.counters": len(agg.counters),
                 "series.timers": len(agg.timers),
                 "series.gauges": len(agg.gauges),
                 "series.sets": len(agg.sets),
                 "flushes": self.flushes,
             }
+            out.update({f"messages.{k}": v for k, v in agg.totals.items() if k.startswith("rejected.")})
+            out.update({f"messages.rejected.{k}": out.get(f"messages.rejected.{k}", 0) + v
+                        for k, v in agg.rejections.items()})
         if self.pool is not None:
             out["udp.receive_buffer"] = self.pool.receive_buffer
             out["udp.kernel_drops"] = self.kernel_drops
@@ -305,6 +319,8 @@ class Daemon:
         self._stop.set()
         if self._flusher.is_alive():
             self._flusher.join()
+        for listener in self.unix:
+            listener.stop()
         for server in (self.udp, self.tcp):
             if server is not None:
                 server.stop()

@@ -7,7 +7,8 @@ so the compatibility tests compare it against etsy's output directly. ``Graphite
 
 Names: etsy builds ``name;tag=value;...`` from DogStatsD tags (first ``;`` of a tag ->
 ``_``, first ``:`` -> ``=``) and strips everything outside ``[A-Za-z0-9_.;=-]`` after
-turning whitespace into ``_`` and ``/`` into ``-``. That sanitising happens here, not in
+turning whitespace into ``_`` and ``/`` into ``-``. Beyond etsy: Telegraf's
+``name,k=v`` tags are tags, and tags Carbon would refuse are mended (``carbon_tags``). That sanitising happens here, not in
 the parser: the aggregator keys series by the raw name (the Prometheus bridge needs it,
 and it keeps the ingest path free of regexes). etsy sanitises at parse time, so raw
 names that clean up to one Graphite name are one series there; ``format_snapshot``
@@ -49,17 +50,60 @@ def sanitize(key: str) -> str:
     return _NOT_ALLOWED.sub("", _WHITESPACE.sub("_", key).replace("/", "-"))
 
 
-def etsy_key(series: SeriesKey, sanitize_tags: bool = True) -> str:
-    """The Graphite name etsy writes for a series (``name;k=v;...``, before namespaces)."""
+def etsy_key(series: SeriesKey, sanitize_tags: bool = True,
+             on_dropped_tag: Callable[[str], None] | None = None) -> str:
+    """The Graphite name etsy writes for a series (``name;k=v;...``, before namespaces),
+    with the tags Carbon would refuse mended (``carbon_tag``).
+
+    Telegraf/InfluxDB tags in the name (``name,k=v``) are tags too: etsy would strip
+    the commas and glue them into the name (``namek=v``). A ``;`` in the name itself
+    is left as etsy writes it.
+    """
     name, tags = series
-    if tags:
-        name += ";" + ";".join(t.replace(";", "_", 1).replace(":", "=", 1) for t in tags)
+    if "," in name:
+        name, *influx = name.split(",")
+        tags = tuple(t.replace("=", ":", 1) for t in influx) + tuple(tags)
     if sanitize_tags:
-        return sanitize(name)
-    # keyNameSanitize=false: etsy's backend sanitises what precedes the first ";" only,
-    # whether that ";" came from a tag or from the name itself.
-    path, sep, rest = name.partition(";")
-    return sanitize(path) + sep + rest
+        head = sanitize(name)
+    else:
+        # keyNameSanitize=false: etsy's backend sanitises what precedes the first ";"
+        # only, whether that ";" came from a tag or from the name itself.
+        path, sep, rest = name.partition(";")
+        head = sanitize(path) + sep + rest
+    if not tags:
+        return head
+    parts = [head]
+    for tag in tags:
+        text = tag.replace(";", "_", 1).replace(":", "=", 1)  # etsy's; a 2nd ";" splits the tag
+        for segment in (sanitize(text) if sanitize_tags else text).split(";"):
+            mended = carbon_tag(segment)
+            if mended is None:
+                if on_dropped_tag is not None:
+                    on_dropped_tag(segment)
+            else:
+                parts.append(mended)
+    return ";".join(parts)
+
+
+def carbon_tag(tag: str) -> str | None:
+    """``tag`` in a form carbon's ``TaggedSeries`` accepts, or None.
+
+    Carbon refuses a tag without ``=`` or with an empty value (DogStatsD's bare
+    ``#flag``, ``#k:``): those become ``flag=true`` / ``k=true``, as Telegraf reads
+    them. ``!`` and ``^`` in a tag name become ``_``, a value's leading ``~`` too (both
+    only possible with keyNameSanitize=false). A tag with no name (``#:v``, an empty
+    tag) cannot be mended: None.
+    """
+    key, _, value = tag.partition("=")
+    if not key:
+        return None
+    if "!" in key or "^" in key:
+        key = key.replace("!", "_").replace("^", "_")
+    if not value:
+        value = "true"
+    elif value[0] == "~":
+        value = "_" + value[1:]
+    return key + "=" + value
 
 
 def is_safe(name: str) -> bool:
@@ -182,7 +226,8 @@ class GaugeHistory:
 
 def format_snapshot(snapshot: Snapshot, config: GraphiteConfig,
                     on_rejected: Callable[[str], None] | None = None,
-                    gauge_history: GaugeHistory | None = None) -> list[Line]:
+                    gauge_history: GaugeHistory | None = None,
+                    on_dropped_tag: Callable[[str], None] | None = None) -> list[Line]:
     """All lines of one flush except etsy's four ``graphiteStats`` lines (see GraphiteSink).
 
     ``gauge_history`` carries colliding gauges' values from one flush to the next; the
@@ -201,7 +246,7 @@ def format_snapshot(snapshot: Snapshot, config: GraphiteConfig,
     def name_of(series: SeriesKey) -> str:
         name = names.get(series)
         if name is None:
-            name = names[series] = etsy_key(series, sanitize_tags)
+            name = names[series] = etsy_key(series, sanitize_tags, on_dropped_tag)
         return name
 
     def safe(key: str) -> bool:

@@ -223,12 +223,14 @@ class LineServer:
 
     def __init__(self, host: str, port: int, handle: Callable[[bytes, Callable[[bytes], None]], bool],
                  *, name: str, max_line: int = 65536,
-                 count: Callable[[str, float], None] | None = None) -> None:
+                 count: Callable[[str, float], None] | None = None, sock: socket.socket | None = None) -> None:
+        """``sock``: a listening socket bound by the caller (a Unix stream socket,
+        ``unix_listener.py``) instead of a TCP one on ``host``/``port``."""
         self.handle = handle
         self.max_line = max_line
         self.count = count or (lambda stat, n: None)
         self.name = name
-        self.sock = socket.create_server((host, port), family=_family(host), backlog=128)
+        self.sock = sock or socket.create_server((host, port), family=_family(host), backlog=128)
         self.sock.setblocking(False)
         self.address = self.sock.getsockname()[:2]
         self.selector = selectors.DefaultSelector()

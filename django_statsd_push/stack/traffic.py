@@ -20,6 +20,8 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 
+import statsd
+
 # (weight, kind); the path of each kind is picked in Traffic.path().
 MIX: list[tuple[int, str]] = [
     (30, "index"),
@@ -37,6 +39,7 @@ FIXED_PATHS = {"index": "/", "polls": "/polls/", "cached": "/cached/", "slow": "
                "healthz": "/healthz"}
 
 DETAIL_LINK = re.compile(rb'/polls/(\d+)/')
+TAGGED_METRIC = "demo_traffic.responses"  # sent as demo_traffic.responses;status=2xx
 
 
 @dataclass
@@ -63,7 +66,8 @@ class Tally:
 class Traffic:
     """Drives the mix from ``threads`` threads at about ``rate`` requests/s in total."""
 
-    def __init__(self, base_url: str, rate: float = 20.0, threads: int = 4, seed: int | None = None) -> None:
+    def __init__(self, base_url: str, rate: float = 20.0, threads: int = 4, seed: int | None = None,
+                 statsd_address: tuple[str, int] | None = None, events_url: str | None = None) -> None:
         parts = urllib.parse.urlsplit(base_url)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"--url must be an http:// URL, got {base_url!r}")
@@ -77,6 +81,10 @@ class Traffic:
         self.tally = Tally()
         self.stop_event = threading.Event()
         self._workers: list[threading.Thread] = []
+        # The tag and event demo: a Graphite-tagged counter per response status class
+        # (seriesByTag, groupByTags) and one deploy marker posted at start.
+        self.statsd = statsd.StatsClient(*statsd_address) if statsd_address else None
+        self.events_url = events_url
 
     def path(self, kind: str) -> str:
         if kind == "detail":
@@ -126,10 +134,17 @@ class Traffic:
                     conn.close()
                     status = 0
                 self.tally.add(status)
+                if self.statsd is not None:
+                    self.statsd.incr(f"{TAGGED_METRIC};status={status // 100 if status else 0}xx")
         finally:
             conn.close()
 
     def start(self) -> None:
+        if self.events_url:
+            from django_statsd_push.events import send_event
+
+            send_event("demo-traffic started", tags=["deploy", "demo"], data="statsd-push demo-traffic",
+                       url=self.events_url)
         self.discover_polls()
         interval = self.threads / self.rate if self.rate > 0 else 0.0
         for i in range(self.threads):
@@ -142,6 +157,8 @@ class Traffic:
         for t in self._workers:
             t.join(timeout)
         self._workers.clear()
+        if self.statsd is not None:
+            self.statsd.close()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,6 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=4, help="concurrent connections (default 4)")
     p.add_argument("--duration", type=float, default=0.0, help="seconds to run; 0 = until Ctrl-C (default)")
     p.add_argument("--seed", type=int, default=None, help="random seed, for a repeatable mix")
+    p.add_argument("--statsd", default=None, metavar="HOST:PORT",
+                   help="also send a tagged counter (demo_traffic.responses;status=2xx) to this statsd daemon")
+    p.add_argument("--events-url", default=None, metavar="URL",
+                   help="post a deploy event here at start (e.g. http://127.0.0.1:8080/events/)")
     return p
 
 
@@ -161,7 +182,14 @@ def main(argv: list[str] | None = None) -> int:
         print("demo-traffic: --rate must be positive", file=sys.stderr)
         return 2
     try:
-        traffic = Traffic(args.url, rate=args.rate, threads=args.threads, seed=args.seed)
+        address = None
+        if args.statsd:
+            host, _, port = args.statsd.rpartition(":")
+            if not port.isdigit():
+                raise ValueError(f"--statsd must be HOST:PORT, got {args.statsd!r}")
+            address = (host or "127.0.0.1", int(port))
+        traffic = Traffic(args.url, rate=args.rate, threads=args.threads, seed=args.seed,
+                          statsd_address=address, events_url=args.events_url)
     except ValueError as e:
         print(f"demo-traffic: {e}", file=sys.stderr)
         return 2

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from django_statsd_push import names
 from django_statsd_push.bridge.collector import BridgeCollector
 from django_statsd_push.bridge.mapping import load_mapping
-from django_statsd_push.bridge.registry import SeriesStore
+from django_statsd_push.bridge.store import SeriesStore
 from django_statsd_push.server.aggregate import Aggregator
 
 MAPPING = Path(__file__).resolve().parents[2] / "graphite" / "statsd-mapping.yml"

@@ -10,9 +10,9 @@ import pytest
 from django_statsd_push.server.aggregate import Aggregator
 from django_statsd_push.server.config import Settings
 from django_statsd_push.server.graphite_sink import GraphiteSink
-from tests.conftest import require, require_program
+from tests.conftest import require_program
 
-from .etsy import CarbonCapture, EtsyStatsd, install
+from .etsy import CarbonCapture, EtsyStatsd
 from .etsy_lines import masked
 from .helpers import Collect, ingest_as_workers
 
@@ -54,14 +54,6 @@ CONFIGS = {
         "histogram": [{"metric": "lat", "bins": [5, "inf"]}],
     },
 }
-
-
-@pytest.fixture(scope="session")
-def etsy_js():
-    require_program("node")
-    js = install()
-    require(js is not None, "etsy statsd could not be installed with npm")
-    return js
 
 
 def random_packets(seed: int = 11) -> list[bytes]:

@@ -61,6 +61,37 @@ def test_sanitising_and_tags():
     assert etsy_key(SeriesKey("a b;x$y"), sanitize_tags=True) == "a_b;xy"
 
 
+TAG_CASES = [
+    # (series, keyNameSanitize, Graphite name, tags dropped)
+    (SeriesKey("a", ("flag",)), True, "a;flag=true", 0),  # DogStatsD bare tag (etsy: "a;flag")
+    (SeriesKey("a", ("k:",)), True, "a;k=true", 0),
+    (SeriesKey("a", (":v", "", "k:v")), True, "a;k=v", 2),
+    (SeriesKey("a", ("k:v;w;x",)), True, "a;k=v_w;x=true", 0),  # etsy: first ";" -> "_", the 2nd splits
+    (SeriesKey("a", ("\u20ac:v",)), True, "a", 1),  # the name sanitises away
+    (SeriesKey("a", ("k!^:~v",)), False, "a;k__=_v", 0),
+    (SeriesKey("a,env=prod,region=eu"), True, "a;env=prod;region=eu", 0),  # Telegraf (etsy: "aenv=prodregion=eu")
+    (SeriesKey("a,env=prod,bare", ("k:v",)), True, "a;env=prod;bare=true;k=v", 0),
+]
+
+
+@pytest.mark.parametrize("series, sanitize_tags, expected, dropped", TAG_CASES)
+def test_tags_are_written_as_carbon_accepts_them(series, sanitize_tags, expected, dropped):
+    """carbon's own TaggedSeries.parse is the oracle: it accepts every tagged name written."""
+    from tests.conftest import require
+
+    try:
+        from carbon.util import TaggedSeries
+    except ImportError:
+        TaggedSeries = None  # noqa: N806
+    seen: list[str] = []
+    name = etsy_key(series, sanitize_tags, seen.append)
+    assert (name, len(seen)) == (expected, dropped)
+    require(TaggedSeries is not None, "carbon is not installed")
+    if ";" in name:
+        parsed = TaggedSeries.parse(name)  # raises on a tag Carbon refuses
+        assert parsed.tags["name"] == name.split(";")[0]
+
+
 def flush_lines(packets, graphite: GraphiteConfig, **agg) -> dict[str, str]:
     aggregator = Aggregator(AggregatorConfig(flush_interval=10.0, **agg))
     for packet in packets:

@@ -166,7 +166,7 @@ def test_management_sees_and_deletes_what_workers_received():
         assert "'a.b': 32" in mgmt(daemon.mgmt_port, "counters")
         assert "deleted: a.b" in mgmt(daemon.mgmt_port, "delcounters a.*")
         assert "'a.b'" not in mgmt(daemon.mgmt_port, "counters")
-        assert "'g': 3" in mgmt(daemon.mgmt_port, "gauges")
+        assert "{ g: 3 }" in mgmt(daemon.mgmt_port, "gauges")
 
 
 def _children(pid: int) -> set[int]:
@@ -212,3 +212,157 @@ def test_workers_flag_and_key():
     assert settings_from(parser().parse_args(["--workers", "3"])).workers == 3
     assert Settings.from_mapping({"workers": 4}).workers == 4
     assert Settings().workers == 1
+
+
+# --- the DogStatsD records and the bridge's bookkeeping across the merge -------------
+
+MIXED = [
+    b"a:1|c\nx:5|g\nx:1|c",  # x: a gauge first, then a counter (first_seen order)
+    b"t:3|ms\n_e{6,4}:Deploy|done|t:info|#env:prod\nbad:1|c|@x",
+    b"_sc|db.up|2|#env:prod|m:refused\nh:2|h\nc:1|c|c:",
+    b"s:m|s\nx:+2|g\nnew:+3|g\n_e{5,40}:title|text",
+    b"tagged:1|c|#k:v\nlate:-1|g\n_e{1,1}:a|b\ng:333|g",
+    b"a:2|c\nnot a line\ns:n|s\ng:7|g",
+]
+
+
+def _snapshot_fields(snapshot) -> tuple:
+    return (dict(snapshot.counters), dict(snapshot.timers), dict(snapshot.timer_counts), dict(snapshot.gauges),
+            dict(snapshot.sets), dict(snapshot.gauge_changes), snapshot.first_seen, snapshot.events,
+            dict(snapshot.rejections), dict(snapshot.observations), dict(snapshot.observation_counts))
+
+
+@pytest.mark.parametrize("rules", ["etsy", "exporter"])
+@pytest.mark.parametrize("workers", [2, 3])
+def test_merged_snapshots_equal_one_receivers(rules, workers):
+    """Over several flushes (gauges deleted as idle in between, so deltas arrive with no
+    base): the merged snapshot equals one receiver's in every field, ``first_seen``
+    order, events, service checks, rejections and ``gauge_changes`` included."""
+    from django_statsd_push.server.protocol import ETSY, EXPORTER
+
+    from .helpers import ingest_as_workers
+
+    def config() -> AggregatorConfig:
+        return AggregatorConfig(flush_interval=1.0, delete_idle_stats=True,
+                                rules=EXPORTER if rules == "exporter" else ETSY)
+
+    one, merged = Aggregator(config()), Aggregator(config())
+    rounds = [MIXED, [b"g:+4|g\nx:+1|g", b"a:1|c"], [], [b"x:3|g\nx:+1|g\n_sc|db.up|0", b"g:+1|g"] * 2, MIXED]
+    for i, packets in enumerate(rounds):
+        ingest_as_workers(one, packets, 1)
+        ingest_as_workers(merged, packets, workers)
+        expected, got = one.flush(1000.0 + i), merged.flush(1000.0 + i)
+        assert _snapshot_fields(got) == _snapshot_fields(expected), f"flush {i}"
+        assert got.events or not expected.events
+    assert expected.rejections  # the corpus has bad lines under both rules
+    assert one.totals == merged.totals
+
+
+def test_events_over_the_limit_are_dropped_and_counted_after_the_merge():
+    config = AggregatorConfig(max_events=3)
+    main = Aggregator(config)
+    parts = []
+    for worker in range(2):
+        source = Aggregator(config, recording=True)
+        source.clock_ns = lambda worker=worker: worker
+        for n in range(2):
+            source.ingest(f"_e{{2,1}}:w{worker}|{n}".encode())
+        parts.append(source.drain())
+    main.merge(parts)
+    snapshot = main.flush(1.0)
+    assert [e.title for e in snapshot.events] == ["w0", "w0", "w1"]
+    assert snapshot.counters[SeriesKey("statsd.events_dropped")] == 1
+    assert snapshot.counters[SeriesKey("statsd.events_received")] == 4
+
+
+class Captured:
+    """A sink that keeps the snapshots it is handed."""
+
+    def __init__(self) -> None:
+        self.snapshots: list = []
+
+    def flush(self, snapshot) -> None:
+        self.snapshots.append(snapshot)
+
+    def reload(self, settings) -> None:
+        pass
+
+    def close(self, timeout: float) -> None:
+        pass
+
+
+def test_dogstatsd_event_service_check_and_rejections_through_worker_processes():
+    """A DogStatsD event and a service check sent to real workers are in the merged
+    snapshot; rejections are counted per reason in the management stats."""
+    sink = Captured()
+    config = Settings.from_mapping({"port": 0, "mgmt_port": 0, "workers": 2, "flushInterval": 60000})
+    with Daemon(config, sinks=[sink]) as daemon:
+        send_spread(daemon.port, [b"_e{6,4}:Deploy|done|t:info|#env:prod", b"_sc|db.up|2|#env:prod|m:refused",
+                                  b"bad:1|c|@x", b"bad:1|c|@x\nv:zz|ms", b"ok:1|c"])
+        wait_received(daemon, 6, timeout=60)
+        stats = mgmt(daemon.mgmt_port, "stats")
+        assert "messages.rejected.invalid_sample_factor: 2\n" in stats, stats
+        assert "messages.rejected.malformed_value: 1\n" in stats, stats
+        assert "messages.events_received: 1\n" in stats and "messages.service_checks_received: 1\n" in stats
+        assert "workers: 2\n" in stats
+        daemon.flush()
+    snapshot = sink.snapshots[0]
+    assert [(e.title, e.text, e.tags) for e in snapshot.events] == [("Deploy", "done", ("env:prod",))]
+    assert snapshot.gauges[SeriesKey("service_check.db.up", ("env:prod",))] == 2.0
+    assert snapshot.rejections == {"invalid_sample_factor": 2, "malformed_value": 1}
+    assert ("g", SeriesKey("service_check.db.up", ("env:prod",))) in snapshot.first_seen
+
+
+def test_bridge_relative_gauge_keeps_its_base_with_workers():
+    """statsd_exporter's rule with two receivers: ``g:333|g``, idle flushes (the daemon
+    deletes the gauge), then ``g:+4|g`` is 337 on /metrics."""
+    from tests.bridge.test_standalone import scrape, wait_for
+
+    from django_statsd_push.bridge.standalone import StandaloneBridge
+
+    with StandaloneBridge(None, "127.0.0.1:0", "127.0.0.1", 0, flush_interval=0.2,
+                          options={"workers": 2}) as bridge:
+        assert bridge.daemon.pool is not None and bridge.daemon.pool.size == 2
+
+        def value(name: str) -> float | None:
+            return scrape(bridge.http_address).get((name, frozenset()))
+
+        send_spread(bridge.statsd_address[1], [b"g:333|g"])
+        wait_for(lambda: value("g") == 333.0)
+        flushes = value("statsd_push_bridge_flushes_total")
+        wait_for(lambda: value("statsd_push_bridge_flushes_total") >= flushes + 2)  # deleted in the daemon
+        assert "g" not in bridge.daemon.aggregator.gauges
+        send_spread(bridge.statsd_address[1], [b"g:+4|g"] * 3)  # from 16 sockets: both workers
+        wait_for(lambda: value("g") == 345.0)
+
+
+def test_unix_inputs_with_workers_keep_their_order():
+    """With workers, what the daemon reads itself (Unix sockets) is merged like a
+    worker's part: a client's set then deltas keep their order, and a Unix delta after
+    a UDP set applies to it."""
+    import shutil
+    import tempfile
+
+    from .test_unix_listener import send_dgram, send_stream
+
+    short = tempfile.mkdtemp(prefix="sp-unix-", dir="/tmp")
+    try:
+        config = Settings(port=0, mgmt_port=0, graphite_enabled=False, flush_interval_ms=3_600_000, workers=2,
+                          unix_dgram_path=f"{short}/d.sock", unix_stream_path=f"{short}/s.sock")
+        config.validate()
+        sink = Captured()
+        with Daemon(config, sinks=[sink]) as daemon:
+            send_dgram(config.unix_dgram_path, b"u:5|g", b"u:+4|g\nu:-1|g", b"u:10|g", b"u:+2|g", b"uc:1|c")
+            send_stream(config.unix_stream_path, b"st:1|g\nst:+1|g\nst:+1|g\n")
+            send_spread(daemon.port, [b"mixed:100|g"])
+            wait_received(daemon, 10, timeout=60)
+            send_dgram(config.unix_dgram_path, b"mixed:+1|g")
+            send_stream(config.unix_stream_path, b"mixed:+1|g\n")
+            wait_received(daemon, 12, timeout=60)
+            assert daemon.status()["messages.packets_received"] == 9
+            daemon.flush()
+        gauges = sink.snapshots[0].gauges
+        assert (gauges[SeriesKey("u")], gauges[SeriesKey("st")], gauges[SeriesKey("mixed")]) == (12.0, 3.0, 102.0)
+        assert sink.snapshots[0].counters[SeriesKey("uc")] == 1.0
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
