@@ -9,6 +9,35 @@ last update. The daemon's own counters (``statsd.packets_received`` ...) are cou
 like any other, as in etsy. The management interface reads the tables with
 ``current`` and deletes series with ``delete``, never touching the dicts itself.
 
+With several receivers (``workers``), each worker process ingests into its own
+aggregator made with ``recording=True`` and hands its tables over with ``drain()``;
+the daemon's main aggregator, which no datagram reaches, takes them with
+``merge()`` before each ``swap``. Counters add, timer values concatenate (they are
+sorted at the snapshot), sets unite. Gauges cannot be merged as values: a ``+4`` in
+one worker applies to whatever another worker set before it. So a recording
+aggregator keeps gauge *operations*, each stamped by ``clock_ns`` (a worker sets it
+to the kernel's arrival time of the datagram, one clock for every socket on the
+host; the time of parsing would let a worker that parses later reorder two clients),
+and ``merge`` applies every worker's operations in stamp order to the main table,
+where the TTL and series limits live.
+A worker keeps, per gauge, its first operation (it created the series), its last
+absolute set and the deltas after that set: anything between is overwritten in any
+interleaving. The series a worker creates are stamped the same way, and ``merge``
+creates them in the main tables in one stamp-ordered walk with the gauge operations,
+so ``Snapshot.first_seen`` keeps the arrival order; events, rejections, service checks
+(gauges) and the unbased-gauge bookkeeping (``gauge_changes``, applied by ``add`` in
+the main aggregator) come out as one receiver would make them.
+
+The ordering rule: operations apply in stamp order, ties in the order of the parts.
+A recording aggregator's stamps strictly increase (``_next_stamp``), so one source
+never has its own operations reordered, whatever the clock does. Between sources the
+stamp is the time the daemon's host received the data: the kernel's arrival time for
+a worker's UDP datagrams, the time of parsing for what the daemon process reads itself
+(TCP, Unix sockets: the ``local`` recording aggregator), which comes after arrival, so
+against UDP such a line can only be placed later than it arrived, never earlier
+than something parsed before it. One client uses one transport (and one worker), so
+its own order is always kept; only clients racing each other are ordered by arrival.
+
 Not thread-safe by itself: the daemon serialises ``ingest`` and ``flush`` with a lock.
 The clock is whatever ``now`` the caller passes to ``flush``.
 """
@@ -19,7 +48,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django_statsd_push.server.js import js_round
 from django_statsd_push.server.protocol import (
@@ -35,6 +64,13 @@ _OBSERVED = ("h", "d")
 # tuple), else SeriesKey(name, tags). Snapshots and readers always get SeriesKey.
 Key = str | SeriesKey
 _NAN = math.nan
+_KNOWN_LINES = 100_000  # counter lines remembered by the hot path (a few MB at most)
+# One recorded gauge operation: (clock_ns stamp, value, is a delta).
+GaugeOp = tuple[int, float, bool]
+
+
+def _stamp(op: tuple) -> int:
+    return op[0]
 
 
 def series_key(key: Key) -> SeriesKey:
@@ -67,12 +103,55 @@ class AggregatorConfig:
         return self.delete_idle_stats if value is None else bool(value)
 
 
+@dataclass
+class Drained:
+    """What a recording aggregator collected since its last ``drain`` (picklable: it
+    crosses from a worker process to the daemon)."""
+
+    counters: dict[Key, float] = field(default_factory=dict)
+    timers: dict[Key, list[float]] = field(default_factory=dict)
+    timer_counts: dict[Key, float] = field(default_factory=dict)
+    sets: dict[Key, set[str]] = field(default_factory=dict)
+    gauge_ops: dict[Key, list[GaugeOp]] = field(default_factory=dict)
+    packets: int = 0
+    lines: int = 0
+    bad: int = 0
+    internal: dict[str, float] = field(default_factory=dict)
+    # Series the recording aggregator created, other than gauges (a gauge's first
+    # operation says when it came): (stamp, kind, key), in arrival order.
+    created: list[tuple[int, str, Key]] = field(default_factory=list)
+    events: list[tuple[int, Event]] = field(default_factory=list)  # (stamp, event)
+    rejections: dict[str, int] = field(default_factory=dict)
+    observations: dict[Key, list[float]] = field(default_factory=dict)
+    observation_counts: dict[Key, float] = field(default_factory=dict)
+    kernel_drops: int = 0  # new since the last drain, for the daemon's warning
+    # Every datagram that arrived up to this time (``clock_ns`` scale) is in here or in
+    # an earlier drain: gauge operations stamped later may still have company coming
+    # from a worker that lags behind, so ``merge`` holds them back until then.
+    through: int = field(default_factory=time.time_ns)
+
+
 class Aggregator:
-    def __init__(self, config: AggregatorConfig | None = None) -> None:
+    def __init__(self, config: AggregatorConfig | None = None, *, recording: bool = False) -> None:
+        """``recording``: a worker's aggregator, drained into the main one (see the
+        module docstring); it keeps gauge operations instead of gauge values."""
         self.config = config or AggregatorConfig()
         self.prefix = self.config.prefix_stats
         self.key_lag = f"{self.prefix}.timestamp_lag"
-        self.counters: dict[Key, float] = dict.fromkeys((f"{self.prefix}.{s}" for s in _OWN_COUNTERS), 0.0)
+        self.recording = recording
+        self.gauge_ops: dict[Key, list[GaugeOp]] | None = {} if recording else None
+        # Untagged counter lines the hot path has parsed: line -> (name, value). The
+        # mapping never changes, so it survives flushes; bounded by _KNOWN_LINES.
+        self.counter_lines: dict[str, tuple[str, float]] = {}
+        # merged gauge operations not yet final: (stamp, GAUGE, key, value, is a delta)
+        self.held_ops: list[tuple[int, str, Key, float, bool]] = []
+        self.clock_ns: Callable[[], int] = time.time_ns  # stamps recorded gauge operations
+        self._last_stamp = -1  # recording: stamps strictly increase (see _next_stamp)
+        # recording: what ``created``/``events`` hold in the main aggregator, stamped
+        self.created_at: list[tuple[int, str, Key]] = []
+        self.events_at: list[tuple[int, Event]] = []
+        own = () if recording else (f"{self.prefix}.{s}" for s in _OWN_COUNTERS)
+        self.counters: dict[Key, float] = dict.fromkeys(own, 0.0)
         self.timers: dict[Key, list[float]] = {}
         self.timer_counts: dict[Key, float] = {}
         # statsd_exporter's reading only (rules.exporter): DogStatsD h/d values are
@@ -109,6 +188,8 @@ class Aggregator:
         """Settable (SIGHUP reload); prefix_stats keeps its first value."""
         self._config = config
         self.track_gauge_ttl = config.resolved("delete_gauges")
+        if getattr(self, "rules", config.rules) != config.rules:
+            self.counter_lines = {}  # another reading of the same lines
         self.rules = config.rules
 
     # --- input -------------------------------------------------------------------
@@ -126,8 +207,21 @@ class Aggregator:
             self.count("names_rejected")
             return None
         key = SeriesKey(name, tags) if tags else name
-        self.created.append((kind, key))
+        if not self.recording:
+            self.created.append((kind, key))
+        elif kind != GAUGE:  # a gauge's first recorded operation carries its stamp
+            self.created_at.append((self._next_stamp(), kind, key))
         return key
+
+    def _next_stamp(self) -> int:
+        """``clock_ns`` for a recorded operation or series, made to increase strictly:
+        whatever the clock does (a step back, equal stamps within one datagram), the
+        merge keeps this aggregator's own order."""
+        stamp = self.clock_ns()
+        if stamp <= self._last_stamp:
+            stamp = self._last_stamp + 1
+        self._last_stamp = stamp
+        return stamp
 
     def add(self, sample: Record) -> None:
         """Add one parser record (its line already counted as a metric received by ``ingest``)."""
@@ -140,6 +234,20 @@ class Aggregator:
         if type_ == TIMER:
             self._append(self.timers, self.timer_counts, key, sample, TIMER)
         elif type_ == GAUGE:
+            ops = self.gauge_ops
+            if ops is not None:  # recording: the main aggregator applies it in stamp order
+                recorded = ops.get(key)
+                if recorded is None:
+                    if (key := self._new_series(ops, name, tags, GAUGE)) is None:
+                        return
+                    recorded = ops[key] = []
+                elif not sample.delta:
+                    # Between its first operation (which created the series, and must
+                    # create it in the main table at its place in the arrival order) and
+                    # this set, everything is overwritten in any interleaving.
+                    del recorded[1:]
+                recorded.append((self._next_stamp(), sample.value, sample.delta))
+                return
             known = key in self.gauges
             if not known and (key := self._new_series(self.gauges, name, tags, GAUGE)) is None:
                 return
@@ -202,12 +310,17 @@ class Aggregator:
             self.add(record.gauge())  # type: ignore[union-attr]
         else:
             self.count("events_received")
-            if len(self.events) < self.config.max_events:
+            if self.recording:  # the merge keeps max_events, in arrival order
+                if len(self.events_at) < self.config.max_events:
+                    self.events_at.append((self._next_stamp(), record))  # type: ignore[arg-type]
+                else:
+                    self.count("events_dropped")
+            elif len(self.events) < self.config.max_events:
                 self.events.append(record)  # type: ignore[arg-type]
             else:
                 self.count("events_dropped")
 
-    def ingest(self, datagram: bytes | str) -> None:
+    def ingest(self, datagram: bytes | bytearray | str) -> None:
         """One UDP datagram (or newline-framed TCP chunk): counted, parsed, added.
 
         The same rules as ``protocol.parse`` then ``add``, specialised for the hot path:
@@ -228,62 +341,86 @@ class Aggregator:
             self.lines += parsed.lines
             self.bad += parsed.bad_lines
             return
-        text = datagram.decode("ascii") if isinstance(datagram, bytes) else datagram
-        tagged = "|#" in text  # a tag could hide anywhere in a line: no shortcut then
-        counters, timers, timer_counts = self.counters, self.timers, self.timer_counts
-        gauges, sets = self.gauges, self.sets
-        fast_gauges = not self.track_gauge_ttl
+        text = datagram if datagram.__class__ is str else datagram.decode("ascii")
+        parts = text.split("\n")
+        lines = len(parts)  # less the empty ones, found on the way
+        bad = 0
         add, rules = self.add, self.rules
         records: list[Record] = []
-        lines = bad = 0
-        for line in text.split("\n"):
-            if not line:
-                continue
-            lines += 1
-            if not tagged:
-                name, _, rest = line.partition(":")
-                value, _, type_ = rest.partition("|")
-                # Counters first (most lines are), and the dict lookup before float():
-                # a line for a new series goes the slow way whatever its value. Each
-                # branch parses its own value: one shared parse after the lookups measured
-                # about 2% slower on counters (it has to branch on the type twice).
-                if type_ == "c":
-                    old = counters.get(name)
-                    if old is not None and "_" not in value:
-                        try:
-                            v = float(value)
-                        except ValueError:
-                            v = _NAN
-                        if v - v == 0:  # finite, and a number for JavaScript too
-                            counters[name] = old + v
-                            continue
-                elif type_ == "ms":
-                    values = timers.get(name)
-                    if values is not None and "_" not in value:
-                        try:
-                            v = float(value)
-                        except ValueError:
-                            v = _NAN
-                        if v - v == 0 and v >= 0:
-                            values.append(v)
-                            timer_counts[name] += 1.0
-                            continue
-                elif type_ == "g":
-                    if fast_gauges and "_" not in value:
-                        old = gauges.get(name)
-                        if old is not None:
-                            try:
-                                v = float(value)
-                            except ValueError:
-                                v = _NAN
-                            if v - v == 0:
-                                gauges[name] = old + v if value[0] in "+-" else v
-                                continue
-                elif type_ == "s":
-                    members = sets.get(name)
-                    if members is not None and ":" not in value:
-                        members.add(value or "0")
+        if "|#" in text:  # a tag could hide anywhere in a line: no shortcut then
+            for line in parts:
+                if not line:
+                    lines -= 1
+                    continue
+                bad += parse_line(line, records, rules)
+                for record in records:
+                    add(record)
+                records.clear()
+            self.lines += lines
+            self.bad += bad
+            return
+        counters, timers, timer_counts = self.counters, self.timers, self.timer_counts
+        gauges, sets = self.gauges, self.sets
+        fast_gauges = not self.track_gauge_ttl and self.gauge_ops is None
+        known = self.counter_lines
+        for line in parts:
+            # A counter line seen before (``hits:1|c`` comes again and again): one
+            # lookup of the whole line instead of splitting it and parsing its number.
+            hit = known.get(line)
+            if hit is not None:
+                name, v = hit
+                old = counters.get(name)
+                if old is not None:
+                    counters[name] = old + v
+                    continue
+            name, _, rest = line.partition(":")
+            value, _, type_ = rest.partition("|")
+            # Counters first (most lines are), and the dict lookup before float():
+            # a line for a new series goes the slow way whatever its value. Each
+            # branch parses its own value: one shared parse after the lookups measured
+            # about 2% slower on counters (it has to branch on the type twice).
+            if type_ == "c":
+                old = counters.get(name)
+                if old is not None and "_" not in value:
+                    try:
+                        v = float(value)
+                    except ValueError:
+                        v = _NAN
+                    if v - v == 0:  # finite, and a number for JavaScript too
+                        counters[name] = old + v
+                        if len(known) < _KNOWN_LINES:
+                            known[line] = (name, v)
                         continue
+            elif type_ == "ms":
+                values = timers.get(name)
+                if values is not None and "_" not in value:
+                    try:
+                        v = float(value)
+                    except ValueError:
+                        v = _NAN
+                    if v - v == 0 and v >= 0:
+                        values.append(v)
+                        timer_counts[name] += 1.0
+                        continue
+            elif type_ == "g":
+                if fast_gauges and "_" not in value:
+                    old = gauges.get(name)
+                    if old is not None:
+                        try:
+                            v = float(value)
+                        except ValueError:
+                            v = _NAN
+                        if v - v == 0:
+                            gauges[name] = old + v if value[0] in "+-" else v
+                            continue
+            elif type_ == "s":
+                members = sets.get(name)
+                if members is not None and ":" not in value:
+                    members.add(value or "0")
+                    continue
+            elif not line:
+                lines -= 1
+                continue
             bad += parse_line(line, records, rules)
             if records:
                 for record in records:
@@ -291,6 +428,126 @@ class Aggregator:
                 records.clear()
         self.lines += lines
         self.bad += bad
+
+    # --- several receivers (workers) ---------------------------------------------
+    def drain(self) -> Drained:
+        """Hand over everything collected since the last drain and start empty.
+
+        For a recording (worker) aggregator: the main one keeps the series and their
+        reset rules, so a worker reports only what it saw (an idle series it kept
+        would come back after a ``deleteIdleStats`` or a management delete).
+        """
+        with self._internal_lock:
+            internal, self.internal = self.internal, {}
+        drained = Drained(self.counters, self.timers, self.timer_counts, self.sets, self.gauge_ops or {},
+                          self.packets, self.lines, self.bad, internal, self.created_at, self.events_at,
+                          self.rejections, self.observations, self.observation_counts)
+        self.counters, self.timers, self.timer_counts, self.sets = {}, {}, {}, {}
+        self.observations, self.observation_counts = {}, {}
+        self.created_at, self.events_at, self.rejections = [], [], {}
+        self.created, self.events = [], []  # (a recording aggregator fills neither)
+        if self.gauge_ops is not None:
+            self.gauge_ops = {}
+        self.packets = self.lines = self.bad = 0
+        return drained
+
+    def merge(self, drained: Iterable[Drained], final: bool = False) -> None:
+        """Fold workers' tables into this (main) aggregator as if it had received their
+        datagrams itself, in arrival order.
+
+        Series are created here (``_new_series``: limits, ``first_seen``) and gauge
+        operations applied (``add``: TTL, the unbased-gauge bookkeeping) in stamp order
+        across the parts, one walk for both, so the order of ``first_seen`` is the order
+        of arrival; then counters add, timer and observation values concatenate, sets
+        unite. Events join in stamp order (``max_events`` applies to the sum), rejections
+        add up by reason.
+
+        Gauge operations stamped after the earliest ``through`` of the parts wait in
+        ``held_ops`` for the next merge (a worker that lags behind may still send older
+        ones); ``final`` (the daemon stops, nothing more will come) applies them all.
+        Series of other kinds are never held (their values belong to this interval).
+        """
+        ops: list[tuple[int, str, Key, float, bool]] = self.held_ops  # type: ignore[assignment]
+        self.held_ops = []
+        through = math.inf if final else None
+        parts = list(drained)
+        events: list[tuple[int, Event]] = []
+        rejections = self.rejections
+        for part in parts:
+            if through is None or part.through < through:
+                through = part.through
+            self.packets += part.packets
+            self.lines += part.lines
+            self.bad += part.bad
+            for stat, amount in part.internal.items():
+                self.count(stat, amount)
+            for reason, amount in part.rejections.items():
+                rejections[reason] = rejections.get(reason, 0) + amount
+            events += part.events
+            ops += [(stamp, kind, key, _NAN, False) for stamp, kind, key in part.created]
+            ops += [(stamp, GAUGE, key, value, delta) for key, recorded in part.gauge_ops.items()
+                    for stamp, value, delta in recorded]
+        # stable: equal stamps (from different parts) keep the order of the parts
+        ops.sort(key=_stamp)
+        tables = {COUNTER: self.counters, TIMER: self.timers, SET: self.sets, OBSERVATION: self.observations}
+        refused: set[tuple[str, Key]] = set()
+        add = self.add
+        for i, (stamp, kind, key, value, delta) in enumerate(ops):
+            name, tags = (key, ()) if key.__class__ is str else key
+            if kind == GAUGE:
+                if through is None or stamp > through:
+                    self.held_ops.extend(op for op in ops[i:] if op[1] == GAUGE)  # type: ignore[misc]
+                    ops = ops[i:]
+                    break
+                add(Sample(name, tags, value, GAUGE, 1.0, delta))
+            else:
+                self._ensure(tables[kind], key, name, tags, kind, refused)
+        else:
+            ops = []
+        for stamp, kind, key, _, _ in ops:  # held back with the gauges: created now all the same
+            if kind != GAUGE:
+                name, tags = (key, ()) if key.__class__ is str else key
+                self._ensure(tables[kind], key, name, tags, kind, refused)
+
+        counters, timers, timer_counts, sets = self.counters, self.timers, self.timer_counts, self.sets
+        for part in parts:
+            for key, amount in part.counters.items():
+                old = counters.get(key)
+                if old is not None:  # else refused by the limits (counted)
+                    counters[key] = old + amount
+            for table, counts, values_of, counts_of in (
+                (timers, timer_counts, part.timers, part.timer_counts),
+                (self.observations, self.observation_counts, part.observations, part.observation_counts),
+            ):
+                for key, values in values_of.items():
+                    mine = table.get(key)
+                    if mine is not None:
+                        mine += values
+                        counts[key] += counts_of[key]
+            for key, members in part.sets.items():
+                mine_set = sets.get(key)
+                if mine_set is not None:
+                    mine_set |= members
+
+        if events:
+            events.sort(key=_stamp)
+            room = max(0, self.config.max_events - len(self.events))
+            self.events += [event for _, event in events[:room]]
+            if len(events) > room:
+                self.count("events_dropped", len(events) - room)
+
+    def _ensure(self, table: dict, key: Key, name: str, tags: tuple[str, ...], kind: str,
+                refused: set[tuple[str, Key]]) -> None:
+        """A series a part created: created here too (in arrival order) unless known."""
+        if key in table or (kind, key) in refused:
+            return
+        if self._new_series(table, name, tags, kind) is None:
+            refused.add((kind, key))
+        elif kind in (TIMER, OBSERVATION):
+            table[key] = []
+            (self.timer_counts if kind == TIMER else self.observation_counts)[key] = 0.0
+        else:
+            table[key] = 0.0 if kind == COUNTER else set()
 
     def _own_counts(self) -> dict[str, int]:
         """This interval's hot-path counts by etsy's stat name (``_OWN_COUNTERS``)."""

@@ -30,6 +30,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="UDP and TCP port (default 8125; 0 picks one)")
     p.add_argument("--mgmt-host", dest="mgmt_address", help="management interface address (default 127.0.0.1)")
     p.add_argument("--mgmt-port", dest="mgmt_port", type=int, help="management interface port (default 8126)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="UDP receiver processes sharing the port (default 1: a thread in this process)")
     p.add_argument("--flush-interval", dest="flushInterval", type=float, metavar="MS",
                    help="flush interval in milliseconds (default 10000)")
     p.add_argument("--graphite-host", dest="graphiteHost", help="Carbon host (default 127.0.0.1)")

@@ -38,6 +38,7 @@ RELOAD = "reload"  # SIGHUP applies the new value
 RESTART = "restart"  # SIGHUP logs it by name and keeps the running value
 
 _LISTEN = "the sockets are bound at start"
+MAX_WORKERS = 256
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("port", "port", int, RESTART, _LISTEN),
     Setting("mgmt_address", "mgmt_host", str, RESTART, _LISTEN),
     Setting("mgmt_port", "mgmt_port", int, RESTART, _LISTEN),
+    Setting("workers", "workers", int, RESTART, "the receiver processes are started at start"),
     Setting("flushInterval", "flush_interval_ms", (int, float), RELOAD, "from the next flush on"),
     Setting("graphiteHost", "graphite_host", str, RELOAD, "the Carbon client reconnects; buffered points follow"),
     Setting("graphitePort", "graphite_port", int, RELOAD, "the Carbon client reconnects; buffered points follow"),
@@ -131,6 +133,7 @@ class Settings:
     port: int = 8125
     mgmt_host: str = "127.0.0.1"
     mgmt_port: int = 8126
+    workers: int = 1  # UDP receivers; > 1: that many processes sharing the port (server/workers.py)
     flush_interval_ms: float = 10000
     graphite_enabled: bool = True
     graphite_host: str = "127.0.0.1"
@@ -216,6 +219,8 @@ class Settings:
             for b in entry["bins"]:
                 if b != "inf" and (isinstance(b, bool) or not isinstance(b, (int, float))):
                     raise ConfigError(f"histogram bins must be numbers or \"inf\", got {b!r}")
+        if isinstance(self.workers, bool) or not 1 <= self.workers <= MAX_WORKERS:
+            raise ConfigError(f"workers must be a whole number from 1 to {MAX_WORKERS}, got {self.workers!r}")
         if self.flush_interval_ms <= 0:
             raise ConfigError("flushInterval must be > 0 (milliseconds)")
         if self.graphite_protocol not in ("text", "pickle"):

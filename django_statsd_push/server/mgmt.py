@@ -34,6 +34,9 @@ class Managed(Protocol):
 
     def status(self) -> dict[str, float]: ...
 
+    def collect(self) -> None:
+        """Bring what worker processes received into ``aggregator`` (no-op without)."""
+
 HELP = "Commands: stats, counters, timers, gauges, delcounters, deltimers, delgauges, health, config, quit\n\n"
 
 
@@ -68,6 +71,7 @@ class Management:
         if cmd == "config":
             return "\n" + "".join(f"{k}: {v}\n" for k, v in vars(d.settings).items()), True
         if cmd in ("counters", "timers", "gauges"):
+            d.collect()
             with d.lock:
                 table = d.aggregator.current(cmd)
             listing = {etsy_key(k): list(v) if cmd == "timers" else v for k, v in table.items()}
@@ -80,6 +84,7 @@ class Management:
 
     def _delete(self, table: str, patterns: list[str]) -> str:
         out = []
+        self.daemon.collect()  # etsy deletes from tables that hold everything received
         for pattern in patterns:
             with self.daemon.lock:
                 deleted = self.daemon.aggregator.delete(table, pattern, etsy_key)

@@ -462,7 +462,7 @@ def _service_check(line: str, out: list[Record], rules: Rules) -> int:
     return 0
 
 
-def _lines(datagram: bytes | str, rules: Rules) -> list[str | None]:
+def _lines(datagram: bytes | bytearray | str, rules: Rules) -> list[str | None]:
     """The lines of a datagram; ``None`` for a line that is not UTF-8 under ``EXPORTER``."""
     if isinstance(datagram, str):
         return datagram.split("\n")  # type: ignore[return-value]
@@ -480,7 +480,7 @@ def _lines(datagram: bytes | str, rules: Rules) -> list[str | None]:
         return out
 
 
-def parse(datagram: bytes | str, rules: Rules = ETSY) -> Parsed:
+def parse(datagram: bytes | bytearray | str, rules: Rules = ETSY) -> Parsed:
     """Parse one datagram (or one newline-framed TCP chunk) into records.
 
     Never raises on bad input: bad values are counted in ``Parsed.bad_lines``.

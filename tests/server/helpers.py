@@ -3,13 +3,17 @@ run a real ``statsd-push serve``."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
+
+from django_statsd_push.server.aggregate import Aggregator
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,6 +22,24 @@ def send_udp(port: int, *packets: bytes) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         for p in packets:
             s.sendto(p, ("127.0.0.1", port))
+
+
+def ingest_as_workers(main: Aggregator, packets: Iterable[bytes], workers: int) -> None:
+    """``main.ingest`` each packet (``workers == 1``), or hand the packets round-robin to
+    ``workers`` recording aggregators and merge them into ``main``, as the daemon does
+    with its worker processes. Gauge operations are stamped from one counter, so the
+    merge must apply them in the order sent."""
+    if workers == 1:
+        for packet in packets:
+            main.ingest(packet)
+        return
+    stamps = itertools.count()
+    sources = [Aggregator(main.config, recording=True) for _ in range(workers)]
+    for source in sources:
+        source.clock_ns = stamps.__next__
+    for i, packet in enumerate(packets):
+        sources[i % workers].ingest(packet)
+    main.merge([source.drain() for source in sources])
 
 
 def mgmt(port: int, command: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 
@@ -14,29 +15,40 @@ from django_statsd_push.server.snapshot import SeriesKey
 from django_statsd_push.server.timer_stats import timer_stats
 
 from .etsy_lines import FIXTURES, fixture_lines, masked
-from .helpers import Collect
+from .helpers import Collect, ingest_as_workers
 
 T0 = 1795417881.0
 
 
-def run_fixture(collect: Collect) -> None:
+def fixture_packets() -> list[bytes]:
+    return [packet.encode("latin-1") for packet in json.loads((FIXTURES / "packets.json").read_text())]
+
+
+def run_fixture(collect: Collect, feed: Callable[[Aggregator, list[bytes]], None]) -> None:
+    """The fixture's flushes; ``feed(aggregator, packets)`` gets the packets into ``aggregator``."""
     aggregator = Aggregator(AggregatorConfig(flush_interval=1.0))
     sink = GraphiteSink(collect, GraphiteConfig(histogram=[("api.latency", [10, 50, 100, "inf"])]),
                         aggregator.count)
     sink.flush(aggregator.flush(T0))  # the capture is not statsd's first flush (timestamp_lag)
-    for packet in json.loads((FIXTURES / "packets.json").read_text()):
-        aggregator.ingest(packet.encode("latin-1"))
+    feed(aggregator, fixture_packets())
     sink.flush(aggregator.flush(T0 + 1))
     sink.flush(aggregator.flush(T0 + 2))
 
 
-def test_fixture_flush_and_next_idle_flush_match_etsy():
-    collect = Collect()
-    run_fixture(collect)
+def assert_fixture_output(collect: Collect) -> None:
     _, flush, idle = collect.batches
     assert masked(flush) == fixture_lines("flush-legacy.txt")
     assert masked(idle) == fixture_lines("flush-legacy-next-idle.txt")
     assert {t for _, _, t in flush} == {round(T0 + 1)}
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_fixture_flush_and_next_idle_flush_match_etsy(workers):
+    """One aggregator, or the packets spread over recording ones merged as the daemon's
+    workers are (``mem.free``'s set and deltas then cross workers)."""
+    collect = Collect()
+    run_fixture(collect, lambda aggregator, packets: ingest_as_workers(aggregator, packets, workers))
+    assert_fixture_output(collect)
 
 
 def test_sanitising_and_tags():
