@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from itertools import chain
 from typing import TYPE_CHECKING
 
 from django_statsd_push.server.js import js_round, js_str
@@ -61,7 +62,7 @@ def timer_table(
     if not n:
         data["count"] = data["count_ps"] = np.zeros(k, dtype=np.int64)
         return _filter(data, calculated)
-    values = np.array(rows, dtype=np.float64).reshape(k, n)
+    values = np.fromiter(chain.from_iterable(rows), dtype=np.float64, count=k * n).reshape(k, n)
     squares = values * values
     cumulative = np.add.accumulate(values, axis=1)
     cumulative_sq = np.add.accumulate(squares, axis=1)
