@@ -24,6 +24,7 @@ from itertools import repeat
 from types import MappingProxyType
 from typing import TypeVar
 
+from django_statsd_push.server.gc_pause import paused_gc
 from django_statsd_push.server.js import js_round
 from django_statsd_push.server.protocol import GAUGE, SET, TIMER, Sample, parse, parse_line
 from django_statsd_push.server.snapshot import SeriesKey, Snapshot
@@ -359,6 +360,10 @@ class Swapped:
         ``Snapshot`` as read-only views of new dicts, so nothing is copied twice: at
         half a million series the per-key Python work was a good part of a flush.
         """
+        with paused_gc():
+            return self._snapshot()
+
+    def _snapshot(self) -> Snapshot:
         timer_keys = _series_keys(self.timers)
         timer_counts = self.timer_counts
         return Snapshot(
