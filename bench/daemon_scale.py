@@ -35,6 +35,7 @@ import re
 import socket
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -87,6 +88,12 @@ class Flush:
     received: float = 0.0
     rss_mb: float = 0.0
     busy: bool = True
+
+
+class DaemonDied(Exception):
+    def __init__(self, code: int, flushes: int) -> None:
+        super().__init__(f"exited with code {code} after {flushes} flushes")
+        self.code, self.flushes = code, flushes
 
 
 @dataclass
@@ -144,10 +151,16 @@ class FlushCounter:
                 value = block[at + len(needle):block.index(b" ", at + len(needle))]
                 setattr(flush, attr, getattr(flush, attr) + float(value))
 
-    def wait_flushes(self, count: int, timeout: float) -> None:
+    def wait_flushes(self, count: int, timeout: float, proc) -> None:
+        """Until ``count`` flushes have arrived; ``DaemonDied`` if ``proc`` exits first."""
+        deadline = time.monotonic() + timeout
         with self.arrived:
-            if not self.arrived.wait_for(lambda: len(self.flushes) >= count, timeout):
-                raise TimeoutError(f"{len(self.flushes)} of {count} flushes arrived in {timeout:.0f}s")
+            while len(self.flushes) < count:
+                if proc.poll() is not None:
+                    raise DaemonDied(proc.returncode, len(self.flushes))
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{len(self.flushes)} of {count} flushes arrived in {timeout:.0f}s")
+                self.arrived.wait(1.0)
 
     def close(self) -> None:
         self.server.close()
@@ -175,25 +188,32 @@ def send_until(port: int, payload: list[bytes], done) -> int:
 
 def run(daemon_name: str, names: int, payload: list[bytes], busy: int, idle: int, stats_js: Path) -> dict:
     carbon = FlushCounter()
+    log = tempfile.TemporaryFile()
     if daemon_name == "ours":
         daemon = Ours(["--graphite-port", str(carbon.port)])  # otherwise its defaults
-        port, carbon.pid = daemon.port, daemon.proc.pid
+        port, proc = daemon.port, daemon.proc
     else:
-        daemon = EtsyStatsd(stats_js, {"graphiteHost": "127.0.0.1", "graphitePort": carbon.port})
-        port, carbon.pid = daemon.udp_port, daemon.proc.pid
+        daemon = EtsyStatsd(stats_js, {"graphiteHost": "127.0.0.1", "graphitePort": carbon.port}, stderr=log)
+        port, proc = daemon.udp_port, daemon.proc
+    carbon.pid = proc.pid
     try:
-        carbon.wait_flushes(1, FLUSH_SECONDS * 3)  # start sending right after a flush
+        carbon.wait_flushes(1, FLUSH_SECONDS * 3, proc)  # start sending right after a flush
         first = len(carbon.flushes)
-        sent = send_until(port, payload, lambda: len(carbon.flushes) >= first + busy)
+        sent = send_until(port, payload, lambda: len(carbon.flushes) >= first + busy or proc.poll() is not None)
         carbon.busy = False
         # the flush after the last packet still carries traffic; then the idle ones
-        carbon.wait_flushes(first + busy + 1 + idle, FLUSH_SECONDS * (idle + 8) + names / 2000)
+        carbon.wait_flushes(first + busy + 1 + idle, FLUSH_SECONDS * (idle + 8) + names / 2000, proc)
         dropped = 0
         if daemon_name == "ours":
             dropped = int(float(re.search(r"carbon\.dropped: (\S+)", daemon.stats()).group(1)))
+    except DaemonDied as died:
+        log.seek(0)
+        last = log.read().decode(errors="replace").strip().splitlines()[-1:] or [""]
+        return {"died": f"{died} ({last[0][:80]})", "rss_series": [round(f.rss_mb) for f in carbon.flushes]}
     finally:
         daemon.close()
         carbon.close()
+        log.close()
     measured = carbon.flushes[first:]
     if os.environ.get("SCALE_DEBUG"):
         print(measured)
@@ -233,11 +253,15 @@ def main(argv: list[str] | None = None) -> int:
         results = {}
         for name in daemons:
             r = results[name] = run(name, names, payload, opts.busy_flushes, opts.idle_flushes, stats_js)
+            if "died" in r:
+                rows.append(f"{names:>8,} {name:<10} {r['died']}; RSS MB per flush {r['rss_series']}")
+                print(rows[-1], flush=True)
+                continue
             rows.append(f"{names:>8,} {name:<10} {r['rss']:>13.0f} MB {r['calc']:>15.0f} ms {r['calc_max']:>4.0f} ms "
                         f"{r['lines']:>12,} {r['lost']:>12,}   {[round(c) for c in r['idle_calc']]}; "
                         f"{r['rss_series']}")
             print(rows[-1], flush=True)
-        if len(results) == 2:
+        if len(results) == 2 and not any("died" in r for r in results.values()):
             ours, etsy = results["ours"], results["etsy"]
             rows.append(f"{names:>8,} {'ratio':<10} {ours['rss'] / etsy['rss']:>15.2f}x "
                         f"{ours['calc'] / max(etsy['calc'], 1):>17.2f}x")

@@ -264,8 +264,10 @@ def format_snapshot(snapshot: Snapshot, config: GraphiteConfig,
         head = ".".join(namespace) + "." if namespace else ""
         tail = ("." + stat if stat else "") + suffix
         paths, tags = keys
-        if tags is None:
-            names = [head + path + tail for path in paths]
+        if tags is None and paths:  # one join and one split: C loops (no name holds a newline)
+            names = (head + (tail + "\n" + head).join(paths) + tail).split("\n")
+        elif tags is None:
+            names = []
         else:
             names = [f"{head}{path}{tail}{tag}" for path, tag in zip(paths, tags)]
         lines.extend(zip(names, js_strs(values), repeat(ts)))
@@ -274,12 +276,14 @@ def format_snapshot(snapshot: Snapshot, config: GraphiteConfig,
         """The names Carbon can take, and their values."""
         nonlocal num_stats
         num_stats += len(table)
-        keys = list(table) if all_safe(table) else [key for key in table if safe(key)]
+        if all_safe(table):
+            return _split_tags(list(table)), list(table.values())
+        keys = [key for key in table if safe(key)]
         return _split_tags(keys), [table[key] for key in keys]
 
     interval = snapshot.interval
     keys, counts = writable_keys(by_graphite_name(snapshot.counters, names_of, operator.add))
-    rates = [value / interval for value in counts]
+    rates = list(map(operator.truediv, counts, repeat(interval)))
     if config.legacy_namespace:
         emit(ns["counter"], keys, "", rates)
         if config.flush_counts:
@@ -327,7 +331,7 @@ _Keys = tuple[list[str], "list[str] | None"]  # paths, and each one's ";tags" (N
 
 def _split_tags(keys: list[str]) -> _Keys:
     """``a.b;env=prod`` -> ``a.b`` and ``;env=prod``: the suffix goes between them."""
-    if not any(";" in key for key in keys):
+    if ";" not in "".join(keys):
         return keys, None
     paths, tags = [], []
     for key in keys:

@@ -150,7 +150,7 @@ class CarbonCapture:
 class EtsyStatsd:
     """etsy statsd running as a child process with the given config (JSON-able dict)."""
 
-    def __init__(self, stats_js: Path, config: dict) -> None:
+    def __init__(self, stats_js: Path, config: dict, stderr=subprocess.DEVNULL) -> None:
         self.udp_port = free_port(socket.SOCK_DGRAM)
         self.mgmt_port = free_port()
         self.config = {"port": self.udp_port, "address": "127.0.0.1", "mgmt_port": self.mgmt_port,
@@ -159,7 +159,7 @@ class EtsyStatsd:
         path = Path(self._dir.name) / "config.js"
         path.write_text(json.dumps(self.config))
         self.proc = subprocess.Popen(["node", str(stats_js), str(path)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, cwd=self._dir.name)
+                                     stderr=stderr, cwd=self._dir.name)
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 20.0) -> None:
