@@ -203,9 +203,11 @@ def run(daemon_name: str, names: int, payload: list[bytes], busy: int, idle: int
         carbon.busy = False
         # the flush after the last packet still carries traffic; then the idle ones
         carbon.wait_flushes(first + busy + 1 + idle, FLUSH_SECONDS * (idle + 8) + names / 2000, proc)
-        dropped = 0
+        dropped = kernel_drops = 0
         if daemon_name == "ours":
-            dropped = int(float(re.search(r"carbon\.dropped: (\S+)", daemon.stats()).group(1)))
+            stats = daemon.stats()
+            dropped = int(float(re.search(r"carbon\.dropped: (\S+)", stats).group(1)))
+            kernel_drops = int(float(re.search(r"udp\.kernel_drops: (\S+)", stats).group(1)))
     except DaemonDied as died:
         log.seek(0)
         last = log.read().decode(errors="replace").strip().splitlines()[-1:] or [""]
@@ -225,6 +227,8 @@ def run(daemon_name: str, names: int, payload: list[bytes], busy: int, idle: int
         "rss": max(f.rss_mb for f in traffic), "calc": statistics.median(calc), "calc_max": max(calc),
         "idle_calc": [f.processing_ms + f.calculation_ms for f in idle_flushes],
         "lines": max(f.lines for f in traffic), "lost": int(sent - received) + dropped,
+        "note": f" (Carbon client dropped {dropped:,}, kernel dropped {kernel_drops:,} datagrams)"
+        if daemon_name == "ours" else "",
         "sent": sent, "rss_series": [round(f.rss_mb) for f in measured[:busy + 1 + idle]],
     }
 
@@ -259,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             rows.append(f"{names:>8,} {name:<10} {r['rss']:>13.0f} MB {r['calc']:>15.0f} ms {r['calc_max']:>4.0f} ms "
                         f"{r['lines']:>12,} {r['lost']:>12,}   {[round(c) for c in r['idle_calc']]}; "
-                        f"{r['rss_series']}")
+                        f"{r['rss_series']}{r['note']}")
             print(rows[-1], flush=True)
         if len(results) == 2 and not any("died" in r for r in results.values()):
             ours, etsy = results["ours"], results["etsy"]
