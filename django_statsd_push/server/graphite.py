@@ -80,7 +80,7 @@ def all_safe(names: Iterable[str]) -> bool:
     No names at all is False too (nothing to check one by one).
     """
     text = "\n".join(names)
-    if not text or not text.isascii() or text[0] in ".;" or text[-1] == ".":
+    if not text or not text.isascii() or text[0] in ".;\n" or text[-1] in ".\n":  # "\n": an empty name
         return False
     if any(pair in text for pair in _EMPTY_SEGMENT) or _ANY_UNSAFE_CHAR.search(text):
         return False  # (a ".." inside tags is safe, but rare: is_safe decides then)

@@ -158,6 +158,16 @@ def test_timers_computed_together_equal_each_computed_alone():
 def test_unsafe_names_are_refused(name):
     assert not is_safe(name)
     assert not all_safe(["ok", name])
+    assert not all_safe([name, "ok"])
+
+
+def test_an_empty_name_anywhere_is_not_safe():
+    assert not is_safe("")
+    assert not all_safe(["", "a"]) and not all_safe(["a", ""]) and not all_safe(["a", "", "b"])
+    aggregator = Aggregator(AggregatorConfig(flush_interval=1.0))
+    aggregator.ingest(b"$$:1|c\nok:1|c")  # "$$" sanitises to nothing
+    names = {n for n, _, _ in format_snapshot(aggregator.flush(T0), GraphiteConfig())}
+    assert "stats.ok" in names and "stats." not in names and "stats_counts." not in names
 
 
 @pytest.mark.parametrize("names", [["a.b", "c;t=v"], ["a;t=..v"], ["x" * 200], ["é.b"]], ids=repr)
