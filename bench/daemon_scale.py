@@ -217,8 +217,6 @@ def run(daemon_name: str, names: int, payload: list[bytes], busy: int, idle: int
         carbon.close()
         log.close()
     measured = carbon.flushes[first:]
-    if os.environ.get("SCALE_DEBUG"):
-        print(measured)
     received = sum(f.received for f in measured)
     traffic = [f for f in measured if f.busy]
     idle_flushes = measured[busy + 1:busy + 1 + idle]
