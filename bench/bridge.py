@@ -48,7 +48,7 @@ from prometheus_client.exposition import generate_latest  # noqa: E402
 
 from django_statsd_push.bridge.collector import BridgeCollector  # noqa: E402
 from django_statsd_push.bridge.mapping import load_mapping  # noqa: E402
-from django_statsd_push.bridge.registry import SeriesStore  # noqa: E402
+from django_statsd_push.bridge.store import SeriesStore  # noqa: E402
 from django_statsd_push.server.snapshot import SeriesKey, Snapshot  # noqa: E402
 from tests.server import etsy  # noqa: E402  (installs and runs etsy statsd 0.9; shared with the daemon's oracle tests)
 

@@ -1,15 +1,24 @@
-"""Render API latency: sumSeries over a 1000-series glob, and /metrics/find returning 1000 nodes.
+"""Render API latency: sumSeries over a 1000-series glob, /metrics/find returning 1000 nodes,
+a PNG graph of 20 series x 720 points, and seriesByTag over 10000 tagged series.
 
 Creates 1000 Whisper files (10 s resolution, 2 h of data each) with the ``whisper``
 library, starts ``statsd-push render`` as a separate process (so the client does not
-share its interpreter), and prints the median latency over HTTP of each query and the
-ratio against graphite-web 1.1.8 measured on this kind of machine (448 ms / 32 ms).
+share its interpreter), and prints the median latency over HTTP of each query, the CPU
+time per request, and the ratio against graphite-web 1.1.8 measured on this kind of
+machine (448 ms / 32 ms / 100 ms).
 
 Unless ``--no-peer``, it also runs the real graphite-web 1.1.8 (in its own venv, see
 tests/render/graphite_oracle.py; gunicorn, one sync worker) over the same files in the
-same run, checks it answers the same, and prints that ratio too.
+same run, checks it answers the same, and prints that ratio too. The two servers take
+turns request by request, so load from elsewhere falls on both alike.
 
-    python bench/render.py [--series 1000] [--runs 30] [--no-peer]
+Tags: ``--tagged`` tagged series (default 10000, 1 h of data each) are written where carbon
+puts them (``_tagged/``); our server indexes them at start, graphite-web's LocalDatabaseTagDB
+is fed them (in one transaction, through its own Python API) before timing. Timed:
+``/tags/findSeries`` and ``sumSeries(seriesByTag(...))`` selecting 400 of them with an
+exact match and a regex.
+
+    python bench/render.py [--series 1000] [--tagged 10000] [--runs 30] [--no-peer]
 
 With ``--hostile`` it measures instead the latency of ``/version`` (fresh connection
 each) while a hostile request runs: against ours a regular expression that needs
@@ -28,6 +37,7 @@ import os
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -39,7 +49,8 @@ from pathlib import Path
 
 import whisper
 
-REFERENCE_MS = {"sumSeries": 448.0, "find": 32.0}  # graphite-web 1.1.8 (Debian), same data shape
+REFERENCE_MS = {"sumSeries": 448.0, "find": 32.0, "png": 100.0}  # graphite-web 1.1.8 (Debian), same data
+TARGET_RATIO = {"sumSeries": 5, "find": 5, "png": 3, "findSeries": 5, "seriesByTag": 5}
 STEP = 10
 POINTS = 720  # 2 h of 10 s data
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -52,6 +63,31 @@ def make_tree(root: str, count: int, now: int) -> None:
         path = os.path.join(directory, f"m{i:04d}.wsp")
         whisper.create(path, [(STEP, 6 * 360), (60, 7 * 1440)])
         whisper.update_many(path, [(now - STEP * k, float((i + k) % 97)) for k in range(POINTS)], now=now)
+
+
+def tagged_paths(count: int) -> list[str]:
+    return [f"bench.tagged;dc=dc{i % 10};host=h{i:05d};shard=s{i % 100}" for i in range(count)]
+
+
+def make_tagged(root: str, count: int, now: int) -> None:
+    sys.path.insert(0, REPO)
+    from django_statsd_push.render import tagdb
+
+    for i, path in enumerate(tagged_paths(count)):
+        fs_path = tagdb.whisper_paths(root, tagdb.canonical(path))[1]
+        os.makedirs(os.path.dirname(fs_path), exist_ok=True)
+        whisper.create(fs_path, [(STEP, 360)])
+        whisper.update_many(fs_path, [(now - STEP * k, float((i + k) % 89)) for k in range(0, 360, 6)], now=now)
+
+
+FEED_GRAPHITE_TAGDB = """
+import sys, django
+django.setup()
+from django.db import transaction
+from graphite.storage import STORE
+with transaction.atomic():  # one transaction: over HTTP, 10000 series take minutes
+    STORE.tagdb.tag_multi_series(sys.stdin.read().split())
+"""
 
 
 def free_port() -> int:
@@ -87,25 +123,39 @@ def get(port: int, path: str) -> bytes:
         conn.close()
 
 
-def median_ms(port: int, path: str, runs: int, check) -> float:
-    times = []
-    for i in range(runs + 2):
-        t0 = time.perf_counter()
-        body = get(port, path)
-        elapsed = (time.perf_counter() - t0) * 1000
-        if i == 0:
-            check(body)
-        if i >= 2:  # two warm-up requests
-            times.append(elapsed)
-    return statistics.median(times)
-
-
 RENDER = "/render?" + urllib.parse.urlencode(
     {"target": "sumSeries(bench.*)", "from": "-2h", "until": "now", "format": "json"})
 FIND = "/metrics/find?" + urllib.parse.urlencode({"query": "bench.*"})
+PNG_SERIES = 20
+PNG = "/render?" + urllib.parse.urlencode(  # bench.m0000 ... bench.m0019, drawn at 800x600
+    {"target": "bench.m00[01]?", "from": "-2h", "until": "now", "format": "png", "width": 800, "height": 600})
+TAG_EXPRS = ["name=bench.tagged", "dc=dc3", "shard=~s[0-4]3"]  # 400 of 10000: s13, s23, s33, s43
+FIND_SERIES = "/tags/findSeries?" + urllib.parse.urlencode([("expr", e) for e in TAG_EXPRS])
+BY_TAG = "sumSeries(seriesByTag(" + ",".join(f"'{e}'" for e in TAG_EXPRS) + "))"
+RENDER_BY_TAG = "/render?" + urllib.parse.urlencode({"target": BY_TAG, "from": "-1h", "until": "now", "format": "json"})
 
 
-def measure(port: int, runs: int, series: int) -> dict[str, float]:
+def cpu_ms(pid: int) -> float:
+    """CPU time used so far by a process and its children (gunicorn's worker), from
+    /proc: on a machine shared with other work it varies far less than wall time."""
+    pids = {pid}
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as fh:
+            pids.update(int(child) for child in fh.read().split())
+    ticks = 0
+    for p in pids:
+        with open(f"/proc/{p}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def measure(servers: dict[str, tuple[int, int]], runs: int, series: int,
+            tagged: int = 0) -> dict[str, dict[str, tuple]]:
+    """(median wall ms, CPU ms per request) per server and query; ``servers`` maps a name
+    to (port, pid). The servers take turns request by request, so load from elsewhere on
+    the shared machine falls on both alike (measured one after the other, a burst of
+    load decided the ratio). Each answer is checked once."""
     def check_render(body: bytes) -> None:
         doc = json.loads(body)
         assert doc[0]["target"] == "sumSeries(bench.*)", doc[0]["target"]
@@ -114,8 +164,44 @@ def measure(port: int, runs: int, series: int) -> dict[str, float]:
     def check_find(body: bytes) -> None:
         assert len(json.loads(body)) == series
 
-    return {"sumSeries": median_ms(port, RENDER, runs, check_render),
-            "find": median_ms(port, FIND, runs, check_find)}
+    def check_png(body: bytes) -> None:
+        assert body[:8] == b"\x89PNG\r\n\x1a\n" and body[12:16] == b"IHDR", body[:100]
+        assert struct.unpack(">II", body[16:24]) == (800, 600)
+
+    queries = {"sumSeries": (RENDER, check_render), "find": (FIND, check_find), "png": (PNG, check_png)}
+    if tagged:
+        expected = sorted(p for p in (";".join([p.split(";")[0], *sorted(p.split(";")[1:])])
+                                      for p in tagged_paths(tagged))
+                          if ";dc=dc3;" in p and p.rsplit("shard=s", 1)[1] in ("13", "23", "33", "43"))
+
+        def check_find_series(body: bytes) -> None:
+            assert json.loads(body) == expected, "findSeries answers differ from the expected series"
+
+        def check_by_tag(body: bytes) -> None:
+            doc = json.loads(body)
+            assert doc[0]["target"] == BY_TAG, doc[0]["target"]
+            assert sum(v is not None for v, _ in doc[0]["datapoints"]) >= 50
+
+        queries["findSeries"] = (FIND_SERIES, check_find_series)
+        queries["seriesByTag"] = (RENDER_BY_TAG, check_by_tag)
+    results: dict[str, dict[str, tuple]] = {name: {} for name in servers}
+    for query, (path, check) in queries.items():
+        times: dict[str, list[float]] = {name: [] for name in servers}
+        cpu: dict[str, float] = {}
+        for i in range(runs + 2):
+            for name, (port, pid) in servers.items():
+                if i == 2:  # after two warm-up requests
+                    cpu[name] = cpu_ms(pid)
+                t0 = time.perf_counter()
+                body = get(port, path)
+                elapsed = (time.perf_counter() - t0) * 1000
+                if i == 0:
+                    check(body)
+                if i >= 2:
+                    times[name].append(elapsed)
+        for name, (_, pid) in servers.items():
+            results[name][query] = (statistics.median(times[name]), (cpu_ms(pid) - cpu[name]) / runs)
+    return results
 
 
 def serve_ours(whisper_root: str, port: int, *flags: str) -> subprocess.Popen:
@@ -123,31 +209,27 @@ def serve_ours(whisper_root: str, port: int, *flags: str) -> subprocess.Popen:
                              "--port", str(port), "--log-level", "WARNING", *flags], cwd=REPO)
 
 
-def serve_graphite_web(storage_dir: Path, port: int) -> subprocess.Popen:
-    """graphite-web 1.1.8 under gunicorn (one sync worker) in its own venv."""
+def serve_graphite_web(storage_dir: Path, port: int, tagged: int = 0) -> subprocess.Popen:
+    """graphite-web 1.1.8 under gunicorn (one sync worker) in its own venv, with its local TagDB."""
     sys.path.insert(0, REPO)
     from tests.render import graphite_oracle
 
     python = graphite_oracle.prepare(storage_dir)
-    env = graphite_oracle.environ(storage_dir)
+    env = graphite_oracle.environ(storage_dir, tagdb=True)
     if subprocess.run([str(python), "-c", "import gunicorn"], env=env, capture_output=True).returncode:
         subprocess.run([str(python), "-m", "pip", "install", "-q", "gunicorn"], env=env, check=True,
                        capture_output=True, timeout=300)
     subprocess.run([str(python), "-c", "import django; django.setup(); "
                     "from django.core.management import call_command; call_command('migrate', verbosity=0)"],
                    env=env, check=True, capture_output=True, timeout=120)
+    if tagged:
+        t0 = time.perf_counter()
+        subprocess.run([str(python), "-c", FEED_GRAPHITE_TAGDB], input="\n".join(tagged_paths(tagged)), text=True,
+                       env=env, check=True, capture_output=True, timeout=1200)
+        print(f"fed {tagged} series to graphite-web's LocalDatabaseTagDB in {time.perf_counter() - t0:.1f}s")
     return subprocess.Popen([str(python), "-m", "gunicorn", "-w", "1", "-b", f"127.0.0.1:{port}",
                              "--log-level", "warning", "graphite.wsgi:application"], env=env,
                             start_new_session=True)  # its own process group: stop() can end the worker too
-
-
-def run(server: subprocess.Popen, port: int, runs: int, series: int) -> dict[str, float]:
-    try:
-        wait_ready(f"http://127.0.0.1:{port}", server, time.monotonic() + 60)
-        return measure(port, runs, series)
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 HOSTILE_OURS = "/render?" + urllib.parse.urlencode(
@@ -252,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--series", type=int, default=1000)
     p.add_argument("--runs", type=int, default=30)
+    p.add_argument("--tagged", type=int, default=10000, help="tagged series for the seriesByTag timing (0: skip)")
     p.add_argument("--no-peer", action="store_true", help="do not run graphite-web itself")
     p.add_argument("--hostile", action="store_true", help="latency of /version during a hostile request")
     args = p.parse_args(argv)
@@ -264,21 +347,45 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         make_tree(whisper_root, args.series, now)
         print(f"created {args.series} whisper files in {time.perf_counter() - t0:.1f}s")
-        port = free_port()
-        ours = run(serve_ours(whisper_root, port), port, args.runs, args.series)
-        peer: dict[str, float] = {}
-        if not args.no_peer:
-            try:
-                port = free_port()
-                peer = run(serve_graphite_web(Path(storage), port), port, args.runs, args.series)
-            except Exception as exc:  # the peer is optional: say why it is missing
-                print(f"graphite-web not measured in this run: {exc}")
-    for name, ms in ours.items():
-        ref = REFERENCE_MS[name]
-        line = (f"{name:10s} ours {ms:7.2f} ms | graphite-web 1.1.8 reference {ref:6.1f} ms, ratio {ref / ms:5.1f}x"
-                f" (target >= 5x: {'ok' if ref / ms >= 5 else 'MISSED'})")
+        if args.tagged:
+            t0 = time.perf_counter()
+            make_tagged(whisper_root, args.tagged, now)
+            print(f"created {args.tagged} tagged whisper files in {time.perf_counter() - t0:.1f}s")
+        servers: dict[str, tuple[subprocess.Popen, int]] = {}
+        try:
+            port = free_port()
+            servers["ours"] = (serve_ours(whisper_root, port), port)
+            wait_ready(f"http://127.0.0.1:{port}", servers["ours"][0], time.monotonic() + 60)
+            if not args.no_peer:
+                try:
+                    port = free_port()
+                    servers["graphite-web"] = (serve_graphite_web(Path(storage), port, args.tagged), port)
+                    wait_ready(f"http://127.0.0.1:{port}", servers["graphite-web"][0], time.monotonic() + 60)
+                except (Exception, SystemExit) as exc:  # the peer is optional: say why it is missing
+                    print(f"graphite-web not measured in this run: {exc}")
+                    failed = servers.pop("graphite-web", None)
+                    if failed:
+                        stop(failed[0])
+            results = measure({name: (port, proc.pid) for name, (proc, port) in servers.items()}, args.runs,
+                              args.series, args.tagged)
+        finally:
+            for proc, _ in servers.values():
+                stop(proc)
+    ours, peer = results["ours"], results.get("graphite-web", {})
+    for name, (ms, cpu) in ours.items():
+        goal = TARGET_RATIO[name]
+        line = f"{name:11s} ours {ms:7.2f} ms ({cpu:6.1f} ms CPU)"
+        ref = REFERENCE_MS.get(name)
+        if ref is not None:
+            line += (f" | graphite-web 1.1.8 reference {ref:6.1f} ms, ratio {ref / ms:5.1f}x"
+                     f" (target >= {goal}x: {'ok' if ref / ms >= goal else 'MISSED'})")
         if name in peer:
-            line += f" | graphite-web 1.1.8 this run {peer[name]:7.2f} ms, ratio {peer[name] / ms:5.1f}x"
+            peer_ms, peer_cpu = peer[name]
+            ratio = peer_ms / ms
+            line += (f" | graphite-web 1.1.8 this run {peer_ms:7.2f} ms ({peer_cpu:6.1f} ms CPU), ratio "
+                     f"{ratio:5.1f}x (CPU {peer_cpu / max(cpu, 1e-9):4.1f}x)")
+            if ref is None:
+                line += f" (target >= {goal}x: {'ok' if ratio >= goal else 'MISSED'})"
         print(line)
     return 0
 

@@ -15,6 +15,7 @@ from django.core.checks import CheckMessage, Error
 
 from django_statsd_push.conf import UNIX_NEEDS_SOCKET, SettingError
 from django_statsd_push.conf import settings as conf
+from django_statsd_push.migrating import legacy_settings
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
@@ -28,6 +29,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     if conf.client == "unix" and not conf.unix_socket:
         errors.append(_error(UNIX_NEEDS_SOCKET))
     errors.extend(check_middleware_order())
+    errors.extend(legacy_settings())
     return errors
 
 

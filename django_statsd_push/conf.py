@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
 
 from django_statsd_push.exclusions import parse_paths, parse_views
 
@@ -98,6 +99,17 @@ def _optional_str(value: Any) -> str | None:
     return value or None
 
 
+def _optional_http_url(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError("not a string or None")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("not an http:// or https:// URL")
+    return value
+
+
 def _one_of(choices: tuple) -> Callable[[Any], Any]:
     def parse(value: Any) -> Any:
         if value not in choices:
@@ -114,6 +126,10 @@ def _hooks(value: Any) -> frozenset[str]:
     if unknown:
         raise ValueError(f"unknown hook {', '.join(map(repr, unknown))}")
     return frozenset(value)
+
+
+def _optional_views(value: Any) -> frozenset[str] | None:
+    return None if value is None else parse_views(value)
 
 
 class _Setting(Generic[T]):
@@ -193,6 +209,18 @@ class StatsdSettings:
         "STATSD_EXCLUDE_VIEWS", (), "E017", parse_views,
         "Set STATSD_EXCLUDE_VIEWS to a list of URL names ('polls:detail') or dotted "
         "view paths ('shop.views.health').")
+    events_url: _Setting[str | None] = _Setting(
+        "STATSD_EVENTS_URL", None, "E020", _optional_http_url,
+        "Set STATSD_EVENTS_URL to the events API's URL, e.g. 'http://127.0.0.1:8080/events/', or None.")
+
+    browser_views: _Setting[Sequence[str] | None] = _Setting(
+        "STATSD_BROWSER_VIEWS", None, "E018", _optional_views,
+        "Set STATSD_BROWSER_VIEWS to None (every named URL of the URLconf) or a list of "
+        "URL names ('polls:detail') whose pages may send browser timings.")
+    browser_rate: _Setting[int | str] = _Setting(
+        "STATSD_BROWSER_RATE", 30, "E019", _int_in(1, 100_000),
+        "Set STATSD_BROWSER_RATE to the browser-timing beacons accepted per minute from "
+        "one client address (an integer, 1-100000).")
 
     @staticmethod
     def get(name: str, default: Any) -> Any:
@@ -206,7 +234,7 @@ class StatsdSettings:
 
     @classmethod
     def definitions(cls) -> list[_Setting[Any]]:
-        """Every setting, in check-id order (the system checks walk this)."""
+        """Every setting, in the order declared above (the system checks walk this)."""
         return [value for value in vars(cls).values() if isinstance(value, _Setting)]
 
     def parsed(self, attribute: str) -> Any:

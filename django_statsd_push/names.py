@@ -101,7 +101,8 @@ _cached = lru_cache(maxsize=4096)
 
 @_cached
 def request(view: str, method: str | None, suffix: str | None = None) -> Metric:
-    """``request.<view>.<METHOD>[.<suffix>]`` (suffix: ``db_queries``, ``db_time``)."""
+    """``request.<view>.<METHOD>[.<suffix>]`` (suffix: ``request_bytes``, ``response_bytes``,
+    ``db_queries``, ``db_time``)."""
     method = (method or "").upper()
     # Any string (or None: HttpRequest.method) can arrive as a method; unknown ones
     # share one series, not one each.
@@ -161,6 +162,12 @@ def migrations(alias: str, state: str) -> Metric:
 def celery(task: str, event: str) -> Metric:
     """``celery.<task>.sent|started|succeeded|failed|retried|runtime``."""
     return metric("celery", ("task", task), event)
+
+
+@_cached
+def browser(view: str, figure: str) -> Metric:
+    """``browser.<view>.<figure>``: a page's Navigation Timing figure, sent by the browser."""
+    return metric("browser", ("view", view), figure)
 
 
 @_cached

@@ -10,6 +10,7 @@ import importlib
 import os
 import shutil
 import socket
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -26,12 +27,16 @@ def tcp_reachable(host: str, port: int, timeout: float = 0.5) -> bool:
 
 
 def require(condition: bool, reason: str) -> None:
-    """Skip (or fail in CI) when a real service or program a test needs is missing."""
+    """Skip (or fail in CI) when a real service or program a test needs is missing.
+
+    Works in a test, at the top of a test module and at the top of a folder's conftest.py
+    (which then skips the folder).
+    """
     if condition:
         return
     if IN_CI:
         pytest.fail(f"required in CI: {reason}")
-    pytest.skip(reason)
+    pytest.skip(reason, allow_module_level=True)
 
 
 def require_program(name: str) -> str:
@@ -51,3 +56,15 @@ def require_import(module: str) -> ModuleType:
     except ImportError as exc:
         require(False, f"{module} is not installed ({exc})")
         raise  # unreachable: require() skipped or failed
+
+
+@pytest.fixture(scope="session")
+def etsy_js() -> Path:
+    """etsy statsd 0.9's ``stats.js`` (tests/server/etsy.py installs it with npm once), the
+    oracle of the daemon's output; skips, or fails in CI, without node or npm."""
+    from tests.server.etsy import install
+
+    require_program("node")
+    js = install()
+    require(js is not None, "etsy statsd could not be installed with npm")
+    return js

@@ -3,8 +3,11 @@
 from pathlib import Path
 
 import pytest
-from docutils.core import publish_doctree
-from docutils.utils import SystemMessage
+
+from tests.conftest import require_import
+
+docutils_core = require_import("docutils.core")
+SystemMessage = require_import("docutils.utils").SystemMessage
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = [ROOT / "README.rst", *sorted((ROOT / "docs").glob("*.rst"))]
@@ -13,7 +16,7 @@ DOCUMENTS = [ROOT / "README.rst", *sorted((ROOT / "docs").glob("*.rst"))]
 @pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: p.name)
 def test_renders_cleanly(path):
     try:
-        publish_doctree(
+        docutils_core.publish_doctree(
             path.read_text(),
             source_path=str(path),
             settings_overrides={"halt_level": 2, "report_level": 2, "warning_stream": False},

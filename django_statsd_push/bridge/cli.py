@@ -13,9 +13,10 @@ from dataclasses import replace
 
 from django_statsd_push.bridge.http import DEFAULT_LISTEN, parse_listen
 from django_statsd_push.bridge.mapping import MappingError
-from django_statsd_push.bridge.registry import DEFAULT_MAX_SERIES
+from django_statsd_push.bridge.store import DEFAULT_MAX_SERIES
 from django_statsd_push.bridge.standalone import DEFAULT_FLUSH_INTERVAL, StandaloneBridge
-from django_statsd_push.server.cli import run_until_stopped, signal_queue
+from django_statsd_push.server.cli import SHARED_KEYS, add_shared_arguments, run_until_stopped, signal_queue
+from django_statsd_push.server.config import ConfigError
 
 log = logging.getLogger("django_statsd_push.bridge")
 
@@ -39,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-series", type=int, default=DEFAULT_MAX_SERIES, help="most series held; more are dropped and counted"
     )
+    parser.add_argument("--origin-tags", action="store_true",
+                        help="keep DogStatsD |c: container ids and |card: cardinalities as labels")
+    add_shared_arguments(parser)  # Unix sockets, events
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 
@@ -55,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--flush-interval must be > 0 ms")
     if args.max_series <= 0:
         parser.error("--max-series must be > 0")
+    options = {key: getattr(args, key) for key in SHARED_KEYS if getattr(args, key) is not None}
     signals = signal_queue()  # before the ports answer: an early SIGTERM still flushes
     try:
         bridge = StandaloneBridge(
@@ -64,9 +69,14 @@ def main(argv: list[str] | None = None) -> int:
             args.statsd_port,
             flush_interval=args.flush_interval / 1000,
             max_series=args.max_series,
+            origin_tags=args.origin_tags,
+            options=options,
         ).start()
     except MappingError as exc:
         print(f"statsd-push bridge: bad mapping file: {exc}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"statsd-push bridge: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"statsd-push bridge: cannot listen: {exc}", file=sys.stderr)

@@ -1,6 +1,6 @@
 """The store's exposition: a prometheus_client Collector, and the page it renders.
 
-The store (``registry.py``) owns the numbers; this module turns them into the page,
+The store (``store.py``) owns the numbers; this module turns them into the page,
 once per change: between two flushes every scrape gets the same bytes, so N scrapers
 cost one rendering. The store's series go through ``exposition.TextRenderer`` (text
 format 0.0.4, byte-equal to ``generate_latest`` but incremental); the bridge's own
@@ -28,7 +28,7 @@ from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from django_statsd_push.bridge.exposition import TextRenderer, quantile_values, render_metrics
-from django_statsd_push.bridge.registry import (
+from django_statsd_push.bridge.store import (
     COUNTER,
     GAUGE,
     HISTOGRAM,
@@ -128,6 +128,8 @@ class BridgeCollector:
             "event", "daemon", (),
             skip=("metrics_received", "packets_received", "bad_lines_seen"),
         )  # fmt: skip
+        yield by("sample_errors", "Problems with statsd lines, by reason (statsd_exporter's sample_errors_total reasons).",
+                 "reason", "sample_errors", ())
         yield counter("tag_errors", "Malformed tags skipped (the sample was kept).", stats.get(("tag_errors", ""), 0.0))
         yield counter("expired_series", "Series removed because their mapping's ttl ran out.", stats.get(("expired", ""), 0.0))
         yield counter("flushes", "Snapshots applied.", stats.get(("flushes", ""), 0.0))

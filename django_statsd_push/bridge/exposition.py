@@ -28,7 +28,7 @@ from prometheus_client.core import Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.utils import floatToGoString
 
-from django_statsd_push.bridge.registry import COUNTER, HISTOGRAM, SUMMARY, Family, Series
+from django_statsd_push.bridge.store import COUNTER, HISTOGRAM, SUMMARY, Family, Series
 
 __all__ = ["TextRenderer", "quantile_values"]
 

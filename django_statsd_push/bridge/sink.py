@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from django_statsd_push.bridge.collector import BridgeCollector
 from django_statsd_push.bridge.http import DEFAULT_LISTEN, MetricsServer, parse_listen
 from django_statsd_push.bridge.mapping import MappingError, load_mapping
-from django_statsd_push.bridge.registry import DEFAULT_MAX_SERIES, SeriesStore
+from django_statsd_push.bridge.store import DEFAULT_MAX_SERIES, SeriesStore
 from django_statsd_push.server.snapshot import Snapshot
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ Everything users and hooks need is importable from here::
 """
 
 from django_statsd_push.client.batch import (
-    Batch, activate_batch, current_batch, deactivate_batch,
+    Batch, activate_batch, current_batch, deactivate_batch, pack,
 )
 from django_statsd_push.client.heads import COUNT_VALUE, HEADS_MAXLEN, TIMING_VALUE, Heads
 from django_statsd_push.client.resolver import FIRST_LOOKUP_WAIT, Resolver
@@ -35,5 +35,5 @@ __all__ = [
     "Pipeline", "Recorder", "Resolver", "State", "StatsdClient", "StreamTransport",
     "TCPTransport", "Transport", "UDPTransport", "UnixTransport", "activate_batch",
     "batching", "build_transport", "current_batch", "deactivate_batch", "load_state",
-    "make_transport", "read_line", "statsd",
+    "make_transport", "pack", "read_line", "statsd",
 ]

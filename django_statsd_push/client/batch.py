@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable
 
-__all__ = ["Batch", "activate_batch", "current_batch", "deactivate_batch"]
+__all__ = ["Batch", "activate_batch", "current_batch", "deactivate_batch", "pack"]
 
 
 class Batch:
@@ -35,17 +35,49 @@ class Batch:
     the request.
     """
 
-    __slots__ = ("lines", "db_queries", "db_time")
+    __slots__ = ("lines", "db_queries", "db_time", "watchers")
 
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.db_queries = 0
         self.db_time = 0.0  # milliseconds
+        # Called with the datagrams once the batch is sent (the debug-toolbar panel);
+        # None, not a list, so a request without one pays no allocation.
+        self.watchers: list[Callable[[list[str]], None]] | None = None
+
+    def watch(self, watcher: Callable[[list[str]], None]) -> None:
+        """Call ``watcher(datagrams)`` when this batch is sent (not when it joins an
+        outer batch, nor when an excluded request drops it)."""
+        if self.watchers is None:
+            self.watchers = []
+        self.watchers.append(watcher)
 
     def add_query(self, ms: float) -> None:
         """Count one query of ``ms`` milliseconds in this batch (the DB hook)."""
         self.db_queries += 1
         self.db_time += ms
+
+
+def pack(lines: list[str], packet_size: int) -> list[str]:
+    """Lines joined into datagrams shorter than ``packet_size``, in order.
+
+    pystatsd's packing rule (its UDP ``Pipeline``: a line that would bring a datagram
+    to the packet size starts the next one; a longer line goes alone);
+    tests/client/test_client.py holds the two together.
+    """
+    datagrams: list[str] = []
+    data = ""
+    for line in lines:
+        if not data:
+            data = line
+        elif len(data) + len(line) + 1 >= packet_size:
+            datagrams.append(data)
+            data = line
+        else:
+            data += "\n" + line
+    if data:
+        datagrams.append(data)
+    return datagrams
 
 
 _current: contextvars.ContextVar[Batch | None] = contextvars.ContextVar(

@@ -27,7 +27,9 @@ from statsd.client.base import StatsClientBase
 from statsd.client.udp import Pipeline as _PackingPipeline
 
 from django_statsd_push import names
-from django_statsd_push.client.batch import Batch, activate_batch, current_batch, deactivate_batch
+from django_statsd_push.client.batch import (
+    Batch, activate_batch, current_batch, deactivate_batch, pack,
+)
 from django_statsd_push.client.heads import COUNT_VALUE, STAT_TYPES, TIMING_VALUE, Heads
 from django_statsd_push.client.state import State, load_state
 from django_statsd_push.client.transports import Captured, Recorder, Transport
@@ -286,11 +288,14 @@ class StatsdClient(_NamedPrepare, StatsClientBase):
             transport = (self._state or self.state).transport
             data = "\n".join(lines)
             if len(data) < transport.packet_size:
-                transport.send(data)  # the usual case: one datagram
-                return
-            pipe = Pipeline(self)  # pystatsd's packing for the rest
-            pipe._stats.extend(lines)
-            pipe.send()
+                datagrams = [data]  # the usual case: one datagram
+            else:
+                datagrams = pack(lines, transport.packet_size)
+            for data in datagrams:
+                transport.send(data)
+            if batch.watchers is not None:
+                for watcher in batch.watchers:
+                    watcher(datagrams)
         except Exception:
             logger.debug("statsd: batch dropped", exc_info=True)
 

@@ -15,15 +15,23 @@ from collections.abc import Callable, Iterable
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from operator import attrgetter, itemgetter
 from datetime import datetime, timezone
+from email.parser import BytesParser
+from email.policy import HTTP
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from . import deadline, formats, reader, registry
-from .carbonlink import CarbonLink
+import msgpack
+
+from . import deadline, formats, graph, registry
+from .carbonlink import CarbonLink, CarbonLinkPool
+from .cluster import FAILED_HEADER, Cluster, encode_nodes, leaf_intervals
 from .errors import InputError, OverBudget
 from .evaluator import Context, evaluate_target
+from .events import EventStore, open_events
 from .finder import Finder
 from .settings import Limits, RenderSettings
+from .tagdb import TagDB, find_nodes, open_tagdb
+from .tagviews import AUTOCOMPLETE_LIMIT, EventViews, TagViews, ViewError
 from .timeparse import parse_time
 
 log = logging.getLogger(__name__)
@@ -38,6 +46,7 @@ class Request:
         self.method = environ.get("REQUEST_METHOD", "GET").upper()
         self.path = environ.get("PATH_INFO", "/") or "/"
         self.params: dict[str, list[str]] = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        self.body = b""
         if self.method == "POST":
             ctype = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
             try:
@@ -46,7 +55,7 @@ class Request:
                 raise InputError("invalid Content-Length") from None
             if length > MAX_BODY:
                 raise InputError(f"request body larger than {MAX_BODY} bytes")
-            body = environ["wsgi.input"].read(length) if length > 0 else b""
+            body = self.body = environ["wsgi.input"].read(length) if length > 0 else b""
             if ctype in ("application/x-www-form-urlencoded", ""):
                 try:
                     form = parse_qs(body.decode("utf-8"), keep_blank_values=True)
@@ -54,7 +63,11 @@ class Request:
                     raise InputError("request body is not UTF-8") from None
                 for key, values in form.items():
                     self.params.setdefault(key, []).extend(values)
-            elif ctype == "application/json" and body:
+            elif ctype == "multipart/form-data":  # what carbon's tag client (urllib3) sends
+                for key, value in multipart_form(environ.get("CONTENT_TYPE", ""), body):
+                    self.params.setdefault(key, []).append(value)
+            elif ctype == "application/json" and body and not self.path.startswith("/events"):
+                # (an event is a JSON body read by the events view, which names what is wrong with it)
                 try:
                     doc = json.loads(body)
                 except ValueError:
@@ -85,6 +98,23 @@ class Request:
             raise InputError(f"parameter {name!r} must be an integer, got {value!r}") from None
 
 
+def multipart_form(content_type: str, body: bytes) -> list[tuple[str, str]]:
+    """(name, value) of each field of a multipart/form-data body (files are not accepted)."""
+    msg = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
+    if not msg.is_multipart() or msg.defects:
+        raise InputError("malformed multipart/form-data body")
+    fields = []
+    for part in msg.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not name or part.get_filename() is not None:
+            raise InputError("multipart/form-data body has a part without a field name, or a file")
+        try:
+            fields.append((str(name), (part.get_payload(decode=True) or b"").decode("utf-8")))
+        except UnicodeDecodeError:
+            raise InputError(f"form field {name!r} is not UTF-8") from None
+    return fields
+
+
 class Response:
     def __init__(self, body: bytes | str, content_type: str = "application/json", status: str = "200 OK",
                  headers: Iterable[tuple[str, str]] = ()) -> None:
@@ -104,6 +134,26 @@ def json_text_response(body: str, request: Request | None = None) -> Response:
     return Response(body, "application/json")
 
 
+def json_or_msgpack(obj, request: Request) -> Response:
+    """JSON, or msgpack for a federating peer (``format=msgpack``)."""
+    if request.get("format") == "msgpack":
+        return Response(msgpack.packb(obj, use_bin_type=True), "application/x-msgpack")
+    return json_response(obj, request)
+
+
+#: tag views whose answers are merged from the cluster's peers, and their default limit
+#: (None: the server's --max-series)
+FEDERATED_TAG_VIEWS = {"/tags/findSeries": None, "/tags/autoComplete/tags": AUTOCOMPLETE_LIMIT,
+                       "/tags/autoComplete/values": AUTOCOMPLETE_LIMIT}
+
+
+def partial(response: Response, failed: list[str]) -> Response:
+    """Name the cluster peers left out of this answer (see render/cluster.py)."""
+    if failed:
+        response.headers.append((FAILED_HEADER, "; ".join(failed)))
+    return response
+
+
 def text(body: str, status: str = "200 OK") -> Response:
     return Response(body, "text/plain; charset=utf-8", status)
 
@@ -112,7 +162,8 @@ class RenderApp:
     """The render API over one Whisper root."""
 
     def __init__(self, whisper_root: str, limits: Limits | None = None, static_dir: str | None = STATIC_DIR,
-                 clock: Callable[[], float] = time.time, carbonlink: CarbonLink | None = None) -> None:
+                 clock: Callable[[], float] = time.time, carbonlink: CarbonLink | CarbonLinkPool | None = None,
+                 tagdb: TagDB | None = None, events: EventStore | None = None, cluster: Cluster | None = None) -> None:
         if not os.path.isdir(whisper_root):
             raise ValueError(f"whisper root {whisper_root!r} is not a directory")
         self.limits = limits or Limits()
@@ -120,6 +171,8 @@ class RenderApp:
         self.static_dir = static_dir
         self.clock = clock
         self.carbonlink = carbonlink
+        self.tagdb, self.events = tagdb, events
+        self.cluster = cluster  # peers to federate (CLUSTER_SERVERS); local=1 requests never ask them
         self.routes: dict[str, Callable[[Request], Response]] = {
             "/render": self.render,
             "/metrics/find": self.find,
@@ -128,11 +181,51 @@ class RenderApp:
             "/metrics/index.json": self.index,
             "/version": lambda r: text(GRAPHITE_VERSION + "\n"),
             "/functions": self.functions,
-            "/tags/autoComplete/tags": lambda r: json_response([], r),
-            "/tags/autoComplete/values": lambda r: json_response([], r),
-            "/tags": lambda r: json_response([], r),
-            "/events/get_data": lambda r: json_response([], r),
+            "/cluster": lambda r: json_response(self.cluster.status() if self.cluster else [], r),
         }
+        # /tags/* and /events/*: graphite-web's TagDB and events APIs (tagviews.py)
+        self.tag_views = TagViews(tagdb, self.limits.max_series) if tagdb is not None else None
+        self.event_views = EventViews(events, clock) if events is not None else None
+        for views in (self.tag_views, self.event_views):
+            for route, view in (views.routes() if views is not None else {}).items():
+                self.routes[route] = self._json_view(view)
+        for route in ("/tags/autoComplete/tags", "/tags/autoComplete/values", "/tags", "/events/get_data"):
+            self.routes.setdefault(route, lambda r: json_response([], r))  # no store: nothing to list
+        if cluster is not None:  # tag lookups fan out too (each peer has its own tag database)
+            own = self.tag_views.routes() if self.tag_views is not None else {}
+            for route, limit in FEDERATED_TAG_VIEWS.items():
+                self.routes[route] = self._federated_tag_view(route, own.get(route, lambda r: []), limit)
+
+    def _json_view(self, view: Callable, *args) -> Callable[[Request], Response]:
+        def handle(request: Request) -> Response:
+            try:
+                return json_or_msgpack(view(request, *args), request)
+            except ViewError as exc:
+                return text(f"{exc}\n", exc.status)
+        return handle
+
+    def _federated_tag_view(self, route: str, view: Callable[[Request], object],
+                            default_limit: int | None) -> Callable[[Request], Response]:
+        """A tag lookup answered by this server and its peers: the union of the lists,
+        sorted and cut at the limit, as graphite-web 1.1.8's Store does for its tag-aware
+        (remote) finders' autocompletion. findSeries fans out the same way."""
+        def handle(request: Request) -> Response:
+            try:
+                found = view(request)
+            except ViewError as exc:
+                return text(f"{exc}\n", exc.status)
+            cluster = self.peers(request)
+            if cluster is None:
+                return json_or_msgpack(found, request)
+            merged = set(found)
+            failed: list[str] = []
+            params = [(k, v) for k, values in request.params.items() if k not in ("format", "local", "jsonp")
+                      for v in values]
+            for answer in cluster.ask(route, params, failed):
+                merged.update(p for p in (answer if isinstance(answer, list) else ()) if isinstance(p, str))
+            limit = request.integer("limit", 0) or default_limit or self.limits.max_series
+            return partial(json_or_msgpack(sorted(merged)[:limit], request), failed)
+        return handle
 
     def __call__(self, environ: dict, start_response) -> list[bytes]:
         try:
@@ -153,10 +246,16 @@ class RenderApp:
 
     def dispatch(self, environ: dict) -> Response:
         request = Request(environ)
-        if request.method not in ("GET", "POST", "HEAD"):
+        if request.method not in ("GET", "POST", "HEAD", "DELETE"):
             return text("Method not allowed\n", "405 Method Not Allowed")
         path = request.path.rstrip("/") or "/"
         handler = self.routes.get(path)
+        if handler is None and path.startswith("/tags/") and self.tag_views is not None:
+            handler = self._json_view(self.tag_views.tag_details, path[len("/tags/"):])
+        if handler is None and path.startswith("/events/") and self.event_views is not None:
+            handler = self._json_view(self.event_views.detail, path[len("/events/"):])
+        if request.method == "DELETE" and not path.startswith("/events/"):
+            return text("Method not allowed\n", "405 Method Not Allowed")
         if handler is not None:
             return handler(request)
         if path.startswith("/functions/"):
@@ -191,9 +290,11 @@ class RenderApp:
         targets = request.getlist("target") or request.getlist("target[]")
         fmt = request.get("format")
         if fmt is None:
-            fmt = "pickle" if "pickle" in request.params else "raw" if "rawData" in request.params else "json"
-        if fmt not in formats.FORMATS:
-            raise InputError(f"unsupported format {fmt!r} (supported: {', '.join(formats.FORMATS)})")
+            fmt = "pickle" if "pickle" in request.params else "raw" if "rawData" in request.params else "png"
+        if fmt not in formats.FORMATS + graph.FORMATS:
+            raise InputError(f"unsupported format {fmt!r} (supported: {', '.join(formats.FORMATS + graph.FORMATS)})")
+        graph_params = graph.parse_graph_params({k: v[-1] for k, v in request.params.items()}) \
+            if fmt in graph.FORMATS else None
         tz, start, end, now = self._times(request)
         try:
             xff = float(request.get("xFilesFactor") or 0)
@@ -202,7 +303,8 @@ class RenderApp:
         if not 0 <= xff <= 1:
             raise InputError("xFilesFactor must be between 0 and 1")
         max_data_points = request.integer("maxDataPoints", 0)
-        ctx = Context(self.finder, start, end, now, tz=tz, xff=xff, limits=self.limits, carbonlink=self.carbonlink)
+        ctx = Context(self.finder, start, end, now, tz=tz, xff=xff, limits=self.limits, carbonlink=self.carbonlink,
+                      tagdb=self.tagdb, events=self.events, cluster=self.peers(request))
         data = []
         for target in targets:
             if target.strip():
@@ -213,6 +315,17 @@ class RenderApp:
         if points > self.limits.max_points:
             raise InputError(f"response would hold {points} points, more than {self.limits.max_points} "
                              "(narrow the range or use maxDataPoints)")
+        return partial(self._render_as(fmt, data, request, tz, graph_params), ctx.failed_peers)
+
+    def _render_as(self, fmt: str, data, request: Request, tz, graph_params) -> Response:
+        if graph_params is not None:  # a federating front draws the merged series too
+            try:
+                image = graph.render_image(data, graph_params, fmt, tz)
+            except graph.ImageUnavailable as exc:
+                return text(f"{exc}\n", "501 Not Implemented")
+            if fmt == "svg" and request.get("jsonp"):  # graphite-web: the SVG as a JSON string
+                return json_text_response(json.dumps(image.decode("utf-8")), request)
+            return Response(image, graph.CONTENT_TYPES[fmt])
         if fmt == "json":
             # graphite-web reads noNullPoints by its presence alone (even "=false")
             body = formats.render_json(data, no_null_points="noNullPoints" in request.params)
@@ -221,7 +334,19 @@ class RenderApp:
             return Response(formats.render_csv(data, tz), "text/csv")
         if fmt == "raw":
             return Response(formats.render_raw(data), "text/plain")
+        if fmt == "msgpack":
+            return Response(formats.render_msgpack(data), "application/x-msgpack")
         return Response(formats.render_pickle(data), "application/pickle")
+
+    def peers(self, request: Request) -> Cluster | None:
+        """The cluster to fan out to, unless this request is a peer's (``local=1``)."""
+        return None if request.flag("local") else self.cluster
+
+    def search(self, query: str, request: Request, failed: list[str], leaves_only: bool = False,
+               intervals: bool = False) -> list:
+        nodes = find_nodes(self.finder, query, leaves_only=leaves_only)
+        cluster = self.peers(request)
+        return nodes if cluster is None else cluster.find(query, nodes, failed, leaves_only, intervals)
 
     # -- /metrics --------------------------------------------------------------------
     def find(self, request: Request) -> Response:
@@ -235,8 +360,14 @@ class RenderApp:
             query = query.replace("..", "*.")
             if not query.endswith("*"):
                 query += "*"
-        leaves_only = request.flag("leavesOnly")
-        nodes = self.finder.find(query, leaves_only=leaves_only)
+        failed: list[str] = []
+        intervals = fmt in ("json", "pickle", "msgpack") and request.get("intervals") != "0"
+        nodes = self.search(query, request, failed, leaves_only=request.flag("leavesOnly"), intervals=intervals)
+        return partial(self._find_as(fmt, query, nodes, request), failed)
+
+    def _find_as(self, fmt: str, query: str, nodes: list, request: Request) -> Response:
+        if fmt in ("pickle", "msgpack"):  # the cluster protocol: graphite-web's own encodings
+            return Response(*encode_nodes(nodes, fmt, self.clock(), request.get("intervals") != "0"))
         nodes.sort(key=attrgetter("name"))
         base = query.rsplit(".", 1)[0] + "." if "." in query else ""
         if fmt == "treejson":
@@ -255,21 +386,15 @@ class RenderApp:
                 return json_response({"nodes": sorted({n.path.split(".")[position] for n in nodes})}, request)
             except IndexError:
                 raise InputError(f"position {position} is past the last node of a match") from None
-        raise InputError(f"invalid value for 'format': {fmt!r} (treejson, completer, json or nodelist)")
+        raise InputError(f"invalid value for 'format': {fmt!r} "
+                         "(treejson, completer, json, nodelist, pickle or msgpack)")
 
     def _node_info(self, node) -> dict:
         """graphite-web's json find entry: a leaf carries the interval its file can hold data
         for (from now minus its longest retention to its last modification)."""
         info: dict = {"path": node.path, "is_leaf": node.is_leaf}
         if node.is_leaf:
-            try:
-                retention = reader.read_header(node.fs_path).max_retention
-                modified = os.stat(node.fs_path).st_mtime
-            except (OSError, reader.CorruptWhisperFile):
-                info["intervals"] = []
-                return info
-            start = self.clock() - retention
-            info["intervals"] = [{"start": start, "end": max(modified, start)}]
+            info["intervals"] = [{"start": start, "end": end} for start, end in leaf_intervals(node, self.clock())]
         return info
 
     def expand(self, request: Request) -> Response:
@@ -277,13 +402,20 @@ class RenderApp:
         if not queries:
             raise InputError("missing required parameter 'query'")
         leaves_only = request.flag("leavesOnly")
-        results = {q: sorted({n.path for n in self.finder.find(q) if n.is_leaf or not leaves_only}) for q in queries}
+        failed: list[str] = []
+        results = {q: sorted({n.path for n in self.search(q, request, failed) if n.is_leaf or not leaves_only})
+                   for q in queries}
         if request.flag("groupByExpr"):
-            return json_response({"results": results}, request)
-        return json_response({"results": sorted(set().union(*results.values()))}, request)
+            return partial(json_or_msgpack({"results": results}, request), failed)
+        return partial(json_or_msgpack({"results": sorted(set().union(*results.values()))}, request), failed)
 
     def index(self, request: Request) -> Response:
-        return json_response(self.finder.index(), request)
+        failed: list[str] = []
+        paths = self.finder.index()
+        cluster = self.peers(request)
+        if cluster is not None:
+            paths = sorted(cluster.index(failed).union(paths))
+        return partial(json_or_msgpack(paths, request), failed)
 
     # -- /functions ------------------------------------------------------------------
     def functions(self, request: Request) -> Response:
@@ -345,7 +477,24 @@ def tree_json(nodes, base_path: str, wildcards: bool = False) -> str:
 
 
 def create_app(settings: RenderSettings) -> RenderApp:
-    """The app for these settings: one construction for the CLI and for :mod:`.wsgi`."""
-    address = settings.carbonlink_address
-    return RenderApp(settings.whisper_root, settings.limits, settings.static_dir or STATIC_DIR,
-                     carbonlink=CarbonLink(*address) if address else None)
+    """The app for these settings: one construction for the CLI and for :mod:`.wsgi`.
+
+    The tag database (an SQLite file or ``redis://`` URL, default ``tagdb.sqlite3`` beside
+    the Whisper root) indexes the tagged series already on disk at start; carbon only
+    posts new ones. Events live in their own SQLite file (default ``events.sqlite3``).
+    ``carbonlink``: carbon-caches' cache-query ports (graphite-web's CARBONLINK_HOSTS), to
+    merge points not yet written; ``cluster_server``: peer render servers to federate
+    (graphite-web's CLUSTER_SERVERS), each given ``cluster_timeout`` seconds at most.
+    """
+    whisper_root = settings.whisper_root
+    if not os.path.isdir(whisper_root):
+        raise ValueError(f"whisper root {whisper_root!r} is not a directory")
+    hosts, servers = settings.carbonlink_hosts, settings.cluster_servers
+    tags = open_tagdb(whisper_root, settings.tagdb)
+    indexed = tags.index_whisper(whisper_root)
+    if indexed:
+        log.info("tag database: indexed %d tagged series found under %s", indexed, whisper_root)
+    events = open_events(whisper_root, settings.events_db, settings.events_retention_days * 86400)
+    return RenderApp(whisper_root, settings.limits, settings.static_dir or STATIC_DIR,
+                     carbonlink=CarbonLinkPool(hosts) if hosts else None, tagdb=tags, events=events,
+                     cluster=Cluster(servers, settings.cluster_timeout) if servers else None)

@@ -3,18 +3,24 @@
 graphite-web asks carbon for each series' cached points (CARBONLINK_HOSTS) so a graph
 shows data carbon has received but not yet written; so do we, with one
 ``cache-query-bulk`` request per path expression instead of one request per series.
-Optional (``--carbonlink HOST:PORT``): without it, points appear once carbon writes them.
+Optional (``--carbonlink HOST:PORT[:INSTANCE]``, several for several caches): without it,
+points appear once carbon writes them. With several caches each metric is asked of the one
+cache carbon-relay's consistent hashing sent it to (:class:`HashRing`), as graphite-web's
+``CARBONLINK_HOSTS`` does.
 Carbon's answer is a pickle; it is loaded with an unpickler that refuses every class,
 so only plain containers, numbers and strings can come out of it.
 """
 
 from __future__ import annotations
 
+import bisect
 import io
 import logging
 import pickle
 import socket
 import struct
+from concurrent.futures import ThreadPoolExecutor
+from hashlib import md5
 
 import numpy as np
 
@@ -60,6 +66,77 @@ class CarbonLink:
         except (OSError, ValueError, EOFError, pickle.UnpicklingError, struct.error) as exc:
             log.warning("carbonlink %s:%s: %s", self.host, self.port, exc)
             return {}
+
+
+class HashRing:
+    """carbon's ``carbon_ch`` consistent-hash ring, as carbon-relay (RELAY_METHOD =
+    consistent-hashing) and graphite-web's carbonlink build it: 100 replicas per
+    ``(server, instance)`` node, each placed at the first 16 bits of the MD5 of
+    ``"('server', 'instance'):i"``, a taken position moving up by one; a metric belongs
+    to the first node at or after its own position. The port is not part of a node, so
+    a relay's destinations (pickle ports) and the caches' query ports land alike."""
+
+    REPLICAS = 100
+
+    def __init__(self, nodes: list[tuple[str, str | None]]) -> None:
+        if not nodes:
+            raise ValueError("a hash ring needs at least one node")
+        self._positions: list[int] = []
+        self._nodes: list[tuple[str, str | None]] = []
+        taken: set[int] = set()
+        for node in nodes:
+            for i in range(self.REPLICAS):
+                position = self.position(f"{node!r}:{i}")
+                while position in taken:
+                    position += 1
+                taken.add(position)
+                at = bisect.bisect_left(self._positions, position)
+                self._positions.insert(at, position)
+                self._nodes.insert(at, node)
+
+    @staticmethod
+    def position(key: str) -> int:
+        return int(md5(key.encode("utf-8")).hexdigest()[:4], 16)
+
+    def node(self, metric: str) -> tuple[str, str | None]:
+        at = bisect.bisect_left(self._positions, self.position(metric))
+        return self._nodes[at % len(self._nodes)]
+
+
+def parse_hosts(spec: str) -> list[tuple[str, int, str | None]]:
+    """``HOST:PORT[:INSTANCE]`` entries, comma-separated (graphite-web's CARBONLINK_HOSTS)."""
+    hosts = []
+    for entry in filter(None, (e.strip() for e in spec.split(","))):
+        parts = entry.split(":")
+        if len(parts) not in (2, 3) or not parts[1].isdigit():
+            raise ValueError(f"carbonlink host must be HOST:PORT[:INSTANCE], got {entry!r}")
+        hosts.append((parts[0] or "127.0.0.1", int(parts[1]), parts[2] if len(parts) == 3 else None))
+    if not hosts:
+        raise ValueError("no carbonlink host given")
+    return hosts
+
+
+class CarbonLinkPool:
+    """Several carbon-caches behind one ``query``: each metric goes to the cache the ring
+    names, the caches are asked in parallel, and a cache that cannot answer costs only its
+    own metrics' unwritten points (logged), never the read."""
+
+    def __init__(self, hosts: list[tuple[str, int, str | None]], timeout: float = 1.0) -> None:
+        self.links = {(host, instance): CarbonLink(host, port, timeout) for host, port, instance in hosts}
+        self.ring = HashRing(list(self.links))
+        self._pool = ThreadPoolExecutor(max_workers=len(self.links), thread_name_prefix="carbonlink") \
+            if len(self.links) > 1 else None
+
+    def query(self, metrics: list[str]) -> dict[str, list[tuple[int, float]]]:
+        if self._pool is None:
+            return next(iter(self.links.values())).query(metrics)
+        by_node: dict[tuple[str, str | None], list[str]] = {}
+        for metric in metrics:
+            by_node.setdefault(self.ring.node(metric), []).append(metric)
+        out: dict[str, list[tuple[int, float]]] = {}
+        for answer in self._pool.map(lambda item: self.links[item[0]].query(item[1]), by_node.items()):
+            out.update(answer)
+        return out
 
 
 _CONSOLIDATE = {

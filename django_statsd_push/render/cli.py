@@ -12,7 +12,6 @@ from .settings import RenderSettings
 
 #: seconds SIGTERM waits for requests in flight before the process exits anyway
 #: (the contract is "ended within 5 s, whatever is running")
-STOP_GRACE = 3.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"render API listening on http://{host}:{port} (whisper root {settings.whisper_root})", flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
-        running = server.drain(STOP_GRACE)
+        running = server.drain(settings.stop_grace)
         if running:
             # their threads are daemons: the interpreter exits without them
             logging.getLogger(__name__).warning("stopping with %d request(s) still running", running)

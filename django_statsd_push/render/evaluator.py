@@ -9,13 +9,15 @@ import numpy as np
 
 from . import functions  # noqa: F401  (registers every render function)
 from . import deadline, grammar, reader
-from .carbonlink import CarbonLink, merge
+from .carbonlink import CarbonLinkPool, merge
+from .cluster import Cluster, merge as merge_peers
 from .errors import InputError
 from .finder import Finder
 from .registry import lookup
 from .series import EmptyNormalize, Series
 from .settings import Limits
 from .timeparse import parse_time
+from .tagdb import TagDB, find_nodes, parse_path, tagged_nodes
 
 
 @dataclass
@@ -37,10 +39,15 @@ class Context:
     tz: tzinfo = timezone.utc
     xff: float = 0.0
     limits: Limits = field(default_factory=Limits)
-    carbonlink: CarbonLink | None = None
+    carbonlink: CarbonLinkPool | None = None
+    cluster: Cluster | None = None  # peers whose series are merged into every read
+    failed_peers: list[str] = field(default_factory=list)  # shared by the request's copies
+    tagdb: TagDB | None = None
+    events: object | None = None  # events.EventStore, for the events() function
     budget: Budget = field(default_factory=Budget)
     call: grammar.Call | None = None  # the call being evaluated, for functions that re-fetch
-    cache: dict = field(default_factory=dict)
+    cache: dict = field(default_factory=dict)  # pattern and range -> series
+    files: dict = field(default_factory=dict)  # file and range -> series (or None), read once
     state: dict = field(default_factory=dict)  # per-request state such as stacked()'s totals
 
     def shifted(self, start: int | None = None, end: int | None = None) -> "Context":
@@ -49,16 +56,43 @@ class Context:
     def datetime(self, epoch: int) -> datetime:
         return datetime.fromtimestamp(epoch, self.tz)
 
-    def fetch(self, pattern: str) -> list[Series]:
-        """Series for a path expression over this context's range, sorted by name."""
+    def fetch(self, pattern: str, tagged: list[str] | None = None) -> list[Series]:
+        """Series for a path expression over this context's range, sorted by name.
+
+        ``tagged``: the tagged paths a ``seriesByTag(...)`` pattern stands for; a plain
+        ``name;k=v`` pattern names one tagged series."""
         key = (pattern, self.start, self.end)
         cached = self.cache.get(key)
         if cached is None:
-            cached = self.cache[key] = self._read(pattern)
+            nodes = (find_nodes(self.finder, pattern, leaves_only=True) if tagged is None
+                     else tagged_nodes(self.finder.root, tagged))
+            cached = self.cache[key] = self._read(nodes, pattern)
         return list(cached)  # series are never edited in place, so sharing is safe
 
-    def _read(self, pattern: str) -> list[Series]:
-        nodes = self.finder.find(pattern, leaves_only=True)
+    def _read(self, nodes: list, pattern: str) -> list[Series]:
+        """Each file is read once per request and range, however many patterns match it.
+
+        Carbon keeps writing while a request runs: read twice, one file could give two
+        expressions of the same request different newest points, and a ratio such as
+        asPercent(hits, hits + misses) could pass 100 % (the dashboard once showed 1.8k %).
+        """
+        files = self.files
+        new = [node for node in nodes if (node.path, self.start, self.end) not in files]
+        for node, series in zip(new, self._read_files(new, pattern)):
+            files[(node.path, self.start, self.end)] = series
+        found = [series for node in nodes if (series := files[(node.path, self.start, self.end)]) is not None]
+        if self.cluster is not None:
+            # the peers' series for the same pattern, merged gap by gap; a seriesByTag(...)
+            # pattern goes to them as written: each finds its own tagged series in its tag
+            # database (graphite-web's RemoteFinder does the same)
+            found = merge_peers(found, self._read_peers(pattern))
+        # A file first read for another pattern is shared under this one's name.
+        xff = self.current_xff()
+        return [s if (s.path_expression, s.xff) == (pattern, xff) else s.copy(path_expression=pattern, xff=xff)
+                for s in found]
+
+    def _read_files(self, nodes: list, pattern: str) -> list[Series | None]:
+        """One Series per node (None: out of retention, or unreadable), cached points merged."""
         self.budget.series += len(nodes)
         if self.budget.series > self.limits.max_series:
             raise InputError(f"request reads more than {self.limits.max_series} series (--max-series)")
@@ -67,17 +101,41 @@ class Context:
             results = reader.fetch_many([node.fs_path for node in nodes], self.start, self.end, self.now, left)
         except reader.TooManyPoints:
             raise InputError(f"request reads more than {self.limits.max_points} points (--max-points)") from None
-        found = [(node, result) for node, result in zip(nodes, results)
-                 if result is not None and not isinstance(result, Exception)]  # out of retention, or unreadable
-        cached = self.carbonlink.query([node.path for node, _ in found]) if self.carbonlink else {}
-        out: list[Series] = []
-        for node, ((start, end, step), values, header) in found:
+        found = [node for node, result in zip(nodes, results)
+                 if result is not None and not isinstance(result, Exception)]
+        cached = self.carbonlink.query([node.path for node in found]) if self.carbonlink and found else {}
+        out: list[Series | None] = []
+        for node, result in zip(nodes, results):
+            if result is None or isinstance(result, Exception):
+                out.append(None)
+                continue
+            (start, end, step), values, header = result
             if cached.get(node.path):
                 values = merge(values, start, step, cached[node.path], header.aggregation, header.archives[0].step)
             self.budget.points += len(values)
             values.flags.writeable = False
-            out.append(Series(node.path, start, end, step, values, path_expression=pattern, xff=self.current_xff()))
+            tags = parse_path(node.path) if ";" in node.path else {}
+            out.append(Series(node.path, start, end, step, values, tags=tags, path_expression=pattern,
+                              xff=self.current_xff()))
         return out
+
+    def _read_peers(self, pattern: str) -> list[Series]:
+        def make(name, start, end, step, values):
+            try:
+                tags = parse_path(name) if ";" in name else {}
+            except InputError:  # a peer's odd name costs its tags, not the request
+                tags = {}
+            return Series(name, start, end, step, values, tags=tags, path_expression=pattern,
+                          xff=self.current_xff())
+
+        remote = self.cluster.fetch(pattern, self.start, self.end, self.now, self.failed_peers, make)
+        self.budget.series += len(remote)
+        self.budget.points += sum(len(s) for s in remote)
+        if self.budget.series > self.limits.max_series:
+            raise InputError(f"request reads more than {self.limits.max_series} series (--max-series)")
+        if self.budget.points > self.limits.max_points:
+            raise InputError(f"request reads more than {self.limits.max_points} points (--max-points)")
+        return remote
 
     def current_xff(self) -> float:
         """The request's xFilesFactor: setXFilesFactor() changes it for everything evaluated

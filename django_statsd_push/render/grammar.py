@@ -9,7 +9,7 @@ numbers (int, float, scientific), quoted strings (kept raw, as graphite does),
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import InputError
 
@@ -36,6 +36,7 @@ class Call:
     name: str
     args: tuple = ()
     kwargs: tuple = ()  # ((name, node), ...)
+    raw: str = field(default="", compare=False)  # the call as written (seriesByTag's path expression)
 
 
 Node = PathExpr | Literal | Call
@@ -106,7 +107,7 @@ class _Parser:
         kwargs: list[tuple[str, Node]] = []
         if self.peek() == ")":
             self.pos += 1
-            return Call(name)
+            return Call(name, raw=self.text[start:self.pos])
         while True:
             self.skip()
             if self.pos >= len(self.text):
@@ -126,7 +127,7 @@ class _Parser:
                 continue
             if c == ")":
                 self.pos += 1
-                return Call(name, tuple(args), tuple(kwargs))
+                return Call(name, tuple(args), tuple(kwargs), self.text[start:self.pos])
             if not c:
                 raise self.error(f"unbalanced parentheses: missing ')' to close {name}( opened", start)
             raise self.error(f"expected ',' or ')' in {name}(), found {c!r}")

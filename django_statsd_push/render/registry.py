@@ -120,7 +120,7 @@ VALIDATORS: dict[str, Callable] = {
     "boolean": _boolean, "float": _float, "integer": _integer, "intOrInf": _int_or_inf,
     "interval": _interval, "intOrInterval": _int_or_interval, "node": _integer,
     "nodeOrTag": _node_or_tag, "seriesList": _series_list, "seriesLists": _series_lists, "string": _string,
-    "date": _date,
+    "date": _date, "tag": _string,
     "aggFunc": _agg_func, "aggOrSeriesFunc": _agg_or_series_func, "any": _any,
 }
 

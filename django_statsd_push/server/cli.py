@@ -30,6 +30,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="UDP and TCP port (default 8125; 0 picks one)")
     p.add_argument("--mgmt-host", dest="mgmt_address", help="management interface address (default 127.0.0.1)")
     p.add_argument("--mgmt-port", dest="mgmt_port", type=int, help="management interface port (default 8126)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="UDP receiver processes sharing the port (default 1: a thread in this process)")
     p.add_argument("--flush-interval", dest="flushInterval", type=float, metavar="MS",
                    help="flush interval in milliseconds (default 10000)")
     p.add_argument("--graphite-host", dest="graphiteHost", help="Carbon host (default 127.0.0.1)")
@@ -51,8 +53,33 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--prometheus-listen", dest="prometheus_listen", metavar="HOST:PORT",
                    help="also serve Prometheus /metrics here (needs the bridge)")
     p.add_argument("--mapping", metavar="FILE", help="statsd -> Prometheus mapping file for --prometheus-listen")
+    add_shared_arguments(p)
     p.add_argument("--log-level", dest="log_level", default=None, help="DEBUG, INFO, WARNING (default INFO)")
     return p
+
+
+def _mode(text: str) -> int:
+    try:
+        return int(text, 8)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an octal file mode such as 660") from None
+
+
+SHARED_KEYS = ("unix_dgram_path", "unix_stream_path", "unix_socket_mode", "unix_socket_group", "events_url")
+
+
+def add_shared_arguments(p: argparse.ArgumentParser) -> None:
+    """Flags ``serve`` and ``bridge`` both take, each stored under its TOML key (``SHARED_KEYS``)."""
+    p.add_argument("--unix-dgram-path", dest="unix_dgram_path", metavar="PATH",
+                   help="also read statsd datagrams on this Unix socket (DogStatsD's socket_path)")
+    p.add_argument("--unix-stream-path", dest="unix_stream_path", metavar="PATH",
+                   help="also read statsd on this Unix stream socket (newline-framed, or DogStatsD's length prefix)")
+    p.add_argument("--unix-socket-mode", dest="unix_socket_mode", type=_mode, metavar="OCTAL",
+                   help="mode of the socket files (default 660)")
+    p.add_argument("--unix-socket-group", dest="unix_socket_group", metavar="GROUP",
+                   help="group of the socket files (name or id; default: the process's)")
+    p.add_argument("--events-url", dest="events_url", metavar="URL",
+                   help="POST DogStatsD events to this graphite-web /events/ URL (statsd-push render's)")
 
 
 def _whole(number: float) -> int | float:
@@ -61,7 +88,14 @@ def _whole(number: float) -> int | float:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    settings = Settings.from_file(args.config) if args.config else Settings()
+    if not args.config:
+        settings = Settings()
+    elif args.config.endswith(".js"):  # etsy's own config.js, kept as it was
+        from django_statsd_push.server.etsy_config import settings_from_config_js
+
+        settings = settings_from_config_js(args.config)
+    else:
+        settings = Settings.from_file(args.config)
     flags = {k: v for k, v in vars(args).items() if v is not None and k not in ("config", "legacyNamespace")}
     if "percentThreshold" in flags:
         flags["percentThreshold"] = [_whole(p) for p in flags["percentThreshold"]]

@@ -27,6 +27,7 @@ from typing import Any
 
 from django_statsd_push.server.aggregate import AggregatorConfig
 from django_statsd_push.server.graphite import GraphiteConfig, is_safe
+from django_statsd_push.server.protocol import Rules
 
 
 class ConfigError(ValueError):
@@ -37,6 +38,7 @@ RELOAD = "reload"  # SIGHUP applies the new value
 RESTART = "restart"  # SIGHUP logs it by name and keeps the running value
 
 _LISTEN = "the sockets are bound at start"
+MAX_WORKERS = 256
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("port", "port", int, RESTART, _LISTEN),
     Setting("mgmt_address", "mgmt_host", str, RESTART, _LISTEN),
     Setting("mgmt_port", "mgmt_port", int, RESTART, _LISTEN),
+    Setting("workers", "workers", int, RESTART, "the receiver processes are started at start"),
     Setting("flushInterval", "flush_interval_ms", (int, float), RELOAD, "from the next flush on"),
     Setting("graphiteHost", "graphite_host", str, RELOAD, "the Carbon client reconnects; buffered points follow"),
     Setting("graphitePort", "graphite_port", int, RELOAD, "the Carbon client reconnects; buffered points follow"),
@@ -81,14 +84,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("graphite_enabled", "graphite_enabled", bool, RESTART, "the sinks are built at start"),
     Setting("udp_receive_buffer", "udp_receive_buffer", int, RELOAD, "asked of the kernel again (SO_RCVBUF)"),
     Setting("max_packet_size", "max_packet_size", int, RELOAD, "the listeners check the next datagram/line"),
+    Setting("unix_dgram_path", "unix_dgram_path", str, RESTART, _LISTEN),
+    Setting("unix_stream_path", "unix_stream_path", str, RESTART, _LISTEN),
+    Setting("unix_socket_mode", "unix_socket_mode", int, RESTART, "set on the socket files at start"),
+    Setting("unix_socket_group", "unix_socket_group", str, RESTART, "set on the socket files at start"),
     Setting("max_series", "max_series", int, RELOAD, "new series from now on"),
     Setting("max_name_length", "max_name_length", int, RELOAD, "new series from now on"),
     Setting("carbon_buffer_lines", "carbon_buffer_lines", int, RELOAD,
             "the Carbon client's bound (oldest points dropped if over it)"),
     Setting("carbon_reconnect_max", "carbon_reconnect_max", (int, float), RELOAD, "the Carbon client's next retry"),
     Setting("prometheus_listen", "prometheus_listen", str, RESTART, "the sinks are built at start"),
+    Setting("events_url", "events_url", str, RESTART, "the sinks are built at start"),
     Setting("mapping", "mapping", str, RELOAD, "the Prometheus sink reads the file again (on every SIGHUP)"),
     Setting("log_level", "log_level", str, RELOAD, "the root logger's level"),
+    Setting("exporter_rules", "exporter_rules", bool, RELOAD, "lines read from now on (statsd_exporter's rules)"),
+    Setting("origin_tags", "origin_tags", bool, RELOAD, "lines read from now on"),
 )
 _TOP: dict[str, Setting] = {s.key: s for s in SETTINGS}
 
@@ -123,6 +133,7 @@ class Settings:
     port: int = 8125
     mgmt_host: str = "127.0.0.1"
     mgmt_port: int = 8126
+    workers: int = 1  # UDP receivers; > 1: that many processes sharing the port (server/workers.py)
     flush_interval_ms: float = 10000
     graphite_enabled: bool = True
     graphite_host: str = "127.0.0.1"
@@ -145,13 +156,20 @@ class Settings:
     graphite: dict[str, Any] = field(default_factory=dict)  # etsy's [graphite] table
     udp_receive_buffer: int = 8 * 1024 * 1024
     max_packet_size: int = 65535
+    unix_dgram_path: str | None = None  # DogStatsD's datagram mode (server/unix_listener.py)
+    unix_stream_path: str | None = None  # lines: newline-framed or length-prefixed
+    unix_socket_mode: int = 0o660
+    unix_socket_group: str | None = None
     max_series: int = 1_000_000
     max_name_length: int = 1024
     carbon_buffer_lines: int = 1_000_000
     carbon_reconnect_max: float = 30.0
     prometheus_listen: str | None = None
     mapping: str | None = None
+    events_url: str | None = None  # graphite-web's /events/ for DogStatsD events (server/events_sink.py)
     log_level: str = "INFO"
+    exporter_rules: bool = False  # parse as statsd_exporter (the bridge), not as etsy
+    origin_tags: bool = False  # keep DogStatsD container id / cardinality as tags
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any], base: Settings | None = None) -> Settings:
@@ -201,6 +219,8 @@ class Settings:
             for b in entry["bins"]:
                 if b != "inf" and (isinstance(b, bool) or not isinstance(b, (int, float))):
                     raise ConfigError(f"histogram bins must be numbers or \"inf\", got {b!r}")
+        if isinstance(self.workers, bool) or not 1 <= self.workers <= MAX_WORKERS:
+            raise ConfigError(f"workers must be a whole number from 1 to {MAX_WORKERS}, got {self.workers!r}")
         if self.flush_interval_ms <= 0:
             raise ConfigError("flushInterval must be > 0 (milliseconds)")
         if self.graphite_protocol not in ("text", "pickle"):
@@ -209,6 +229,13 @@ class Settings:
             raise ConfigError("max_packet_size must be between 1 and 65535")
         if not isinstance(logging.getLevelName(self.log_level.upper()), int):
             raise ConfigError(f"log_level {self.log_level!r} is not a logging level (DEBUG, INFO, WARNING, ERROR)")
+        if not 0 <= self.unix_socket_mode <= 0o777:
+            raise ConfigError(f"unix_socket_mode {self.unix_socket_mode:o} is not a file mode (0 to 0o777)")
+        paths = [p for p in (self.unix_dgram_path, self.unix_stream_path) if p]
+        if len(set(paths)) < len(paths):
+            raise ConfigError("unix_dgram_path and unix_stream_path must be two different files")
+        if self.events_url is not None and not self.events_url.startswith(("http://", "https://")):
+            raise ConfigError(f"events_url {self.events_url!r} must be an http:// or https:// URL")
         if self.gauges_max_ttl < 1:
             self.gauges_max_ttl = 1  # etsy forces it to 1 when it is not a positive integer
         if not is_safe(self.prefix_stats) or ";" in self.prefix_stats:
@@ -231,6 +258,7 @@ class Settings:
             gauges_max_ttl=self.gauges_max_ttl,
             max_series=self.max_series,
             max_name_length=self.max_name_length,
+            rules=Rules(exporter=self.exporter_rules, origin_tags=self.origin_tags),
         )
 
     def carbon_options(self) -> dict[str, Any]:

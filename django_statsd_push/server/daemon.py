@@ -5,6 +5,11 @@ the management interface, one flusher, one Carbon writer. The aggregator is guar
 one lock, held per datagram by the readers and for the table swap by the flusher;
 sinks run outside it, so receiving never waits for formatting or for Carbon.
 
+With ``workers`` > 1 the UDP reader is replaced by that many worker processes
+(``workers.py``); TCP and Unix socket input go into a recording aggregator of this
+process (``local``), and ``collect()`` merges the workers' and the local tables into the
+main aggregator before every flush and before the management interface reads it.
+
 Flushes happen on a deadline (``next += interval``), not by counting ticks, so a slow
 flush does not shift the ones after it. ``stop()`` flushes once more (SIGTERM does
 that) and ``reload()`` applies a new ``Settings`` (SIGHUP) without dropping a point.
@@ -23,13 +28,15 @@ import threading
 import time
 from collections.abc import Callable
 
-from django_statsd_push.server.aggregate import Aggregator
+from django_statsd_push.server.aggregate import Aggregator, Drained
 from django_statsd_push.server.carbon_client import CarbonClient
 from django_statsd_push.server.config import RESTART, SETTINGS, ConfigError, Settings
 from django_statsd_push.server.graphite_sink import GraphiteSink
 from django_statsd_push.server.listener import LineServer, UdpListener
 from django_statsd_push.server.mgmt import Management
 from django_statsd_push.server.sink import Sink, build_sinks
+from django_statsd_push.server.unix_listener import UnixListener, unix_listeners
+from django_statsd_push.server.workers import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +50,10 @@ class Daemon:
         self.clock = clock
         self.lock = threading.Lock()
         self.aggregator = Aggregator(settings.aggregator_config())
+        # workers > 1: what this process receives itself (TCP), merged like a worker's
+        self.local = Aggregator(settings.aggregator_config(), recording=True) if settings.workers > 1 else None
+        self.pool: WorkerPool | None = None
+        self._collect_lock = threading.Lock()  # merges in the order the drains were taken
         self.health = settings.health_status
         self.started = clock()
         self.sinks: list[Sink] = list(sinks) if sinks is not None else \
@@ -50,6 +61,7 @@ class Daemon:
         self.udp: UdpListener | None = None
         self.tcp: LineServer | None = None
         self.mgmt: LineServer | None = None
+        self.unix: list[UnixListener] = []  # the Unix socket inputs settings ask for
         self.flushes = 0
         # Where the interval being collected ends: the stamp of the flush stop() makes.
         self.next_flush_at = self.started + settings.flush_interval_ms / 1000
@@ -71,7 +83,8 @@ class Daemon:
 
     def start(self) -> Daemon:
         s = self.settings
-        lock, ingest = self.lock, self.aggregator.ingest
+        lock = self.lock
+        ingest = (self.local or self.aggregator).ingest
 
         def ingest_locked(data: bytes) -> None:
             with lock:
@@ -84,8 +97,10 @@ class Daemon:
         count = self.aggregator.count
         try:
             for attempt in range(20):  # port 0: UDP and TCP must get the same number
+                # With workers, this socket only holds the port until they have bound it too.
                 self.udp = UdpListener(s.host, s.port, ingest_locked, receive_buffer=s.udp_receive_buffer,
-                                       max_packet_size=s.max_packet_size, count=count)
+                                       max_packet_size=s.max_packet_size, count=count,
+                                       reuse_port=s.workers > 1)
                 try:
                     self.tcp = LineServer(s.host, self.udp.address[1], ingest_tcp, name="statsd-tcp",
                                           max_line=s.max_packet_size, count=count)
@@ -95,20 +110,34 @@ class Daemon:
                     self.udp = None
                     if s.port or attempt == 19:
                         raise
+            self.unix = unix_listeners(s, ingest_locked, count)
             self.mgmt = LineServer(s.mgmt_host, s.mgmt_port, Management(self).handle, name="statsd-mgmt")
+            self.udp.start()
+            if s.workers > 1:
+                self.pool = WorkerPool(s.host, self.udp.address[1], s.workers, s.aggregator_config(),
+                                       receive_buffer=s.udp_receive_buffer, max_packet_size=s.max_packet_size,
+                                       count=count).start()
+                self.udp.stop()  # what it received is in self.local
+                self.udp.close()
         except BaseException:
-            for server in (self.udp, self.tcp):
+            if self.udp is not None:
+                self.udp.stop()
+            for server in (self.udp, self.tcp, self.mgmt):
                 if server is not None:
                     server.close()
             self._close_sinks(0)
+            for listener in self.unix:
+                listener.stop()
             raise
-        self.udp.start()
         self.tcp.start()
         self.mgmt.start()
+        for listener in self.unix:
+            listener.start()
         self.next_flush_at = self.clock() + s.flush_interval_ms / 1000
         self._flusher.start()
-        log.info("statsd listening on %s:%d (UDP+TCP), management on %s:%d, flush every %g ms",
-                 *self.udp.address, *self.mgmt.address, s.flush_interval_ms)
+        log.info("statsd listening on %s:%d (UDP+TCP), management on %s:%d, flush every %g ms%s",
+                 *self.udp.address, *self.mgmt.address, s.flush_interval_ms,
+                 f", {s.workers} worker processes" if self.pool else "")
         return self
 
     @property
@@ -146,15 +175,12 @@ class Daemon:
             if next_at <= now:  # fell behind (suspended, overloaded): skip, do not burst
                 next_at = now + interval
 
-    def flush(self, stamp: float | None = None) -> None:
+    def flush(self, stamp: float | None = None, final: bool = False) -> None:
         """Swap the tables and feed the snapshot, stamped ``stamp`` (default: now), to every sink."""
         with self._flush_lock:
-            if self.udp is not None:
-                drops = self.udp.new_kernel_drops()
-                if drops:
-                    self.kernel_drops += drops
-                    log.warning("the kernel dropped %d statsd datagrams (receive buffer full)", drops)
-                    self.aggregator.count("udp_kernel_drops", drops)
+            if self.udp is not None and self.pool is None:
+                self._kernel_drops(self.udp.new_kernel_drops())
+            self.collect(final)
             with self.lock:
                 swapped = self.aggregator.swap(self.clock() if stamp is None else stamp)
             snapshot = swapped.snapshot()  # sorting and copying, without the lock
@@ -164,6 +190,26 @@ class Daemon:
                 except Exception:
                     log.exception("sink %r failed to flush", sink)
             self.flushes += 1
+
+    def _kernel_drops(self, drops: int) -> None:
+        if drops:
+            self.kernel_drops += drops
+            log.warning("the kernel dropped %d statsd datagrams (receive buffer full)", drops)
+            if self.pool is None:  # a worker counts its own
+                self.aggregator.count("udp_kernel_drops", drops)
+
+    def collect(self, final: bool = False) -> None:
+        """With workers: merge what they and this process received into the main
+        aggregator (before a flush, and before the management interface reads it);
+        ``final``: they have stopped, so every held gauge operation applies now."""
+        if self.local is None:
+            return
+        with self._collect_lock:
+            parts: list[Drained] = self.pool.drain() if self.pool is not None else []
+            self._kernel_drops(sum(p.kernel_drops for p in parts))
+            with self.lock:
+                parts.append(self.local.drain())
+                self.aggregator.merge(parts, final)
 
     # --- control -----------------------------------------------------------------
     def reload(self, settings: Settings) -> None:
@@ -196,10 +242,16 @@ class Daemon:
                 log.info("reload: %s %r -> %r", setting.key, getattr(old, setting.attr), getattr(settings, setting.attr))
         with self.lock:
             self.aggregator.config = settings.aggregator_config()
-        if self.udp is not None:
+            if self.local is not None:
+                self.local.config = settings.aggregator_config()
+        if self.pool is not None:
+            self.pool.configure(settings.aggregator_config(), settings.max_packet_size, settings.udp_receive_buffer)
+        elif self.udp is not None:
             self.udp.configure(settings.max_packet_size, settings.udp_receive_buffer)
         if self.tcp is not None:
             self.tcp.max_line = settings.max_packet_size
+        for listener in self.unix:
+            listener.configure(settings.max_packet_size)
         logging.getLogger().setLevel(settings.log_level.upper())
         if settings.health_status != old.health_status:
             self.health = settings.health_status
@@ -210,18 +262,32 @@ class Daemon:
         """The management interface's ``stats`` (besides uptime)."""
         now = round(self.clock())
         agg = self.aggregator
+        self.collect()
         with self.lock:
             out: dict[str, float] = {
                 "messages.bad_lines_seen": agg.total("bad_lines_seen"),
                 "messages.packets_received": agg.total("packets_received"),
                 "messages.metrics_received": agg.total("metrics_received"),
+                "messages.events_received": agg.total("events_received"),
+                "messages.service_checks_received": agg.total("service_checks_received"),
                 "series.counters": len(agg.counters),
                 "series.timers": len(agg.timers),
                 "series.gauges": len(agg.gauges),
                 "series.sets": len(agg.sets),
                 "flushes": self.flushes,
             }
-        if self.udp is not None:
+            out.update({f"messages.{k}": v for k, v in agg.totals.items() if k.startswith("rejected.")})
+            out.update({f"messages.rejected.{k}": out.get(f"messages.rejected.{k}", 0) + v
+                        for k, v in agg.rejections.items()})
+        if self.pool is not None:
+            out["udp.receive_buffer"] = self.pool.receive_buffer
+            out["udp.kernel_drops"] = self.kernel_drops
+            out["workers"] = self.pool.size
+            out["workers.restarts"] = self.pool.restarts
+            for i, (packets, rss) in enumerate(zip(self.pool.packets(), self.pool.rss())):
+                out[f"worker.{i}.packets_received"] = packets
+                out[f"worker.{i}.rss_bytes"] = rss
+        elif self.udp is not None:
             out["udp.receive_buffer"] = self.udp.receive_buffer
             out["udp.kernel_drops"] = self.udp.total_kernel_drops()
         g = self.graphite
@@ -253,14 +319,18 @@ class Daemon:
         self._stop.set()
         if self._flusher.is_alive():
             self._flusher.join()
+        for listener in self.unix:
+            listener.stop()
         for server in (self.udp, self.tcp):
             if server is not None:
                 server.stop()
+        if self.pool is not None:
+            self.pool.stop()  # their last tables go into the flush below
         try:
             # Overdue (the flusher fell behind): now is the end of the interval.
-            self.flush(max(self.clock(), self.next_flush_at))
+            self.flush(max(self.clock(), self.next_flush_at), final=True)
         finally:
-            if self.udp is not None:
+            if self.udp is not None and self.pool is None:
                 self.udp.close()
             self._close_sinks(max(0.0, deadline - time.monotonic()))
             if self.mgmt is not None:

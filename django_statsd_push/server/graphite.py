@@ -7,13 +7,15 @@ so the compatibility tests compare it against etsy's output directly. ``Graphite
 
 Names: etsy builds ``name;tag=value;...`` from DogStatsD tags (first ``;`` of a tag ->
 ``_``, first ``:`` -> ``=``) and strips everything outside ``[A-Za-z0-9_.;=-]`` after
-turning whitespace into ``_`` and ``/`` into ``-``. That sanitising happens here, not in
-the parser: the aggregator keys series by the raw name (the Prometheus bridge needs it,
-and it keeps the ingest path free of regexes). etsy sanitises at parse time, so raw
-names that clean up to one Graphite name are one series there; ``format_snapshot``
-combines them the same way before writing (counters summed, timer values pooled,
-sets united, gauges: the latest update wins, see ``GaugeHistory``), so Carbon gets
-one line per name and ``numStats`` counts Graphite names, as in etsy.
+turning whitespace into ``_`` and ``/`` into ``-``. Beyond etsy: Telegraf's
+``name,k=v`` tags are tags, and tags Carbon would refuse are mended (``carbon_tag``).
+That sanitising happens here, not in the parser: the aggregator keys series by the raw
+name (the Prometheus bridge needs it, and it keeps the ingest path free of regexes).
+etsy sanitises at parse time, so raw names that clean up to one Graphite name are one
+series there; ``format_snapshot`` combines them the same way before writing (counters
+summed, timer values pooled, sets united, gauges: the latest update wins, see
+``GaugeHistory``), so Carbon gets one line per name and ``numStats`` counts Graphite
+names, as in etsy.
 
 Safety: whatever the settings, a name that could leave the Whisper root or break
 Carbon's line format (``/``, ``\\``, NUL, whitespace, an empty or over-long path
@@ -58,17 +60,60 @@ def sanitize(key: str) -> str:
     return _NOT_ALLOWED.sub("", _WHITESPACE.sub("_", key).replace("/", "-"))
 
 
-def etsy_key(series: SeriesKey, sanitize_tags: bool = True) -> str:
-    """The Graphite name etsy writes for a series (``name;k=v;...``, before namespaces)."""
+def etsy_key(series: SeriesKey, sanitize_tags: bool = True,
+             on_dropped_tag: Callable[[str], None] | None = None) -> str:
+    """The Graphite name etsy writes for a series (``name;k=v;...``, before namespaces),
+    with the tags Carbon would refuse mended (``carbon_tag``).
+
+    Telegraf/InfluxDB tags in the name (``name,k=v``) are tags too: etsy would strip
+    the commas and glue them into the name (``namek=v``). A ``;`` in the name itself
+    is left as etsy writes it.
+    """
     name, tags = series
-    if tags:
-        name += ";" + ";".join(t.replace(";", "_", 1).replace(":", "=", 1) for t in tags)
+    if "," in name:
+        name, *influx = name.split(",")
+        tags = tuple(t.replace("=", ":", 1) for t in influx) + tuple(tags)
     if sanitize_tags:
-        return sanitize(name)
-    # keyNameSanitize=false: etsy's backend sanitises what precedes the first ";" only,
-    # whether that ";" came from a tag or from the name itself.
-    path, sep, rest = name.partition(";")
-    return sanitize(path) + sep + rest
+        head = sanitize(name)
+    else:
+        # keyNameSanitize=false: etsy's backend sanitises what precedes the first ";"
+        # only, whether that ";" came from a tag or from the name itself.
+        path, sep, rest = name.partition(";")
+        head = sanitize(path) + sep + rest
+    if not tags:
+        return head
+    parts = [head]
+    for tag in tags:
+        text = tag.replace(";", "_", 1).replace(":", "=", 1)  # etsy's; a 2nd ";" splits the tag
+        for segment in (sanitize(text) if sanitize_tags else text).split(";"):
+            mended = carbon_tag(segment)
+            if mended is None:
+                if on_dropped_tag is not None:
+                    on_dropped_tag(segment)
+            else:
+                parts.append(mended)
+    return ";".join(parts)
+
+
+def carbon_tag(tag: str) -> str | None:
+    """``tag`` in a form carbon's ``TaggedSeries`` accepts, or None.
+
+    Carbon refuses a tag without ``=`` or with an empty value (DogStatsD's bare
+    ``#flag``, ``#k:``): those become ``flag=true`` / ``k=true``, as Telegraf reads
+    them. ``!`` and ``^`` in a tag name become ``_``, a value's leading ``~`` too (both
+    only possible with keyNameSanitize=false). A tag with no name (``#:v``, an empty
+    tag) cannot be mended: None.
+    """
+    key, _, value = tag.partition("=")
+    if not key:
+        return None
+    if "!" in key or "^" in key:
+        key = key.replace("!", "_").replace("^", "_")
+    if not value:
+        value = "true"
+    elif value[0] == "~":
+        value = "_" + value[1:]
+    return key + "=" + value
 
 
 def all_safe(names: Iterable[str]) -> bool:
@@ -148,16 +193,29 @@ class GraphiteConfig:
         return ()
 
 
-def graphite_names(series: Sequence[SeriesKey], sanitize_tags: bool = True) -> list[str]:
+def graphite_names(series: Sequence[SeriesKey], sanitize_tags: bool = True,
+                   on_dropped_tag: Callable[[str], None] | None = None,
+                   cache: dict[SeriesKey, str] | None = None) -> list[str]:
     """``etsy_key`` of every series, in order.
 
-    Most names are untagged and already clean: that is checked for all of them in one
-    pass over the joined text, and then the raw names are the Graphite names.
+    Most names are untagged and already clean (no tag to mend or drop, no Telegraf
+    ``,``): that is checked for all of them in one pass over the joined text, and then
+    the raw names are the Graphite names. Otherwise each series goes through
+    ``etsy_key``, once per ``cache`` (one flush), so ``on_dropped_tag`` hears of a
+    series' dropped tags once however many tables hold it.
     """
     names = list(map(_NAME, series))
     if not any(map(_TAGS, series)) and _ALL_CLEAN.match("\n".join(names)):
         return names
-    return [etsy_key(one, sanitize_tags) for one in series]
+    if cache is None:
+        cache = {}
+    out = []
+    for one in series:
+        name = cache.get(one)
+        if name is None:
+            name = cache[one] = etsy_key(one, sanitize_tags, on_dropped_tag)
+        out.append(name)
+    return out
 
 
 def by_graphite_name(table: Mapping[SeriesKey, V], names_of: Callable[[Sequence[SeriesKey]], list[str]],
@@ -222,7 +280,8 @@ class GaugeHistory:
 
 def format_snapshot(snapshot: Snapshot, config: GraphiteConfig,
                     on_rejected: Callable[[str], None] | None = None,
-                    gauge_history: GaugeHistory | None = None) -> list[Line]:
+                    gauge_history: GaugeHistory | None = None,
+                    on_dropped_tag: Callable[[str], None] | None = None) -> list[Line]:
     """All lines of one flush except etsy's four ``graphiteStats`` lines (see GraphiteSink).
 
     ``gauge_history`` carries colliding gauges' values from one flush to the next; the
@@ -243,8 +302,10 @@ def format_snapshot(snapshot: Snapshot, config: GraphiteConfig,
     sanitize_tags = config.key_name_sanitize
     writable: dict[str, bool] = {}
 
+    names: dict[SeriesKey, str] = {}  # etsy_key of each series that needed it: tags dropped counted once a flush
+
     def names_of(series: Sequence[SeriesKey]) -> list[str]:
-        return graphite_names(series, sanitize_tags)
+        return graphite_names(series, sanitize_tags, on_dropped_tag, names)
 
     def safe(key: str) -> bool:
         """Checked (and a rejection counted) once per name a flush.

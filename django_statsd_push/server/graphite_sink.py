@@ -48,7 +48,7 @@ class GraphiteSink:
                  count: Callable[[str, float], None] | None = None) -> None:
         self.writer = writer
         self.config = config or GraphiteConfig()
-        self.count = count  # the aggregator's ``count`` for names_rejected
+        self.count = count  # the aggregator's ``count`` for names_rejected, tags_dropped
         self.started = js_round(time.time())
         self.flush_time = 0
         self.flush_length = 0
@@ -87,9 +87,13 @@ class GraphiteSink:
         if self.count is not None:
             self.count("names_rejected", 1)
 
+    def _dropped_tag(self, tag: str) -> None:
+        if self.count is not None:
+            self.count("tags_dropped", 1)
+
     def flush(self, snapshot: Snapshot) -> None:
         with paused_gc():  # see gc_pause.py: no cycles here, and the collector doubled the time
-            lines = format_snapshot(snapshot, self.config, self._rejected, self.gauge_history)
+            lines = format_snapshot(snapshot, self.config, self._rejected, self.gauge_history, self._dropped_tag)
         prefix = snapshot.prefix_stats
         ns = self.config.namespaces["global"]
         ts = js_round(snapshot.timestamp)  # etsy: the time Carbon accepted the connection

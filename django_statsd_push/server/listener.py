@@ -1,6 +1,6 @@
 """Sockets in: statsd over UDP (one thread, blocking reads) and newline-framed TCP.
 
-The UDP thread does nothing but ``recv`` and hand the datagram to ``ingest``: a big
+The UDP thread does nothing but receive and hand the datagram to ``ingest``: a big
 ``SO_RCVBUF`` absorbs bursts while the flusher holds the aggregator lock, and the
 kernel's own drop counter for this socket (``/proc/net/udp``) is read so that losses
 we never saw still show up as a metric.
@@ -11,14 +11,21 @@ TCP input and the management interface.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import selectors
 import socket
+import struct
+import termios
 import threading
+import time
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
+
+_SIOCGSTAMPNS = 0x8907  # Linux: the arrival time of the last datagram read from a socket
+_TIMESPEC = struct.Struct("@ql")
 
 
 def _family(host: str) -> int:
@@ -45,11 +52,15 @@ class UdpListener:
 
     def __init__(self, host: str, port: int, ingest: Callable[[bytes], None], *,
                  receive_buffer: int = 8 << 20, max_packet_size: int = 65535,
-                 count: Callable[[str, float], None] | None = None) -> None:
+                 count: Callable[[str, float], None] | None = None, reuse_port: bool = False) -> None:
+        """``reuse_port``: share the port with other sockets of this user (SO_REUSEPORT),
+        as the daemon's worker processes do; the kernel spreads senders over them."""
         self.ingest = ingest
         self.count = count or (lambda stat, n: None)
         self.max_packet_size = max_packet_size
         self.sock = socket.socket(_family(host), socket.SOCK_DGRAM)
+        if reuse_port:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         self.wanted_buffer = receive_buffer
         self.receive_buffer = self._grow_buffer(receive_buffer)
         self.sock.bind((host, port))
@@ -58,6 +69,29 @@ class UdpListener:
         self._inode = str(os.fstat(self.sock.fileno()).st_ino)
         self._last_drops = self._base_drops = kernel_drops(self._inode) or 0
         self._thread = threading.Thread(target=self._run, name="statsd-udp", daemon=True)
+        self._stamps = True
+        self._buffer = bytearray(65536)  # one for every datagram; more than any UDP payload
+        self.arrival_ns()  # the first ask turns the kernel's stamping on (and finds nothing)
+
+    def arrival_ns(self) -> int:
+        """When the kernel received the datagram read last (``time.time_ns`` scale).
+
+        Orders gauge operations across worker processes. Costs one ``ioctl``; where
+        the kernel cannot tell, the current time.
+        """
+        stamp = self._kernel_stamp()
+        return time.time_ns() if stamp is None else stamp
+
+    def _kernel_stamp(self) -> int | None:
+        if self._stamps:
+            try:
+                sec, nsec = _TIMESPEC.unpack(fcntl.ioctl(self.sock.fileno(), _SIOCGSTAMPNS, bytes(_TIMESPEC.size)))
+                return sec * 1_000_000_000 + nsec
+            except FileNotFoundError:  # nothing read yet
+                pass
+            except OSError:
+                self._stamps = False  # not Linux, or not supported
+        return None
 
     def _grow_buffer(self, wanted: int) -> int:
         for option in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
@@ -75,6 +109,42 @@ class UdpListener:
                 "(raise net.core.rmem_max, e.g. sysctl -w net.core.rmem_max=%d)", actual, wanted, wanted)
         return actual
 
+    def read_queued(self, limit: int = 256) -> int:
+        """Ingest up to ``limit`` datagrams already queued, without waiting; how many.
+
+        A worker process's loop (one thread: no lock per datagram, and its answers to
+        the daemon fall between datagrams, never inside one).
+        """
+        recv_into, buffer, ingest, flags = self.sock.recv_into, self._buffer, self.ingest, socket.MSG_DONTWAIT
+        for done in range(limit):
+            try:
+                size = recv_into(buffer, 0, flags)
+            except (BlockingIOError, InterruptedError):
+                return done
+            if size > self.max_packet_size:
+                self.count("packets_too_large", 1)
+                continue
+            try:
+                ingest(buffer[:size])
+            except Exception:  # a bug must not end receiving: log it, count it, go on
+                log.exception("error ingesting a datagram")
+                self.count("ingest_errors", 1)
+        return limit
+
+    def processed_through(self) -> int:
+        """A time (``arrival_ns`` scale) up to which every datagram that reached this
+        socket has been read: now if nothing is queued, else the arrival of the last
+        one read. For a reader between datagrams (``read_queued``)."""
+        queued = struct.unpack("i", fcntl.ioctl(self.sock.fileno(), termios.FIONREAD, b"\0" * 4))[0]
+        if not queued:
+            return time.time_ns()
+        stamp = self._kernel_stamp()
+        if stamp is not None:
+            return stamp
+        # No kernel stamps: operations were stamped when parsed, all before now.
+        # Else nothing has been read yet, so nothing is final.
+        return time.time_ns() if not self._stamps else 0
+
     def configure(self, max_packet_size: int, receive_buffer: int) -> None:
         """New limits while running (SIGHUP): the next datagram is checked against
         ``max_packet_size``; a changed ``receive_buffer`` is asked of the kernel again."""
@@ -88,20 +158,23 @@ class UdpListener:
         return self
 
     def _run(self) -> None:
-        recv, ingest = self.sock.recv, self.ingest
-        size = 65536  # more than any UDP payload: a datagram is never cut short
+        # One buffer for every datagram: recv(65536) would allocate 64 KiB and shrink it
+        # each time.
+        buffer = self._buffer
+        recv_into, ingest = self.sock.recv_into, self.ingest
         while True:
             try:
-                data = recv(size)
+                size = recv_into(buffer)
             except OSError:
                 if self._stopping:
                     return
                 continue
-            if self._stopping:
+            if not size and self._stopping:  # stop() shut the socket: the queue is read
                 return
-            if len(data) > self.max_packet_size:
+            if size > self.max_packet_size:
                 self.count("packets_too_large", 1)
                 continue
+            data = buffer[:size]
             try:
                 ingest(data)
             except Exception:  # a bug must not end receiving: log it, count it, go on
@@ -121,13 +194,19 @@ class UdpListener:
         return 0 if drops is None else drops - self._base_drops
 
     def stop(self) -> None:
+        """Stop receiving once the datagrams already queued are ingested.
+
+        Shutting the socket for reading wakes the blocked ``recv`` (closing it does
+        not); Linux still hands over what was queued, then empty reads. A wake-up
+        datagram sent to the port could land in another worker's socket.
+        """
         self._stopping = True
-        try:  # wake the blocked recv: closing the socket does not
-            with socket.socket(self.sock.family, socket.SOCK_DGRAM) as s:
-                s.sendto(b"", self.address)
+        try:
+            self.sock.shutdown(socket.SHUT_RD)
         except OSError:
-            pass
-        self._thread.join(5)
+            pass  # ENOTCONN for an unconnected UDP socket, after waking the reader
+        if self._thread.is_alive():
+            self._thread.join(5)
 
     def close(self) -> None:
         """Close the socket (after ``stop``, once the last kernel drops are read)."""
@@ -144,12 +223,14 @@ class LineServer:
 
     def __init__(self, host: str, port: int, handle: Callable[[bytes, Callable[[bytes], None]], bool],
                  *, name: str, max_line: int = 65536,
-                 count: Callable[[str, float], None] | None = None) -> None:
+                 count: Callable[[str, float], None] | None = None, sock: socket.socket | None = None) -> None:
+        """``sock``: a listening socket bound by the caller (a Unix stream socket,
+        ``unix_listener.py``) instead of a TCP one on ``host``/``port``."""
         self.handle = handle
         self.max_line = max_line
         self.count = count or (lambda stat, n: None)
         self.name = name
-        self.sock = socket.create_server((host, port), family=_family(host), backlog=128)
+        self.sock = sock or socket.create_server((host, port), family=_family(host), backlog=128)
         self.sock.setblocking(False)
         self.address = self.sock.getsockname()[:2]
         self.selector = selectors.DefaultSelector()

@@ -1,16 +1,16 @@
 """etsy statsd's management interface (TCP, port 8126): same commands, same answers.
 
 ``health [up|down]`` -> ``health: up``; ``stats`` -> ``key: value`` lines then ``END``;
-``counters``/``timers``/``gauges`` -> the current tables as a JavaScript object literal
-(etsy prints ``util.inspect``) then ``END``; ``delcounters``/``deltimers``/``delgauges``
-``name`` or ``folder.*``; ``help``; ``quit``. Monitoring scripts written for etsy
+``counters``/``timers``/``gauges`` -> the current tables as Node's ``util.inspect``
+prints them (``js_inspect.py``: etsy's text, line breaks included) then ``END``;
+``delcounters``/``deltimers``/``delgauges`` ``name`` or ``folder.*``; ``help``; ``quit``. Monitoring scripts written for etsy
 keep working. ``stats`` adds our own totals (``messages.metrics_received`` since
 start, kernel drops, Carbon buffer), which the benchmark reads to count loss.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -18,6 +18,7 @@ from django_statsd_push.server.aggregate import Aggregator
 from django_statsd_push.server.config import Settings
 from django_statsd_push.server.graphite import etsy_key
 from django_statsd_push.server.js import js_str
+from django_statsd_push.server.js_inspect import inspect
 
 
 class Managed(Protocol):
@@ -33,18 +34,10 @@ class Managed(Protocol):
 
     def status(self) -> dict[str, float]: ...
 
+    def collect(self) -> None:
+        """Bring what worker processes received into ``aggregator`` (no-op without)."""
+
 HELP = "Commands: stats, counters, timers, gauges, delcounters, deltimers, delgauges, health, config, quit\n\n"
-
-
-def _js_literal(items: Iterable[tuple[str, str]]) -> str:
-    entries = [f"  '{_quote(k)}': {v}" for k, v in items]
-    if not entries:
-        return "{}"
-    return "{\n" + ",\n".join(entries) + "\n}"
-
-
-def _quote(key: str) -> str:
-    return key.replace("\\", "\\\\").replace("'", "\\'")
 
 
 class Management:
@@ -78,14 +71,11 @@ class Management:
         if cmd == "config":
             return "\n" + "".join(f"{k}: {v}\n" for k, v in vars(d.settings).items()), True
         if cmd in ("counters", "timers", "gauges"):
+            d.collect()
             with d.lock:
                 table = d.aggregator.current(cmd)
-            if cmd == "timers":
-                items = [(etsy_key(k), "[ " + ", ".join(js_str(v) for v in vals) + " ]" if vals else "[]")
-                         for k, vals in table.items()]
-            else:
-                items = [(etsy_key(k), js_str(v)) for k, v in table.items()]
-            return _js_literal(items) + "\nEND\n\n", True
+            listing = {etsy_key(k): list(v) if cmd == "timers" else v for k, v in table.items()}
+            return inspect(listing) + "\nEND\n\n", True
         if cmd in ("delcounters", "deltimers", "delgauges"):
             return self._delete(cmd[3:], args), True
         if cmd == "quit":
@@ -94,6 +84,7 @@ class Management:
 
     def _delete(self, table: str, patterns: list[str]) -> str:
         out = []
+        self.daemon.collect()  # etsy deletes from tables that hold everything received
         for pattern in patterns:
             with self.daemon.lock:
                 deleted = self.daemon.aggregator.delete(table, pattern, etsy_key)

@@ -2,8 +2,8 @@
 
 A sink receives every flush's ``Snapshot``. The daemon knows sinks only through this
 protocol; which ones run is decided by whoever builds the daemon: ``build_sinks`` for
-``statsd-push serve`` (Carbon, and the Prometheus bridge when ``prometheus_listen`` is
-set), ``bridge/standalone.py`` for ``statsd-push bridge`` (the Prometheus sink alone).
+``statsd-push serve`` (Carbon, Graphite events when ``events_url`` is set, and the
+Prometheus bridge when ``prometheus_listen`` is set), ``bridge/standalone.py`` for ``statsd-push bridge`` (the Prometheus sink alone).
 The bridge is imported only when asked for, so ``serve`` without it needs neither
 the bridge's modules nor prometheus_client.
 """
@@ -46,6 +46,10 @@ def build_sinks(settings: Settings, count: Callable[[str, float], None],
     sinks: list[Sink] = []
     if settings.graphite_enabled:
         sinks.append(GraphiteSink.for_settings(settings, count))
+    if settings.events_url:
+        from django_statsd_push.server.events_sink import EventsSink
+
+        sinks.append(EventsSink.for_settings(settings, count))
     if settings.prometheus_listen:
         try:
             from django_statsd_push.bridge.sink import PrometheusSink

@@ -26,6 +26,19 @@ Fields of ``Snapshot``:
 ``sets``           ``SeriesKey -> frozenset[str]``: distinct members this interval.
 ``prefix_stats``   the prefix of the daemon's own metrics (etsy ``prefixStats``, "statsd").
 ``processing_ms``  milliseconds the aggregator spent producing this snapshot.
+``gauge_changes``  ``SeriesKey -> float`` for gauges whose value in ``gauges`` has no
+                   base (a delta arrived after the daemon deleted the gauge as idle):
+                   the change this interval, for a sink that kept the series to add.
+                   etsy writes such a gauge's value as it is, and so does Carbon here.
+``first_seen``     ``(kind, SeriesKey)`` of the series created this interval, in arrival
+                   order (kind: ``c``, ``ms``, ``g``, ``s``).
+``events``         DogStatsD events received this interval (``protocol.Event``); the
+                   hook for sinks that keep events. Others ignore them.
+``rejections``     parse problems this interval by reason (``protocol.Rejected``).
+``observations``   ``SeriesKey -> tuple[float, ...]``, sorted: DogStatsD ``h``/``d`` values
+                   in their own unit, only under statsd_exporter's rules (the bridge;
+                   etsy's rules count them as counters). ``observation_counts`` as
+                   ``timer_counts``. Never repeated idle; the Carbon sink ignores them.
 """
 
 from __future__ import annotations
@@ -33,7 +46,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class SeriesKey(NamedTuple):
@@ -52,10 +65,17 @@ class Snapshot:
     sets: Mapping[SeriesKey, frozenset[str]] = field(default_factory=dict)
     prefix_stats: str = "statsd"
     processing_ms: float = 0.0
+    gauge_changes: Mapping[SeriesKey, float] = field(default_factory=dict)
+    first_seen: tuple[tuple[str, SeriesKey], ...] = ()
+    events: tuple[Any, ...] = ()  # protocol.Event (not imported: sinks need no parser)
+    rejections: Mapping[str, int] = field(default_factory=dict)
+    observations: Mapping[SeriesKey, tuple[float, ...]] = field(default_factory=dict)
+    observation_counts: Mapping[SeriesKey, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Freeze plain dicts passed in (tests, other producers) the same way.
-        for name in ("counters", "timers", "timer_counts", "gauges", "sets"):
+        for name in ("counters", "timers", "timer_counts", "gauges", "sets", "gauge_changes", "rejections",
+                     "observations", "observation_counts"):
             value = getattr(self, name)
             if not isinstance(value, MappingProxyType):
                 object.__setattr__(self, name, MappingProxyType(dict(value)))

@@ -17,15 +17,19 @@ DEFAULT_STEP = 10  # the first archive of graphite/storage-schemas.conf
 
 
 class CarbonService:
-    name = "carbon-cache"
+    """carbon-cache, or (``carbon`` given) another carbon daemon such as the relay."""
 
-    def __init__(self, root: Path, *, line_port: int, pickle_port: int, query_port: int,
-                 step_seconds: int, ready_timeout: float) -> None:
+    def __init__(self, root: Path, *, line_port: int = 0, pickle_port: int = 0, query_port: int = 0,
+                 step_seconds: int = DEFAULT_STEP, ready_timeout: float, host: str = "127.0.0.1",
+                 name: str = "carbon-cache", carbon: CarbonCache | None = None,
+                 tagdb_url: str | None = None) -> None:
         # One Whisper point per flush: a finer step wastes space, a coarser one keeps
         # only the last of several flushes in a slot (their counts would be lost).
         first = None if step_seconds == DEFAULT_STEP else f"{step_seconds}s:6h"
-        self.carbon = CarbonCache(root, line_port=line_port, pickle_port=pickle_port,
-                                  query_port=query_port, first_retention=first)
+        self.carbon = carbon or CarbonCache(root, host=host, line_port=line_port, pickle_port=pickle_port,
+                                            query_port=query_port, first_retention=first,
+                                            settings={"GRAPHITE_URL": tagdb_url} if tagdb_url else None)
+        self.name = name
         self.ready_timeout = ready_timeout
 
     @property

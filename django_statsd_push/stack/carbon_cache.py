@@ -69,15 +69,15 @@ def graphite_dir() -> Path:
     return Path(sys.prefix) / "share" / "django-statsd-push" / "graphite"
 
 
-def find_carbon_cache() -> Path:
-    """``carbon-cache.py`` next to this Python (a venv), else on PATH."""
-    beside = Path(sys.executable).parent / "carbon-cache.py"
+def find_carbon_cache(script: str = "carbon-cache.py") -> Path:
+    """``carbon-cache.py`` (or another of carbon's scripts) next to this Python (a venv), else on PATH."""
+    beside = Path(sys.executable).parent / script
     if beside.exists():
         return beside
-    found = shutil.which("carbon-cache.py")
+    found = shutil.which(script)
     if found:
         return Path(found)
-    raise CarbonCacheError("carbon-cache.py not found: pip install carbon whisper (in this environment)")
+    raise CarbonCacheError(f"{script} not found: pip install carbon whisper (in this environment)")
 
 
 def _free_port() -> int:
@@ -107,10 +107,15 @@ def _holds(path: Path, value: float, when: int) -> bool:
 class CarbonCache:
     """A carbon-cache child process with its own config, whisper dir, logs and pid file.
 
+    ``program``: which of carbon's daemons runs this config (``stack/relay.py`` runs
+    ``carbon-relay`` with the same files and one more section).
+
     ``first_retention``: replaces the first archive of every schema (make it equal to
     the statsd flush interval; later archives must stay multiples of it).
     ``settings``: extra ``[cache]`` keys for carbon.conf (strings, carbon's names).
     """
+
+    program = "carbon-cache"
 
     def __init__(self, root: str | Path, *, host: str = "127.0.0.1", line_port: int = 0,
                  pickle_port: int = 0, query_port: int = 0, first_retention: str | None = None,
@@ -173,10 +178,10 @@ class CarbonCache:
     # --- process -----------------------------------------------------------------
     def start(self, timeout: float = 30.0) -> CarbonCache:
         conf = self.write_config()
-        (self.root / "carbon-cache-a.pid").unlink(missing_ok=True)  # stale pid: twistd would refuse
+        (self.root / f"{self.program}-a.pid").unlink(missing_ok=True)  # stale pid: twistd would refuse
         self._output = (self.log_dir / "console.log").open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, str(find_carbon_cache()), f"--config={conf}", "--nodaemon", "start"],
+            [sys.executable, str(find_carbon_cache(self.program + ".py")), f"--config={conf}", "--nodaemon", "start"],
             stdout=self._output, stderr=subprocess.STDOUT, cwd=self.root,
             start_new_session=True,  # a Ctrl-C meant for the parent does not skip our clean stop
             preexec_fn=die_with_parent,  # a SIGKILLed parent leaves no carbon-cache behind
@@ -186,14 +191,14 @@ class CarbonCache:
             if self.proc.poll() is not None:
                 log = (self.log_dir / "console.log").read_text(errors="replace")[-2000:]
                 self._cleanup()
-                raise CarbonCacheError(f"carbon-cache exited with {self.proc.returncode}:\n{log}")
+                raise CarbonCacheError(f"{self.program} exited with {self.proc.returncode}:\n{log}")
             try:
                 with socket.create_connection((self.host, self.line_port), timeout=0.5):
                     return self
             except OSError:
                 if time.monotonic() > deadline:
                     self.stop()
-                    raise CarbonCacheError(f"carbon-cache did not listen on {self.host}:{self.line_port}")
+                    raise CarbonCacheError(f"{self.program} did not listen on {self.host}:{self.line_port}")
                 time.sleep(0.1)
 
     def write_barrier(self, timeout: float) -> bool:

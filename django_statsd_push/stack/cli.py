@@ -9,9 +9,7 @@ its cache out before its own), so Ctrl-C loses no point that was sent.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -19,10 +17,10 @@ from pathlib import Path
 
 from django_statsd_push.stack import health
 from django_statsd_push.stack.health import HOST, Port
-from django_statsd_push.stack.processes import ChildDied, ChildProcess, Supervisor, tail
+from django_statsd_push.stack.processes import ChildDied, Supervisor
+from django_statsd_push.stack.services import (SOURCE_ROOT, node_host, readiness, start_app, start_carbon,
+                                               start_daemon, start_render)
 from django_statsd_push.stack.status import StatusPrinter
-
-SOURCE_ROOT = Path(__file__).resolve().parents[2]
 
 PORT_FLAGS: list[tuple[str, str, int, bool]] = [
     # (dest, what, default, also UDP)
@@ -68,6 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds each part may take to become ready (default 60)")
     p.add_argument("--status-interval", type=float, default=1.0, metavar="S",
                    help="seconds between status updates (default 1)")
+    p.add_argument("--nodes", type=int, default=1, metavar="N",
+                   help="N > 1: a cluster on loopback, each node (carbon-cache, daemon, render API) on 127.0.0.2, "
+                        ".3, ...; etsy statsd's proxy.js, carbon-relay and a federating render API on 127.0.0.1 "
+                        "(default 1)")
+    p.add_argument("--statsd-proxy", type=Path, default=None, metavar="PROXY_JS",
+                   help="etsy statsd's proxy.js for --nodes > 1 (default: found under $ETSY_STATSD_DIR or "
+                        "~/.cache/django-statsd-push/etsy-statsd, where `npm install statsd@0.9.0` puts it)")
+    p.add_argument("--cluster-timeout", type=float, default=3.0, metavar="S",
+                   help="seconds the front render API waits for the nodes' render APIs (default 3)")
     return p
 
 
@@ -84,121 +91,20 @@ def resolve_ports(args: argparse.Namespace) -> list[Port]:
     return ports
 
 
-def child_env(**extra: str) -> dict[str, str]:
-    """The launcher's environment, with this package importable from any working directory
-    (a source checkout run without ``pip install -e`` works too)."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1", **extra)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SOURCE_ROOT), env.get("PYTHONPATH")) if p)
-    return env
-
-
-def python_child(name: str, args: list[str], stack_dir: Path, env: dict[str, str] | None = None,
-                 **kw) -> ChildProcess:
-    """Children run this interpreter (the venv's), not whatever ``statsd-push`` is on PATH."""
-    return ChildProcess(name, [sys.executable, *args], stack_dir / "logs" / f"{name}.log",
-                        env=env or child_env(), **kw)
-
-
-# p90 and p99 for the latency panels (etsy's default is 90 alone). deleteIdleStats:
-# a view with no requests in a flush is a gap in the graphs rather than a 0.
-DAEMON_CONFIG = """\
-# Written by `statsd-push stack` on every start; flags given by the launcher override it.
-percentThreshold = [90, 99]
-deleteIdleStats = true
-"""
-
-
-def app_env(args: argparse.Namespace, stack_dir: Path) -> dict[str, str]:
-    return child_env(
-        DJANGO_SETTINGS_MODULE="exampleproject.settings",  # not one left in the caller's shell
-        STATSD_HOST=HOST,
-        STATSD_PORT=str(args.statsd_port),
-        EXAMPLE_DB=str(stack_dir / "app" / "db.sqlite3"),
-        EXAMPLE_DEBUG="0",
-    )
-
-
-def prepare_app(args: argparse.Namespace, stack_dir: Path, env: dict[str, str]) -> None:
-    """migrate + seed_polls, each to completion, output in logs/app-setup.log."""
-    (stack_dir / "app").mkdir(parents=True, exist_ok=True)
-    log_path = stack_dir / "logs" / "app-setup.log"
-    for command in (["migrate", "--noinput"], ["seed_polls"]):
-        with log_path.open("ab") as log:
-            result = subprocess.run(
-                [sys.executable, str(args.examples / "manage.py"), *command],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=env, cwd=args.examples, timeout=args.ready_timeout,
-            )
-        if result.returncode:
-            raise health.NotReady(
-                f"example app: `manage.py {' '.join(command)}` failed with status {result.returncode} "
-                f"(see {log_path})", tail(log_path, 20))
-
-
-def app_command(args: argparse.Namespace) -> list[str]:
-    bind = f"{HOST}:{args.app_port}"
-    if args.app_server == "uvicorn":
-        return ["-m", "uvicorn", "--host", HOST, "--port", str(args.app_port), "--app-dir", str(args.examples),
-                "--workers", str(args.workers), "--no-access-log", "exampleproject.asgi:application"]
-    return ["-m", "gunicorn", "--bind", bind, "--workers", str(args.workers), "--chdir", str(args.examples),
-            "--graceful-timeout", "5", "exampleproject.wsgi:application"]
-
-
 def start_stack(args: argparse.Namespace, sup: Supervisor, say: Callable[[str], None]) -> dict[str, str]:
     """Start every part in dependency order, each ready before the next; return the URLs."""
-    from django_statsd_push.stack.carbon import CarbonService
+    if args.nodes > 1:
+        from django_statsd_push.stack.cluster import start_cluster
 
+        return start_cluster(args, sup, say)
     stack_dir: Path = args.dir.resolve()
-    deadline = args.ready_timeout
-
-    def ready(what: str, check: Callable[[], bool], child: ChildProcess) -> None:
-        try:
-            waited = health.wait_until(check, what, deadline, alive=lambda: child.returncode() is None)
-        except health.NotReady as e:
-            raise health.NotReady(str(e), child.log_tail()) from None
-        say(f"  {what} ready ({waited:.1f}s)")
-
-    carbon = CarbonService(
-        stack_dir / "carbon",
-        line_port=args.carbon_port,
-        pickle_port=args.carbon_pickle_port,
-        query_port=args.carbon_query_port,
-        step_seconds=max(1, args.flush_interval // 1000),
-        ready_timeout=deadline,
-    )
-    sup.start(carbon)
+    ready = readiness(args, say)
+    carbon = start_carbon(args, sup, stack_dir / "carbon")
     say(f"  carbon-cache ready (line port {args.carbon_port})")
-
-    config = stack_dir / "statsd.toml"
-    config.write_text(DAEMON_CONFIG)
-    daemon = python_child("daemon", [
-        "-m", "django_statsd_push.cli", "serve", "--config", str(config),
-        "--host", HOST, "--port", str(args.statsd_port), "--mgmt-port", str(args.mgmt_port),
-        "--graphite-host", HOST, "--graphite-port", str(args.carbon_port),
-        "--flush-interval", str(args.flush_interval),
-        "--prometheus-listen", f"{HOST}:{args.prometheus_port}", "--mapping", str(args.mapping),
-    ], stack_dir)
-    sup.start(daemon)
-    ready("statsd daemon", lambda: health.mgmt_healthy(HOST, args.mgmt_port), daemon)
-    ready("Prometheus bridge",
-          lambda: health.http_status(HOST, args.prometheus_port, "/-/ready") == 200, daemon)
-
-    render = python_child("render", [
-        "-m", "django_statsd_push.cli", "render",
-        "--whisper-root", str(carbon.whisper_dir), "--host", HOST, "--port", str(args.render_port),
-        # Points carbon holds but has not written yet show up at once too.
-        "--carbonlink", f"{HOST}:{args.carbon_query_port}",
-    ], stack_dir)
-    sup.start(render)
-    ready("render API", lambda: health.http_status(HOST, args.render_port, "/version") == 200, render)
-
-    env = app_env(args, stack_dir)
-    prepare_app(args, stack_dir, env)
-    app = python_child("app", app_command(args), stack_dir, env=env, cwd=args.examples)
-    sup.start(app)
-    ready(f"example app ({args.app_server})",
-          lambda: health.http_status(HOST, args.app_port, "/healthz") == 200, app)
-
+    start_daemon(args, sup, ready, stack_dir)
+    # Points carbon holds but has not written yet show up at once too.
+    start_render(args, sup, ready, stack_dir, carbon.whisper_dir, ["--carbonlink", f"{HOST}:{args.carbon_query_port}"])
+    start_app(args, sup, ready, stack_dir)
     return {
         "example app": f"http://{HOST}:{args.app_port}/",
         "dashboard": f"http://{HOST}:{args.render_port}/",
@@ -212,15 +118,28 @@ def start_stack(args: argparse.Namespace, sup: Supervisor, say: Callable[[str], 
     }
 
 
+def daemon_stats(args: argparse.Namespace) -> dict[str, str] | None:
+    """The daemon's mgmt ``stats``; with several nodes, each daemon's numbers summed."""
+    hosts = [HOST] if args.nodes == 1 else [node_host(i) for i in range(args.nodes)]
+    total: dict[str, float] = {}
+    for host in hosts:
+        try:
+            stats = health.mgmt_stats(host, args.mgmt_port)
+        except OSError:
+            return None
+        for key, value in stats.items():
+            try:
+                total[key] = total.get(key, 0.0) + float(value)
+            except ValueError:
+                continue
+    return {key: f"{value:g}" for key, value in total.items()}
+
+
 def watch(args: argparse.Namespace, sup: Supervisor, status: StatusPrinter) -> None:
     """Until Ctrl-C/SIGTERM (Stop, KeyboardInterrupt) or a child's death (ChildDied)."""
     while True:
         sup.check()
-        try:
-            stats = health.mgmt_stats(HOST, args.mgmt_port)
-        except OSError:
-            stats = None
-        status.update(stats)
+        status.update(daemon_stats(args))
         time.sleep(args.status_interval)
 
 
@@ -241,6 +160,12 @@ def main(argv: list[str] | None = None) -> int:
     for path, what in ((args.examples / "manage.py", "--examples"), (args.mapping, "--mapping")):
         if not path.exists():
             errors.append(f"{path} not found; run from a source checkout or pass {what}")
+    if not 1 <= args.nodes <= 50:
+        errors.append(f"--nodes {args.nodes}: use 1 to 50")
+    elif args.nodes > 1:
+        from django_statsd_push.stack.cluster import check_cluster
+
+        errors.extend(check_cluster(args))
     if errors:
         for error in errors:
             print(f"statsd-push stack: {error}", file=sys.stderr)
@@ -262,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.demo_traffic:
             from django_statsd_push.stack.traffic import Traffic
 
-            traffic = Traffic(urls["example app"], rate=args.traffic_rate)
+            traffic = Traffic(urls["example app"], rate=args.traffic_rate, statsd_address=(HOST, args.statsd_port),
+                              events_url=f"http://{HOST}:{args.render_port}/events/")
             traffic.start()
             say(f"  demo traffic: ~{args.traffic_rate:g} req/s (graphs fill within a minute)")
         say("Ctrl-C stops the stack")

@@ -1,5 +1,6 @@
 """Example project settings; everything that differs between machines comes from the environment."""
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -34,13 +35,35 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-TEMPLATES = []
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        # request: {% statsd_browser_timing %} reads the page's view name from it.
+        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+    }
+]
 
 STATSD_HOST = os.environ.get("STATSD_HOST", "127.0.0.1")
 STATSD_PORT = int(os.environ.get("STATSD_PORT", "8125"))
 STATSD_PREFIX = os.environ.get("STATSD_PREFIX", "") or None
 STATSD_HOOKS = ["db", "cache", "models"]
 STATSD_EXPORT_MIGRATIONS = True
+# deploy markers: `python manage.py statsd_event "deploy v2" --tags deploy` (the stack sets it)
+STATSD_EVENTS_URL = os.environ.get("STATSD_EVENTS_URL", "http://127.0.0.1:8080/events/")
+
+# With EXAMPLE_DEBUG=1 and django-debug-toolbar installed (the dev extra), the toolbar
+# shows each page's metrics in its StatsD panel.
+if DEBUG and importlib.util.find_spec("debug_toolbar"):
+    INSTALLED_APPS += ["django.contrib.staticfiles", "debug_toolbar"]
+    MIDDLEWARE.insert(1, "debug_toolbar.middleware.DebugToolbarMiddleware")  # after StatsdMiddleware
+    STATIC_URL = "/static/"
+    INTERNAL_IPS = ["127.0.0.1"]
+    DEBUG_TOOLBAR_PANELS = [
+        "debug_toolbar.panels.timer.TimerPanel",
+        "debug_toolbar.panels.sql.SQLPanel",
+        "django_statsd_push.panels.StatsdPanel",
+    ]
 
 LOGGING = {
     "version": 1,

@@ -5,8 +5,7 @@ import time
 
 from django.core.cache import cache
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
-from django.utils.html import format_html, format_html_join
+from django.shortcuts import get_object_or_404, render
 
 from django_statsd_push import statsd
 from polls.models import Question
@@ -14,21 +13,21 @@ from polls.models import Question
 
 def index(request):
     statsd.incr("example.index.visits")
-    return HttpResponse("<h1>django-statsd-push example</h1><p><a href='/polls/'>polls</a></p>")
+    return render(request, "polls/index.html")
 
 
 def poll_list(request):
     # Deliberate N+1: one query for the questions, one more per question for its
     # choices. request.polls_list.GET.db_queries shows it.
-    rows = [(q.text, sum(c.votes for c in q.choices.all())) for q in Question.objects.all()]
-    return HttpResponse(format_html("<ul>{}</ul>", format_html_join("", "<li>{} ({})</li>", rows)))
+    rows = [(q, sum(c.votes for c in q.choices.all())) for q in Question.objects.all()]
+    return render(request, "polls/list.html", {"rows": rows})
 
 
 def detail(request, question_id):
     with statsd.timer("example.detail.render"):
         question = get_object_or_404(Question, pk=question_id)
-        choices = format_html_join("", "<li>{}: {}</li>", question.choices.values_list("text", "votes"))
-    return HttpResponse(format_html("<h1>{}</h1><ul>{}</ul>", question.text, choices))
+        choices = list(question.choices.values_list("text", "votes"))
+        return render(request, "polls/detail.html", {"question": question, "choices": choices})
 
 
 def cached(request):
@@ -36,12 +35,12 @@ def cached(request):
     if body is None:
         body = f"rendered at {time.time():.0f}, {Question.objects.count()} questions"
         cache.set("example:cached", body, 30)
-    return HttpResponse(body)
+    return render(request, "polls/text.html", {"text": body})
 
 
 def slow(request):
     time.sleep(random.uniform(0.1, 0.3))
-    return HttpResponse("slow")
+    return render(request, "polls/text.html", {"text": "slow: 100-300 ms in the view"})
 
 
 def error(request):

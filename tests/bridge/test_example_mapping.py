@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from django_statsd_push import names
 from django_statsd_push.bridge.collector import BridgeCollector
 from django_statsd_push.bridge.mapping import load_mapping
-from django_statsd_push.bridge.registry import SeriesStore
+from django_statsd_push.bridge.store import SeriesStore
 from django_statsd_push.server.aggregate import Aggregator
 
 MAPPING = Path(__file__).resolve().parents[2] / "graphite" / "statsd-mapping.yml"
@@ -51,6 +51,12 @@ CASES = [
      "celery_task_runtime_seconds_sum", {"task": "send_mail"}, 0.25),
     (names.celery("send_mail", "failed"), "c", "1",
      "celery_task_events_total", {"task": "send_mail", "event": "failed"}, 1.0),
+    (names.browser("polls_detail", "load"), "ms", "1200",
+     "django_browser_timing_seconds_sum", {"view": "polls_detail", "figure": "load"}, 1.2),
+    (names.browser("polls_index", "lcp"), "ms", "2400",  # Web Vitals' "good" LCP bound is a bucket
+     "django_browser_timing_seconds_bucket", {"view": "polls_index", "figure": "lcp", "le": "2.5"}, 1.0),
+    (names.browser("polls_index", "ttfb"), "ms", "900",
+     "django_browser_timing_seconds_bucket", {"view": "polls_index", "figure": "ttfb", "le": "0.8"}, 0.0),
 ]  # fmt: skip
 
 

@@ -16,7 +16,7 @@ from django_statsd_push.server.sink import Sink
 
 
 def get(address: tuple[str, int], path: str) -> tuple[int, str, str]:
-    connection = http.client.HTTPConnection(*address, timeout=5)
+    connection = http.client.HTTPConnection(*address, timeout=30)
     try:
         connection.request("GET", path)
         response = connection.getresponse()

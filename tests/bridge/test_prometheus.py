@@ -54,7 +54,7 @@ class Prometheus:
         self.base = base
 
     def get(self, path: str) -> bytes:
-        with urllib.request.urlopen(self.base + path, timeout=5) as response:
+        with urllib.request.urlopen(self.base + path, timeout=30) as response:
             return response.read()
 
     def query(self, expr: str) -> list[dict]:
@@ -62,7 +62,7 @@ class Prometheus:
         assert body["status"] == "success", body
         return body["data"]["result"]
 
-    def value(self, expr: str, expected: float, timeout: float = 20.0) -> dict:
+    def value(self, expr: str, expected: float, timeout: float = 60.0) -> dict:
         """Wait until the query has one series with ``expected``; return its labels."""
 
         def check() -> dict | None:

@@ -21,7 +21,7 @@ MAPPING = REPO / "graphite" / "statsd-mapping.yml"
 
 
 def scrape(address: tuple[str, int]) -> dict[tuple[str, frozenset], float]:
-    connection = http.client.HTTPConnection(*address, timeout=5)
+    connection = http.client.HTTPConnection(*address, timeout=30)
     try:
         connection.request("GET", "/metrics")
         body = connection.getresponse().read().decode()
@@ -34,7 +34,7 @@ def scrape(address: tuple[str, int]) -> dict[tuple[str, frozenset], float]:
     }
 
 
-def wait_for(check: Callable[[], bool], timeout: float = 5.0) -> None:
+def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
@@ -139,7 +139,7 @@ class Cli:
 
     def __enter__(self) -> Cli:
         try:
-            wait_for(self.ready, timeout=20)
+            wait_for(self.ready, timeout=60)
         except BaseException:
             self.__exit__()
             raise
@@ -170,3 +170,31 @@ def test_cli_serves_then_stops_cleanly_on_sigterm() -> None:
         wait_for(lambda: cli.metric("django_responses_total", status="503", status_class="5xx") == 1.0)
     assert cli.process.returncode == 0, cli.stderr
     assert "stopping: flushing once more" in cli.stderr
+
+
+def test_lines_other_statsd_clients_send(bridge: StandaloneBridge) -> None:
+    """Over real UDP: a relative gauge keeps its base across flushes (the daemon deleted
+    the idle gauge in between), DogStatsD fields stay out of label values, packed values
+    count once each, a zero counter exists, bad UTF-8 is dropped and counted."""
+    address = bridge.statsd_address
+
+    def send(data: bytes) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.sendto(data, address)
+
+    def value(name: str, **labels: str) -> float | None:
+        return scrape(bridge.http_address).get((name, frozenset(labels.items())))
+
+    send(b"g:333|g")
+    wait_for(lambda: value("g") == 333.0)
+    flushes = value("statsd_push_bridge_flushes_total")
+    wait_for(lambda: value("statsd_push_bridge_flushes_total") >= flushes + 2)  # idle flushes: deleted in the daemon
+    send(b"g:+4|g\nfoo:100|c|#tag1:value|c:container123|T1656581400\nfoo:42|c|#tag1:value|T1656581400\n"
+         b"lat:0.5:120:3|ms\nraw.zero:0|c\ncaf\xe9:1|c\nok:1|c")
+    wait_for(lambda: value("ok_total") == 1.0)
+    assert value("g") == 337.0
+    assert value("foo_total", tag1="value") == 142.0
+    assert value("lat_count") == 3.0
+    assert value("raw_zero_total") == 0.0
+    assert value("statsd_push_bridge_sample_errors_total", reason="invalid_utf8") == 1.0
+    assert value("statsd_push_bridge_bad_lines_total") == 1.0

@@ -14,8 +14,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from django_statsd_push.bridge.collector import BridgeCollector
 from django_statsd_push.bridge.mapping import Mapper, parse_mapping
-from django_statsd_push.bridge.registry import SeriesStore
+from django_statsd_push.bridge.store import SeriesStore
 from django_statsd_push.server.aggregate import Aggregator, AggregatorConfig
+from django_statsd_push.server.protocol import ETSY, EXPORTER, Rules
 
 
 class Clock:
@@ -29,12 +30,13 @@ class Clock:
 class Bridge:
     """A store, its collector and an aggregator: feed text, read samples back."""
 
-    def __init__(self, mapping: str = "", *, idle_repeats: bool = True, **store_options) -> None:
+    def __init__(self, mapping: str = "", *, idle_repeats: bool = True, rules: Rules = ETSY, **store_options) -> None:
         self.clock = Clock()
         mapper = parse_mapping(mapping) if mapping else Mapper([])
         self.store = SeriesStore(mapper, clock=self.clock, idle_repeats=idle_repeats, **store_options)
         self.collector = BridgeCollector(self.store)
-        self.aggregator = Aggregator(AggregatorConfig(flush_interval=1.0, delete_idle_stats=not idle_repeats))
+        self.aggregator = Aggregator(AggregatorConfig(flush_interval=1.0, delete_idle_stats=not idle_repeats,
+                                                      rules=rules))
 
     def feed(self, *datagrams: str, advance: float = 1.0) -> None:
         for datagram in datagrams:
@@ -83,6 +85,86 @@ def test_gauge_absolute_and_relative() -> None:
     bridge.feed("temp:-3|g")
     assert bridge.value("temp") == 10.0
     assert bridge.types()["temp"] == "gauge"
+
+
+@pytest.mark.parametrize("idle_repeats", [True, False])
+def test_relative_gauge_keeps_its_base_across_flushes(idle_repeats: bool) -> None:
+    """``g:333|g``, a flush, then ``g:+4|g`` is 337 (statsd_exporter, serve), also when
+    the daemon deleted the idle gauge in between (the standalone bridge does)."""
+    bridge = Bridge(idle_repeats=idle_repeats, rules=EXPORTER)
+    bridge.feed("g:333|g")
+    bridge.feed("g:+4|g")
+    assert bridge.value("g") == 337.0
+    bridge.feed()  # idle
+    bridge.feed("g:-7|g\ng:+1|g")
+    assert bridge.value("g") == 331.0
+    bridge.feed("g:5|g")
+    bridge.feed("g:+1|g")
+    assert bridge.value("g") == 6.0
+    bridge.feed("new:+3|g")  # a first delta starts from 0
+    assert bridge.value("new") == 3.0
+
+
+def test_gauge_kept_relative_over_several_idle_flushes() -> None:
+    """gaugesMaxTTL > 1: the daemon keeps a delta-born gauge for a while; its idle
+    repeats change nothing, and a later delta still adds to the bridge's value."""
+    bridge = Bridge(idle_repeats=False, rules=EXPORTER)
+    bridge.aggregator.config.gauges_max_ttl = 3
+    bridge.feed("g:100|g")
+    bridge.feed()
+    bridge.feed()
+    bridge.feed()  # deleted in the daemon now
+    bridge.feed("g:+1|g")
+    bridge.feed()
+    bridge.feed("g:+1|g")
+    assert bridge.value("g") == 102.0
+
+
+def test_first_type_seen_in_a_flush_keeps_the_name() -> None:
+    """statsd_exporter keeps the type it saw first; the snapshot's tables are read
+    type by type, so the store creates new series in arrival order."""
+    bridge = Bridge(rules=EXPORTER)
+    bridge.feed("x:5|g\nx:1|c")
+    assert bridge.types()["x"] == "gauge"
+    assert bridge.value("x") == 5.0
+    assert bridge.own("conflicts", kind="type") == 1.0
+    other = Bridge(rules=EXPORTER)
+    other.feed("y:1|c\ny:5|g\nz:1|ms\nz:1|c")
+    assert other.types()["y"] == "counter"
+    assert other.types()["z"] == "histogram"
+
+
+def test_zero_counter_creates_its_series() -> None:
+    for idle_repeats in (True, False):
+        bridge = Bridge(idle_repeats=idle_repeats, rules=EXPORTER)
+        bridge.feed("raw.zero:0|c")
+        assert bridge.value("raw_zero_total") == 0.0
+
+
+def test_parse_problems_are_counted_by_reason() -> None:
+    bridge = Bridge(rules=EXPORTER)
+    bridge.feed("a:1|c|@bar\nb:x|c\nc:1:2|c\nd:1|zz\n_sc||9\n_e{0,1}:|x")
+    assert bridge.own("sample_errors", reason="invalid_sample_factor") == 1.0
+    assert bridge.own("sample_errors", reason="malformed_value") == 1.0
+    assert bridge.own("sample_errors", reason="invalid_extended_aggregate_type") == 1.0
+    assert bridge.own("sample_errors", reason="illegal_event") == 1.0
+    assert bridge.own("sample_errors", reason="malformed_service_check") == 1.0
+    assert bridge.own("sample_errors", reason="malformed_event") == 1.0
+    assert bridge.own("bad_lines") == 5.0  # the @bar value was used
+    assert bridge.value("a_total") == 1.0
+
+
+def test_dogstatsd_fields_and_service_checks() -> None:
+    bridge = Bridge(rules=EXPORTER)
+    bridge.feed("foo:42|c|T1656581400\nlat:0.5:120:3|ms|#env:prod|c:abc|card:high|e:it-false\n"
+                "_sc|db.up|2|#env:prod|m:down\n_e{11,12}:Deploy done|v1.2 shipped|t:info|#env:prod")
+    assert bridge.value("foo_total") == 42.0
+    assert bridge.value("lat_count", env="prod") == 3.0
+    assert bridge.value("lat_sum", env="prod") == pytest.approx(0.1235)
+    assert bridge.value("service_check_db_up", env="prod") == 2.0
+    assert bridge.own("bad_lines") == 0.0
+    assert bridge.own("daemon_events", event="events_received") == 1.0
+    assert bridge.own("daemon_events", event="service_checks_received") == 1.0
 
 
 def test_timer_becomes_histogram_in_seconds() -> None:
@@ -286,3 +368,19 @@ def test_a_statsd_name_cannot_take_the_bridges_own_names() -> None:
     bridge.feed("statsd_push_bridge_series:5|g")
     assert bridge.own("series") == 0.0
     assert bridge.own("conflicts", kind="name") == 1.0
+
+
+def test_dogstatsd_histograms_and_distributions_are_observations() -> None:
+    """statsd_exporter observes h/d in their own unit; a timer of the same name shares it."""
+    bridge = Bridge(rules=EXPORTER)
+    bridge.feed("size:0.5:3|h\nlat:250|ms\nlat:0.1|h")
+    bridge.feed("size:2|d|@0.5")
+    assert bridge.types()["size"] == "histogram"
+    assert bridge.value("size_count") == 4.0
+    assert bridge.value("size_sum") == pytest.approx(7.5)
+    assert bridge.value("size_bucket", le="0.5") == 1.0
+    assert bridge.value("lat_count") == 2.0
+    assert bridge.value("lat_sum") == pytest.approx(0.35)
+    etsy = Bridge()  # serve's reading: counters, as etsy statsd
+    etsy.feed("size:5|h")
+    assert etsy.value("size_total") == 5.0

@@ -47,6 +47,9 @@ def test_defaults_and_test_settings_are_valid():
         ("STATSD_EXCLUDE_PATHS", [42], "E016"),
         ("STATSD_EXCLUDE_VIEWS", "health", "E017"),
         ("STATSD_EXCLUDE_VIEWS", ["health", None], "E017"),
+        ("STATSD_BROWSER_VIEWS", "polls:detail", "E018"),
+        ("STATSD_BROWSER_RATE", 0, "E019"),
+        ("STATSD_BROWSER_RATE", "many", "E019"),
     ],
 )
 def test_bad_setting(settings, setting, value, check_id):

@@ -13,7 +13,7 @@ import pytest
 from django.test import override_settings
 
 from django_statsd_push import names, statsd
-from django_statsd_push.client import batching, current_batch
+from django_statsd_push.client import batching, current_batch, pack
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,6 +23,9 @@ def test_import_reads_no_settings_and_never_imports_the_daemon_side():
 import sys
 import django_statsd_push, django_statsd_push.client, django_statsd_push.middleware
 import django_statsd_push.testing, django_statsd_push.checks, django_statsd_push.apps
+import django_statsd_push.browser, django_statsd_push.urls, django_statsd_push.migrating
+import django_statsd_push.templatetags.statsd_push
+import django_statsd_push.management.commands.statsd_check
 from django.conf import settings
 from django_statsd_push import statsd
 assert not settings.configured, "a settings read at import"
@@ -32,6 +35,9 @@ daemon = [m for m in sys.modules if m.startswith(
      "twisted", "whisper", "prometheus_client"))]
 assert not daemon, daemon
 """
+    # Not django_statsd_push.panels: debug_toolbar itself reads settings when imported
+    # (its utils build the exception reporter filter); the toolbar imports the panel
+    # only from a configured project.
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=ROOT)
 
@@ -150,6 +156,24 @@ def test_batch_is_one_datagram_until_the_packet_size(udp, settings):
     assert [line for d in datagrams for line in d.split("\n")] == [
         f"metric.number{i:02d}:1|c" for i in range(12)
     ]
+
+
+@pytest.mark.parametrize("size", [64, 100, 19, 20, 21, 512])
+def test_pack_is_pystatsds_packing(size):
+    """``pack`` (batches) and pystatsd's UDP Pipeline (``statsd.pipeline()``) cut alike."""
+    from statsd.client.udp import Pipeline as PystatsdPipeline
+
+    lines = [f"m{i}:{'1' * (i % 7)}|c" for i in range(40)] + ["x" * 30 + ":1|c", "y:1|c"]
+    sent: list[str] = []
+
+    class Client:
+        _prefix, _maxudpsize, _after = None, size, sent.append
+
+    pipe = PystatsdPipeline(Client())
+    pipe._stats.extend(lines)
+    pipe._send()
+    assert pack(lines, size) == sent
+    assert pack([], size) == []
 
 
 def test_names_are_sanitised_on_the_wire(udp):

@@ -3,6 +3,8 @@ contract, and the datagrams it sends to a UDP socket."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -10,9 +12,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import require_import
 
 MANAGE = Path(__file__).resolve().parents[2] / "examples" / "manage.py"
 
@@ -25,7 +30,7 @@ def free_port() -> int:
 
 def get(url: str) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(url, timeout=30) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         with error:
@@ -64,6 +69,32 @@ SERVERS = {
 }
 
 
+@contextlib.contextmanager
+def example_server(env: dict[str, str], command) -> Iterator[str]:
+    """The base URL of the example project served by ``command(port)`` (a value of
+    SERVERS), once its /healthz answers; the server is stopped on exit."""
+    port = free_port()
+    # uvicorn imports the project by name: the checkout and examples/ on the path.
+    paths = [str(MANAGE.parents[1]), str(MANAGE.parent), env.get("PYTHONPATH", "")]
+    env = dict(env, PYTHONPATH=os.pathsep.join(filter(None, paths)))
+    server = subprocess.Popen(command(port), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if get(f"{base}/healthz") == (200, b"ok"):
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "the server did not answer"
+            time.sleep(0.1)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 @pytest.mark.parametrize("server_command", SERVERS.values(), ids=SERVERS.keys())
 def test_example_project_end_to_end(example_env, receiver, server_command):
     manage(example_env, "migrate", "-v0")
@@ -71,26 +102,7 @@ def test_example_project_end_to_end(example_env, receiver, server_command):
     assert "0 questions created" in manage(example_env, "seed_polls").stdout
     receiver.datagrams(timeout=0.05)  # whatever migrate sent
 
-    port = free_port()
-    # uvicorn imports the project by name: the checkout and examples/ on the path.
-    paths = [str(MANAGE.parents[1]), str(MANAGE.parent), example_env.get("PYTHONPATH", "")]
-    env = dict(example_env, PYTHONPATH=os.pathsep.join(filter(None, paths)))
-    server = subprocess.Popen(
-        server_command(port),
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if get(f"{base}/healthz") == (200, b"ok"):
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "runserver did not answer"
-            time.sleep(0.1)
-
+    with example_server(example_env, server_command) as base:
         assert get(f"{base}/")[0] == 200
         status, body = get(f"{base}/polls/")
         assert status == 200 and body.count(b"<li>") == 20
@@ -101,9 +113,7 @@ def test_example_project_end_to_end(example_env, receiver, server_command):
         assert get(f"{base}/error/")[0] == 500
         assert get(f"{base}/nowhere/")[0] == 404
 
-        lines = receiver.lines(timeout=1.0)
-        names = {line.split(":")[0] for line in lines}
-        for expected in [
+        expected_names = [
             "example.request.healthz.GET",
             "example.request.index.GET",
             "example.example.index.visits",
@@ -118,10 +128,33 @@ def test_example_project_end_to_end(example_env, receiver, server_command):
             "example.response.500",
             "example.response.404",
             "example.response.2xx",
-        ]:
+        ]
+        # The server sends a request's datagram as the response closes, which may be
+        # after the client has read it: gather until every name is in, or a deadline.
+        lines: list[str] = []
+        deadline = time.monotonic() + 30
+        while not set(expected_names) <= {line.split(":")[0] for line in lines} and time.monotonic() < deadline:
+            lines += receiver.lines(timeout=1.0)
+        names = {line.split(":")[0] for line in lines}
+        for expected in expected_names:
             assert expected in names, (expected, sorted(names))
         slow = [line for line in lines if line.startswith("example.request.slow.GET:")][0]
         assert float(slow.split(":")[1].split("|")[0]) >= 100
-    finally:
-        server.terminate()
-        server.wait(10)
+
+
+def test_example_pages_link_to_every_view_and_show_the_toolbar_in_debug(example_env):
+    """With EXAMPLE_DEBUG=1 and django-debug-toolbar installed, each page has the toolbar
+    with the StatsD panel; every page links to every view of the example."""
+    require_import("debug_toolbar")
+    manage(example_env, "migrate", "-v0")
+    manage(example_env, "seed_polls")
+    code = (
+        "from django.test import Client; import json, re; page = Client().get('/polls/').content.decode(); "
+        "print(json.dumps(re.findall(r'href=\"(/[^\"]*)\"', page))); "
+        "print('StatsdPanel' in page, 'sendBeacon' in page)"
+    )
+    out = manage(dict(example_env, EXAMPLE_DEBUG="1"), "shell", "-c", code).stdout.splitlines()
+    links = json.loads(out[-2])
+    for path in ["/", "/polls/", "/polls/1/", "/cached/", "/slow/", "/error/", "/nowhere/", "/healthz"]:
+        assert path in links, (path, links)
+    assert out[-1] == "True True"

@@ -189,7 +189,7 @@ def test_fork_gives_the_child_its_own_socket(udp):
 # --- stream transports -------------------------------------------------------------------
 
 
-def read_until(conn, count, timeout=2.0):
+def read_until(conn, count, timeout=30.0):
     conn.settimeout(timeout)
     data = b""
     while data.count(b"\n") < count:

@@ -15,10 +15,14 @@ from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import pytest
-import whisper
 
-from django_statsd_push.render.app import RenderApp
-from django_statsd_push.render.evaluator import Limits
+from tests.conftest import require_import
+
+require_import("numpy")
+whisper = require_import("whisper")
+
+from django_statsd_push.render.app import RenderApp  # noqa: E402
+from django_statsd_push.render.evaluator import Limits  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NOW = 1_700_000_000 - 1_700_000_000 % 3600  # an hour boundary keeps bucket arithmetic readable

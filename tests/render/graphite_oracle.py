@@ -30,7 +30,7 @@ STANDARD_DIRS = [WHISPER_DIR]
 LOG_DIR = os.path.join(_root, "log")
 INDEX_FILE = os.path.join(_root, "index")
 CARBONLINK_HOSTS = []
-TAGDB = ""
+TAGDB = ""  # the tag tests use their own settings module (see environ)
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.path.join(_root, "graphite.db")}}
 DEFAULT_CACHE_DURATION = 0
 ALLOWED_HOSTS = ["*"]
@@ -60,12 +60,18 @@ client = Client(raise_request_exception=False)  # a graphite-web crash is a 500 
 for line in sys.stdin:
     params = json.loads(line)
     path = params.pop("_path", "/render")
+    method = params.pop("_method", "GET")
     if path == "/render":
         params.setdefault("format", "json")
         params["now"] = sys.argv[1]
-    response = client.get(path, params)
+    if "_json" in params:  # a raw JSON body (the events API)
+        response = client.post(path, params.pop("_json"), content_type="application/json")
+    elif method == "POST":
+        response = client.post(path, params)
+    else:
+        response = client.get(path, params)
     body = response.content
-    text = body.hex() if params.get("format") == "pickle" else body.decode()
+    text = body.hex() if params.get("format") in ("pickle", "png", "pdf") else body.decode()
     print(json.dumps({"status": response.status_code, "body": text}), flush=True)
 '''
 
@@ -108,10 +114,22 @@ def graphite_python() -> Path:
     return python
 
 
-def environ(storage_dir: Path) -> dict[str, str]:
-    """Only what graphite-web needs: none of this project's settings module or path."""
+TAG_SETTINGS = """from graphite.settings import *  # noqa
+TAGDB = "graphite.tags.localdatabase.LocalDatabaseTagDB"
+"""
+
+
+def environ(storage_dir: Path, tagdb: bool = False) -> dict[str, str]:
+    """Only what graphite-web needs: none of this project's settings module or path.
+
+    ``tagdb``: graphite-web's local TagDB, set by a settings module of this storage
+    directory's own (the venv's local_settings.py is shared by every concurrent run)."""
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
-    return dict(keep, ORACLE_STORAGE_DIR=str(storage_dir), DJANGO_SETTINGS_MODULE="graphite.settings")
+    env = dict(keep, ORACLE_STORAGE_DIR=str(storage_dir), DJANGO_SETTINGS_MODULE="graphite.settings")
+    if tagdb:
+        (storage_dir / "oracle_tag_settings.py").write_text(TAG_SETTINGS)
+        env.update(DJANGO_SETTINGS_MODULE="oracle_tag_settings", PYTHONPATH=str(storage_dir))
+    return env
 
 
 def prepare(storage_dir: Path) -> Path:
@@ -124,13 +142,14 @@ def prepare(storage_dir: Path) -> Path:
     return python
 
 
-def render(storage_dir: Path, requests: list[dict], now: int) -> list[dict]:
+def render(storage_dir: Path, requests: list[dict], now: int, tagdb: bool = False) -> list[dict]:
     """graphite-web's answers ({"status", "body"}) to requests over storage_dir/whisper
-    (``/render`` unless a request's ``_path`` names another view)."""
+    (``/render`` unless a request's ``_path`` names another view; ``_method``: POST;
+    ``_json``: a JSON body to POST). ``tagdb``: with graphite-web's local TagDB."""
     python = prepare(storage_dir)
     done = subprocess.run([str(python), "-c", DRIVER, str(now)], input="\n".join(json.dumps(r) for r in requests),
                           capture_output=True, text=True, timeout=300,
-                          env=environ(storage_dir))
+                          env=environ(storage_dir, tagdb))
     answers = [json.loads(line) for line in done.stdout.splitlines()]
     if len(answers) != len(requests):
         raise OracleUnavailable(f"graphite-web driver failed: {done.stderr[-2000:]}")

@@ -9,6 +9,7 @@ import struct
 import threading
 
 import numpy as np
+import pytest
 
 from django_statsd_push.render.carbonlink import CarbonLink, merge
 
@@ -59,3 +60,27 @@ def test_a_pickle_with_classes_is_refused(caplog):
         assert CarbonLink("127.0.0.1", server.getsockname()[1]).query(["m"]) == {}
         thread.join(5)
     assert "refusing to load" in caplog.text
+
+
+def test_hash_ring_places_names_as_carbons_own_ring():
+    """carbon-relay's consistent hashing (carbon.hashing, the real one) is the oracle."""
+    from carbon.hashing import ConsistentHashRing
+
+    from django_statsd_push.render.carbonlink import HashRing
+
+    for nodes in ([("127.0.0.2", "a"), ("127.0.0.3", "a")], [("10.0.0.1", None)],
+                  [(f"10.0.0.{i}", "x") for i in range(7)]):
+        theirs, ours = ConsistentHashRing(nodes), HashRing(nodes)
+        names = [f"stats.app.m{i}.count" for i in range(3000)]
+        assert [ours.node(n) for n in names] == [theirs.get_node(n) for n in names]
+    assert len({ours.node(n) for n in names}) == 7
+
+
+def test_carbonlink_hosts_are_parsed_as_graphite_webs():
+    from django_statsd_push.render.carbonlink import parse_hosts
+
+    assert parse_hosts("127.0.0.2:7002:a, 127.0.0.3:7002:a") == [("127.0.0.2", 7002, "a"), ("127.0.0.3", 7002, "a")]
+    assert parse_hosts(":7002") == [("127.0.0.1", 7002, None)]
+    for bad in ("host", "host:port", "a:1:b:c", ""):
+        with pytest.raises(ValueError, match="carbonlink"):
+            parse_hosts(bad)

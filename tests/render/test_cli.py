@@ -24,6 +24,18 @@ def test_missing_root_is_a_clear_error(tmp_path, capsys):
     assert "is not a directory" in capsys.readouterr().err
 
 
+def test_bad_cluster_server_is_a_clear_error(tmp_path, capsys):
+    from django_statsd_push.render.cli import main
+
+    assert main(["--whisper-root", str(tmp_path), "--port", "0", "--cluster-server", "ftp://peer:1"]) == 2
+    assert "cluster server must be HOST:PORT" in capsys.readouterr().err
+    assert main(["--whisper-root", str(tmp_path), "--port", "0", "--carbonlink", "nohost"]) == 2
+    assert "--carbonlink / STATSD_PUSH_RENDER_CARBONLINK must be HOST:PORT[:INSTANCE]" in capsys.readouterr().err
+    assert main(["--whisper-root", str(tmp_path), "--port", "0", "--cluster-server", "a:1",
+                 "--cluster-timeout", "0"]) == 2
+    assert "--cluster-timeout / STATSD_PUSH_RENDER_CLUSTER_TIMEOUT must be a positive" in capsys.readouterr().err
+
+
 def test_bad_budget_is_a_clear_error(root, capsys):
     assert cli.main(["--whisper-root", str(root), "--port", "0", "--time-budget", "0"]) == 2
     assert "--time-budget / STATSD_PUSH_RENDER_TIME_BUDGET must be a positive number" in capsys.readouterr().err

@@ -25,12 +25,24 @@ GUNICORN_START = 60  # seconds; two workers importing NumPy on a loaded 2-core m
 def test_cli_flags_and_environment_give_the_same_settings(tmp_path):
     values = {"whisper-root": str(tmp_path), "max-series": "7", "max-points": "900", "time-budget": "2.5",
               "regex-budget": "0.25", "carbonlink": "127.0.0.1:7002", "static-dir": str(tmp_path),
-              "host": "127.0.0.2", "port": "0", "log-level": "DEBUG"}
+              "host": "127.0.0.2", "port": "0", "log-level": "DEBUG", "cluster-server": "127.0.0.3:8080",
+              "cluster-timeout": "1.5"}
     argv = [part for flag, value in values.items() for part in ("--" + flag, value)]
     from_cli = RenderSettings.from_args(cli.build_parser().parse_args(argv))
     env = {"STATSD_PUSH_RENDER_" + flag.upper().replace("-", "_"): value for flag, value in values.items()}
     assert RenderSettings.from_env(env) == from_cli
-    assert from_cli.limits.time_budget == 2.5 and from_cli.carbonlink_address == ("127.0.0.1", 7002)
+    assert from_cli.limits.time_budget == 2.5 and from_cli.carbonlink_hosts == [("127.0.0.1", 7002, None)]
+    assert from_cli.cluster_servers == ["127.0.0.3:8080"] and from_cli.cluster_timeout == 1.5
+    # several peers and caches: the flag repeated, or one comma-separated value (the variable's form)
+    repeated = RenderSettings.from_args(cli.build_parser().parse_args(
+        ["--whisper-root", "/w", "--cluster-server", "127.0.0.3:8080", "--cluster-server", "127.0.0.4:8080",
+         "--carbonlink", "127.0.0.3:7002:a", "--carbonlink", "127.0.0.4:7002:a"]))
+    from_env = RenderSettings.from_env({
+        "STATSD_PUSH_RENDER_WHISPER_ROOT": "/w", "STATSD_PUSH_RENDER_CLUSTER_SERVER": "127.0.0.3:8080,127.0.0.4:8080",
+        "STATSD_PUSH_RENDER_CARBONLINK": "127.0.0.3:7002:a, 127.0.0.4:7002:a"})
+    for settings in (repeated, from_env):
+        assert settings.cluster_servers == ["127.0.0.3:8080", "127.0.0.4:8080"]
+        assert settings.carbonlink_hosts == [("127.0.0.3", 7002, "a"), ("127.0.0.4", 7002, "a")]
     # and the defaults agree too
     assert RenderSettings.from_env({"STATSD_PUSH_RENDER_WHISPER_ROOT": "/w"}) == RenderSettings.from_args(
         cli.build_parser().parse_args(["--whisper-root", "/w"]))
@@ -42,6 +54,8 @@ def test_cli_flags_and_environment_give_the_same_settings(tmp_path):
     ({"STATSD_PUSH_RENDER_TIME_BUDGET": "-1"}, "--time-budget / STATSD_PUSH_RENDER_TIME_BUDGET must be positive"),
     ({"STATSD_PUSH_RENDER_REGEX_BUDGET": "nan"}, "STATSD_PUSH_RENDER_REGEX_BUDGET must be a positive"),
     ({"STATSD_PUSH_RENDER_CARBONLINK": "nowhere"}, "STATSD_PUSH_RENDER_CARBONLINK must be HOST:PORT"),
+    ({"STATSD_PUSH_RENDER_CLUSTER_SERVER": "ftp://peer:1"}, "STATSD_PUSH_RENDER_CLUSTER_SERVER: cluster server must"),
+    ({"STATSD_PUSH_RENDER_CLUSTER_TIMEOUT": "0"}, "STATSD_PUSH_RENDER_CLUSTER_TIMEOUT must be a positive"),
 ])
 def test_bad_environment_names_the_variable(env, message):
     env = {"STATSD_PUSH_RENDER_WHISPER_ROOT": "/w", **env} if env else env

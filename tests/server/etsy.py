@@ -12,6 +12,7 @@ import os
 import queue
 import shutil
 import socket
+import string
 import subprocess
 import tempfile
 import threading
@@ -21,32 +22,42 @@ from pathlib import Path
 VERSION = "0.9.0"
 
 
+def node_cache(name: str) -> Path:
+    """Where an npm package the tests run is installed, outside the repository."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "django-statsd-push" / name
+
+
 def cache_dir() -> Path:
     if os.environ.get("ETSY_STATSD_DIR"):
         return Path(os.environ["ETSY_STATSD_DIR"])
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "django-statsd-push" / "etsy-statsd"
+    return node_cache("etsy-statsd")
+
+
+def npm_install(package: str, version: str, prefix: Path) -> Path | None:
+    """``prefix/node_modules/<package>``, installed with npm if it is not there yet; None
+    without node/npm or offline (the caller skips, or fails in CI, with a reason)."""
+    where = prefix / "node_modules" / package
+    if where.exists():
+        return where
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        return None
+    prefix.mkdir(parents=True, exist_ok=True)
+    try:
+        subprocess.run(
+            [npm, "install", "--no-audit", "--no-fund", "--omit=optional", "--prefix", str(prefix),
+             f"{package}@{version}"],
+            check=True, capture_output=True, timeout=300,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return where if where.exists() else None
 
 
 def install() -> Path | None:
     """Path of etsy's ``stats.js``, installing it with npm if needed; None without node/npm."""
-    target = cache_dir()
-    stats_js = target / "node_modules" / "statsd" / "stats.js"
-    if stats_js.exists():
-        return stats_js
-    npm = shutil.which("npm")
-    if npm is None or shutil.which("node") is None:
-        return None
-    target.mkdir(parents=True, exist_ok=True)
-    try:
-        subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund", "--omit=optional", "--prefix", str(target),
-             f"statsd@{VERSION}"],
-            check=True, capture_output=True, timeout=300,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None  # offline: the caller skips (or fails in CI) with a reason
-    return stats_js if stats_js.exists() else None
+    where = npm_install("statsd", VERSION, cache_dir())
+    return where / "stats.js" if where is not None and (where / "stats.js").exists() else None
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -101,14 +112,14 @@ class CarbonCapture:
                     self.received.put(lines[-1])
         self.payloads.put(lines)
 
-    def flush(self, timeout: float = 10.0) -> list[str]:
+    def flush(self, timeout: float = 30.0) -> list[str]:
         """The lines of etsy's next flush (it opens one connection per flush)."""
         try:
             return self.payloads.get(timeout=timeout)
         except queue.Empty as exc:
             raise TimeoutError("no flush arrived") from exc
 
-    def lines_until(self, predicate, timeout: float = 10.0) -> list[str]:
+    def lines_until(self, predicate, timeout: float = 30.0) -> list[str]:
         """Lines from a persistent connection, until one satisfies ``predicate``."""
         lines = []
         deadline = time.monotonic() + timeout
@@ -150,19 +161,25 @@ class CarbonCapture:
 class EtsyStatsd:
     """etsy statsd running as a child process with the given config (JSON-able dict)."""
 
-    def __init__(self, stats_js: Path, config: dict, stderr=subprocess.DEVNULL) -> None:
+    def __init__(self, stats_js: Path, config: dict | string.Template, stderr=subprocess.DEVNULL) -> None:
+        """``config``: a dict (written as JSON), or the text of a config.js with ``$port``
+        and ``$mgmt_port`` where the free ports go. ``stderr``: where node's goes (a
+        benchmark keeps it to say why a run died)."""
         self.udp_port = free_port(socket.SOCK_DGRAM)
         self.mgmt_port = free_port()
-        self.config = {"port": self.udp_port, "address": "127.0.0.1", "mgmt_port": self.mgmt_port,
-                       "mgmt_address": "127.0.0.1", **config}
         self._dir = tempfile.TemporaryDirectory(prefix="etsy-statsd-")
         path = Path(self._dir.name) / "config.js"
-        path.write_text(json.dumps(self.config))
+        if isinstance(config, string.Template):
+            path.write_text(config.substitute(port=self.udp_port, mgmt_port=self.mgmt_port))
+        else:
+            self.config = {"port": self.udp_port, "address": "127.0.0.1", "mgmt_port": self.mgmt_port,
+                           "mgmt_address": "127.0.0.1", **config}
+            path.write_text(json.dumps(self.config))
         self.proc = subprocess.Popen(["node", str(stats_js), str(path)], stdout=subprocess.DEVNULL,
                                      stderr=stderr, cwd=self._dir.name)
         self._wait_ready()
 
-    def _wait_ready(self, timeout: float = 20.0) -> None:
+    def _wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -174,7 +191,7 @@ class EtsyStatsd:
                 time.sleep(0.05)
         raise TimeoutError("etsy statsd did not start")
 
-    def mgmt(self, command: str, timeout: float = 10.0) -> str:
+    def mgmt(self, command: str, timeout: float = 30.0) -> str:
         """Send a management command, return the answer (up to END for listings)."""
         with socket.create_connection(("127.0.0.1", self.mgmt_port), timeout=timeout) as s:
             s.sendall(command.encode() + b"\n")

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-# The reference capture lives beside the checkout, in ../shared/fixtures (one copy for
-# every project that compares against etsy statsd 0.9.0); STATSD_PUSH_FIXTURES overrides.
-FIXTURES = Path(
-    os.environ.get("STATSD_PUSH_FIXTURES")
-    or Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "etsy-statsd-0.9"
-)
+# The reference capture, kept in the repository (its README says how it was made).
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "etsy-statsd-0.9"
 
 # Timing stats whose values differ run to run (masked, as the fixture README says).
 # Matched without the "statsd" prefix, which prefixStats changes.

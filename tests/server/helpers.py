@@ -3,13 +3,17 @@ run a real ``statsd-push serve``."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
+
+from django_statsd_push.server.aggregate import Aggregator
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,11 +24,29 @@ def send_udp(port: int, *packets: bytes) -> None:
             s.sendto(p, ("127.0.0.1", port))
 
 
+def ingest_as_workers(main: Aggregator, packets: Iterable[bytes], workers: int) -> None:
+    """``main.ingest`` each packet (``workers == 1``), or hand the packets round-robin to
+    ``workers`` recording aggregators and merge them into ``main``, as the daemon does
+    with its worker processes. Gauge operations are stamped from one counter, so the
+    merge must apply them in the order sent."""
+    if workers == 1:
+        for packet in packets:
+            main.ingest(packet)
+        return
+    stamps = itertools.count()
+    sources = [Aggregator(main.config, recording=True) for _ in range(workers)]
+    for source in sources:
+        source.clock_ns = stamps.__next__
+    for i, packet in enumerate(packets):
+        sources[i % workers].ingest(packet)
+    main.merge([source.drain() for source in sources])
+
+
 def mgmt(port: int, command: str) -> str:
     """One management command; single-line answers end at the newline, listings at END."""
     one_line = command.split()[0] not in ("stats", "counters", "timers", "gauges", "delcounters",
                                           "deltimers", "delgauges")
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
         s.sendall(command.encode() + b"\n")
         data = b""
         while not (data.endswith(b"END\n\n") or (one_line and data.endswith(b"\n"))):
@@ -35,12 +57,26 @@ def mgmt(port: int, command: str) -> str:
         return data.decode()
 
 
-def wait_received(daemon, n: int, timeout: float = 10.0) -> None:
+def wait_received(daemon, n: int, timeout: float = 30.0) -> None:
     """Until the daemon has counted ``n`` metrics (lines) since start."""
     deadline = time.monotonic() + timeout
     while daemon.status()["messages.metrics_received"] < n:
         assert time.monotonic() < deadline, f"daemon received {daemon.status()['messages.metrics_received']} < {n}"
         time.sleep(0.01)
+
+
+def wait_carbon_values(carbon, wanted: dict[str, str], timeout: float = 30.0) -> None:
+    """Read ``carbon``'s (a CarbonCapture) lines until each name in ``wanted`` has come with
+    its value, in one flush or several: a flush on a loaded machine may split them."""
+    seen = {}
+
+    def done(line: str) -> bool:
+        name, value, _ = line.split()
+        if wanted.get(name) == value:
+            seen[name] = value
+        return seen == wanted
+
+    carbon.lines_until(done, timeout)
 
 
 class Collect:

@@ -21,7 +21,7 @@ def lines(prefix: str, n: int, ts: int = 1000):
     return [(f"{prefix}.{i}", str(i), ts) for i in range(n)]
 
 
-def poll(condition, timeout: float = 10.0) -> None:
+def poll(condition, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "condition not reached"
@@ -48,13 +48,13 @@ def test_points_wait_while_carbon_is_down_and_arrive_when_it_returns():
     try:
         started = time.monotonic()
         client.send(lines("early", 4))
-        assert time.monotonic() - started < 0.1  # send never waits for Carbon
+        assert time.monotonic() - started < 1.0  # send never waits for Carbon (generous: a loaded machine)
         poll(lambda: client.last_error)
         assert client.pending == 4
         with CarbonCapture(port) as carbon:
             got = carbon.lines_until(lambda line: line.startswith("early.3 "))
             assert [g.split()[0] for g in got] == ["early.0", "early.1", "early.2", "early.3"]
-            assert client.wait_sent(5)
+            assert client.wait_sent(30)
     finally:
         client.close()
 
@@ -83,7 +83,10 @@ def test_reconnects_after_carbon_closes_the_connection():
             client.send(lines("one", 1))
             carbon.lines_until(lambda line: line.startswith("one.0"))
             carbon.drop_connections()
-            time.sleep(0.05)  # let the FIN arrive: the client checks for it before writing
+            # The client looks for the FIN before writing: wait until it has arrived.
+            import select
+
+            assert select.select([client._sock], [], [], 30)[0], "the client never saw Carbon close"
             client.send(lines("two", 1))
             carbon.lines_until(lambda line: line.startswith("two.0"))
             assert client.connects == 2

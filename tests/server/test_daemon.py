@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import subprocess
@@ -11,12 +12,18 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from tests.conftest import require_import
 
 from django_statsd_push.server.config import Settings
 from django_statsd_push.server.daemon import Daemon
 
 from .etsy import CarbonCapture
-from .helpers import Serve, mgmt, send_udp, wait_received
+from .helpers import Serve, mgmt, send_udp, wait_carbon_values, wait_received
+
+
+def stats_of(reply: str) -> dict[str, str]:
+    """The management ``stats`` reply as ``{key: value}``, so a check compares whole values."""
+    return dict(line.split(": ", 1) for line in reply.splitlines() if ": " in line)
 
 
 def settings(carbon_port: int, **extra) -> Settings:
@@ -29,17 +36,9 @@ def test_udp_and_tcp_input_reach_carbon():
         with socket.create_connection(("127.0.0.1", daemon.port)) as tcp:
             tcp.sendall(b"tcp.hits:2|c\ntcp.")
             tcp.sendall(b"g:7|g\n")
-        seen = {}
         wanted = {"stats_counts.udp.hits": "3", "stats_counts.tcp.hits": "2", "stats.gauges.tcp.g": "7",
                   "stats.timers.udp.t.upper": "5"}
-
-        def done(line: str) -> bool:
-            name, value, _ = line.split()
-            if name in wanted and value == wanted[name]:
-                seen[name] = value
-            return seen == wanted
-
-        carbon.lines_until(done)
+        wait_carbon_values(carbon, wanted)
 
 
 def test_management_interface_speaks_etsy():
@@ -47,16 +46,16 @@ def test_management_interface_speaks_etsy():
         assert mgmt(daemon.mgmt_port, "health") == "health: up\n"
         assert mgmt(daemon.mgmt_port, "health down") == "health: down\n"
         send_udp(daemon.port, b"a.b:1|c\na.c:2|c\nbad\ng:1|g")
-        deadline = time.monotonic() + 5
-        while "messages.metrics_received: 4" not in (stats := mgmt(daemon.mgmt_port, "stats")):
-            assert time.monotonic() < deadline, stats
+        wait_received(daemon, 4)
+        stats = mgmt(daemon.mgmt_port, "stats")
         assert stats.startswith("uptime: ") and stats.endswith("END\n\n")
-        assert "messages.bad_lines_seen: 1" in stats
+        assert stats_of(stats)["messages.bad_lines_seen"] == "1"
+        assert stats_of(stats)["messages.metrics_received"] == "4"
         counters = mgmt(daemon.mgmt_port, "counters")
-        assert "'a.b': 1" in counters and "'statsd.metrics_received': 4" in counters
+        assert re.search(r"'a\.b': 1\b", counters) and re.search(r"'statsd\.metrics_received': 4\b", counters)
         assert "deleted: a.b" in mgmt(daemon.mgmt_port, "delcounters a.*")
         assert "'a.b'" not in mgmt(daemon.mgmt_port, "counters")
-        assert "'g': 1" in mgmt(daemon.mgmt_port, "gauges")
+        assert mgmt(daemon.mgmt_port, "gauges") == "{ g: 1 }\nEND\n\n"
         assert mgmt(daemon.mgmt_port, "nonsense") == "ERROR\n"
 
 
@@ -79,12 +78,13 @@ def test_kernel_drops_are_reported_as_a_metric():
         daemon.flush()
         daemon.flush()  # the drops counted at the first flush are reported as a counter
         lines = carbon.lines_until(lambda line: line.startswith("stats_counts.statsd.udp_kernel_drops "))
-        assert int(lines[-1].split()[1]) > 0
-        assert "udp.kernel_drops: " in mgmt(daemon.mgmt_port, "stats")
+        flushed = int(lines[-1].split()[1])
+        assert flushed > 0
+        assert int(stats_of(mgmt(daemon.mgmt_port, "stats"))["udp.kernel_drops"]) == flushed
 
 
 def test_prometheus_sink_is_fed_the_same_snapshot():
-    pytest.importorskip("prometheus_client")
+    require_import("prometheus_client")
     s = settings(0, flushInterval=60000, graphite_enabled=False, prometheus_listen="127.0.0.1:0")
     with Daemon(s) as daemon:
         (sink,) = daemon.sinks
@@ -92,8 +92,8 @@ def test_prometheus_sink_is_fed_the_same_snapshot():
         wait_received(daemon, 1)
         daemon.flush()
         host, port = sink.address
-        body = urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=5).read().decode()
-        assert "app_requests" in body
+        body = urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=30).read().decode()
+        assert "app_requests_total 5.0" in body.splitlines()
 
 
 def serve(*args: str, **kwargs) -> subprocess.Popen:
@@ -158,3 +158,39 @@ def test_invalid_settings_name_the_problem(tmp_path, toml, message):
     path.write_text(toml)
     with pytest.raises(ConfigError, match=message):
         Settings.from_file(path)
+
+
+def test_dogstatsd_lines_reach_carbon_and_are_counted():
+    """serve: DogStatsD fields, service checks (a gauge), events (counted, handed to
+    sinks in the snapshot), bare and Telegraf tags in a form Carbon accepts."""
+    events = []
+
+    class EventSink:
+        def flush(self, snapshot) -> None:
+            events.extend(snapshot.events)
+
+        def close(self) -> None:
+            pass
+
+    with CarbonCapture() as carbon, Daemon(settings(carbon.port, flushInterval=200)) as daemon:
+        daemon.sinks.append(EventSink())
+        send_udp(daemon.port, b"dd.hits:2|c|#env:prod,canary|c:abc|T1656581400\ndd.t:1:2:3|ms\n"
+                              b"_sc|db.up|2|#env:prod|m:refused\n_e{6,4}:Deploy|done|t:info\ntg.hits,env=prod:4|c\n"
+                              b"bad:x|c")
+        wanted = {"stats_counts.dd.hits;env=prod;canary=true": "2", "stats.timers.dd.t.count": "3",
+                  "stats.gauges.service_check.db.up;env=prod": "2", "stats_counts.tg.hits;env=prod": "4",
+                  "stats_counts.statsd.events_received": "1", "stats_counts.statsd.service_checks_received": "1",
+                  "stats_counts.statsd.bad_lines_seen": "1"}
+        wait_carbon_values(carbon, wanted)
+        stats = mgmt(daemon.mgmt_port, "stats")
+        assert "messages.events_received: 1" in stats and "messages.service_checks_received: 1" in stats
+        assert "messages.rejected.malformed_value: 1" in stats
+    assert [(e.title, e.text, e.alert_type) for e in events] == [("Deploy", "done", "info")]
+
+
+def test_parser_options_come_from_the_config_file():
+    from django_statsd_push.server.protocol import Rules
+
+    assert Settings().aggregator_config().rules == Rules()
+    chosen = Settings.from_mapping({"exporter_rules": True, "origin_tags": True})
+    assert chosen.aggregator_config().rules == Rules(exporter=True, origin_tags=True)

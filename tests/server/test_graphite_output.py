@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 
@@ -14,29 +15,40 @@ from django_statsd_push.server.snapshot import SeriesKey
 from django_statsd_push.server.timer_stats import timer_stats, timer_table
 
 from .etsy_lines import FIXTURES, fixture_lines, masked
-from .helpers import Collect
+from .helpers import Collect, ingest_as_workers
 
 T0 = 1795417881.0
 
 
-def run_fixture(collect: Collect) -> None:
+def fixture_packets() -> list[bytes]:
+    return [packet.encode("latin-1") for packet in json.loads((FIXTURES / "packets.json").read_text())]
+
+
+def run_fixture(collect: Collect, feed: Callable[[Aggregator, list[bytes]], None]) -> None:
+    """The fixture's flushes; ``feed(aggregator, packets)`` gets the packets into ``aggregator``."""
     aggregator = Aggregator(AggregatorConfig(flush_interval=1.0))
     sink = GraphiteSink(collect, GraphiteConfig(histogram=[("api.latency", [10, 50, 100, "inf"])]),
                         aggregator.count)
     sink.flush(aggregator.flush(T0))  # the capture is not statsd's first flush (timestamp_lag)
-    for packet in json.loads((FIXTURES / "packets.json").read_text()):
-        aggregator.ingest(packet.encode("latin-1"))
+    feed(aggregator, fixture_packets())
     sink.flush(aggregator.flush(T0 + 1))
     sink.flush(aggregator.flush(T0 + 2))
 
 
-def test_fixture_flush_and_next_idle_flush_match_etsy():
-    collect = Collect()
-    run_fixture(collect)
+def assert_fixture_output(collect: Collect) -> None:
     _, flush, idle = collect.batches
     assert masked(flush) == fixture_lines("flush-legacy.txt")
     assert masked(idle) == fixture_lines("flush-legacy-next-idle.txt")
     assert {t for _, _, t in flush} == {round(T0 + 1)}
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_fixture_flush_and_next_idle_flush_match_etsy(workers):
+    """One aggregator, or the packets spread over recording ones merged as the daemon's
+    workers are (``mem.free``'s set and deltas then cross workers)."""
+    collect = Collect()
+    run_fixture(collect, lambda aggregator, packets: ingest_as_workers(aggregator, packets, workers))
+    assert_fixture_output(collect)
 
 
 def test_sanitising_and_tags():
@@ -47,6 +59,37 @@ def test_sanitising_and_tags():
     # keyNameSanitize=false: etsy's backend cleans up to the first ";", even one in the name
     assert etsy_key(SeriesKey("a b;x$y"), sanitize_tags=False) == "a_b;x$y"
     assert etsy_key(SeriesKey("a b;x$y"), sanitize_tags=True) == "a_b;xy"
+
+
+TAG_CASES = [
+    # (series, keyNameSanitize, Graphite name, tags dropped)
+    (SeriesKey("a", ("flag",)), True, "a;flag=true", 0),  # DogStatsD bare tag (etsy: "a;flag")
+    (SeriesKey("a", ("k:",)), True, "a;k=true", 0),
+    (SeriesKey("a", (":v", "", "k:v")), True, "a;k=v", 2),
+    (SeriesKey("a", ("k:v;w;x",)), True, "a;k=v_w;x=true", 0),  # etsy: first ";" -> "_", the 2nd splits
+    (SeriesKey("a", ("\u20ac:v",)), True, "a", 1),  # the name sanitises away
+    (SeriesKey("a", ("k!^:~v",)), False, "a;k__=_v", 0),
+    (SeriesKey("a,env=prod,region=eu"), True, "a;env=prod;region=eu", 0),  # Telegraf (etsy: "aenv=prodregion=eu")
+    (SeriesKey("a,env=prod,bare", ("k:v",)), True, "a;env=prod;bare=true;k=v", 0),
+]
+
+
+@pytest.mark.parametrize("series, sanitize_tags, expected, dropped", TAG_CASES)
+def test_tags_are_written_as_carbon_accepts_them(series, sanitize_tags, expected, dropped):
+    """carbon's own TaggedSeries.parse is the oracle: it accepts every tagged name written."""
+    from tests.conftest import require
+
+    try:
+        from carbon.util import TaggedSeries
+    except ImportError:
+        TaggedSeries = None  # noqa: N806
+    seen: list[str] = []
+    name = etsy_key(series, sanitize_tags, seen.append)
+    assert (name, len(seen)) == (expected, dropped)
+    require(TaggedSeries is not None, "carbon is not installed")
+    if ";" in name:
+        parsed = TaggedSeries.parse(name)  # raises on a tag Carbon refuses
+        assert parsed.tags["name"] == name.split(";")[0]
 
 
 def flush_lines(packets, graphite: GraphiteConfig, **agg) -> dict[str, str]:
@@ -188,6 +231,27 @@ def test_rejected_names_are_counted_not_written():
     nxt = aggregator.flush(T0 + 1)
     # once a flush for each Graphite name ("a..b" and "a..$b" are one name)
     assert nxt.counters[SeriesKey("statsd.names_rejected")] == 2
+
+
+def test_dropped_tags_are_counted_once_a_flush_per_series_and_mended_tags_written():
+    """Through the sink's column-wise formatting: clean names (taken whole) beside tagged
+    ones; a series whose tag Carbon refuses is counted once a flush, though it is a
+    counter, a timer (values and counts) and a gauge; a bare tag becomes ``=true``."""
+    aggregator = Aggregator(AggregatorConfig(flush_interval=1.0))
+    clean = b"\n".join(b"web.m%d:1|c" % i for i in range(50))
+    aggregator.ingest(clean + b"\nhits:1|c|#:v,flag\nhits:2|ms|#:v,flag\nhits:3|g|#:v,flag\nq:1|c|#k:")
+    collect = Collect()
+    sink = GraphiteSink(collect, GraphiteConfig(), aggregator.count)
+    sink.flush(aggregator.flush(T0))
+    lines = {n: v for n, v, _ in collect.batches[0]}
+    assert lines["stats.hits;flag=true"] == "1"
+    assert lines["stats.timers.hits.upper;flag=true"] == "2"
+    assert lines["stats.gauges.hits;flag=true"] == "3"
+    assert lines["stats.q;k=true"] == "1"
+    assert lines["stats.web.m49"] == "1"
+    nxt = aggregator.flush(T0 + 1)
+    assert nxt.counters[SeriesKey("statsd.tags_dropped")] == 1
+    assert SeriesKey("statsd.names_rejected") not in nxt.counters
 
 
 def test_raw_names_that_clean_up_alike_are_one_graphite_series():

@@ -40,7 +40,7 @@ STUBBORN = textwrap.dedent(
 )
 
 
-def wait_for(path: Path, deadline: float = 10.0) -> None:
+def wait_for(path: Path, deadline: float = 60.0) -> None:
     end = time.monotonic() + deadline
     while not path.exists():
         assert time.monotonic() < end, f"{path} never appeared"
@@ -69,7 +69,7 @@ def test_dead_child_is_reported_with_its_status_and_log(tmp_path: Path) -> None:
     child = ChildProcess("render", [sys.executable, "-c", "print('cannot open whisper root'); raise SystemExit(3)"],
                          tmp_path / "logs" / "render.log")
     sup.start(child)
-    child.popen.wait(10)
+    child.popen.wait(30)
     with pytest.raises(ChildDied) as died:
         sup.check()
     assert died.value.code == 3

@@ -14,6 +14,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -28,6 +29,7 @@ import pytest
 
 from django_statsd_push.stack import health
 from django_statsd_push.stack.cli import PORT_FLAGS, flag
+from tests.conftest import require_import
 from tests.stack.dashboard_page import panel_points, panels
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +39,7 @@ FLUSH_MS = 1000
 
 def get(url: str) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
+        with urllib.request.urlopen(url, timeout=30) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
@@ -179,9 +181,15 @@ def test_requests_flow_to_render_api_and_prometheus_and_survive_shutdown(stack: 
     for _ in range(sent):
         assert get(app + "/")[0] == 200
     target = "sumSeries(stats.timers.request.*.GET.count)"
-    poll(lambda: render_sum(ports["render_port"], target) >= sent, "request count in the render API", 30, stack)
+    poll(lambda: render_sum(ports["render_port"], target) >= sent, "request count in the render API", 90, stack)
     poll(lambda: prometheus_count(ports["prometheus_port"], "index") >= sent,
-         "request count in the bridge's /metrics", 30, stack)
+         "request count in the bridge's /metrics", 90, stack)
+    # A DogStatsD event sent to the daemon becomes a Graphite event in the render API.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.sendto(b"_e{9,4}:stack e2e|done|#stack-e2e", (HOST, ports["statsd_port"]))
+    events_url = f"http://{HOST}:{ports['render_port']}/events/get_data?tags=stack-e2e"
+    poll(lambda: [e["what"] for e in json.loads(get(events_url)[1])] == ["stack e2e"],
+         "the DogStatsD event in the render API's events", 90, stack)
 
     # Phase 2: requests right before SIGTERM still reach Whisper (a flush after the app
     # stops, then the daemon and carbon drain), and no earlier point is overwritten.
@@ -194,7 +202,7 @@ def test_requests_flow_to_render_api_and_prometheus_and_survive_shutdown(stack: 
     assert "stopped app" in output and output.index("stopped app") < output.index("stopped daemon") \
         < output.index("stopped carbon-cache"), output
 
-    import whisper
+    whisper = require_import("whisper")
 
     totals = {}
     now = int(time.time()) + 10  # the SIGTERM flush is stamped with its interval's end, maybe ahead
@@ -259,6 +267,15 @@ def test_demo_traffic_fills_every_dashboard_panel(tmp_path: Path) -> None:
             for target in panel["targets"]:
                 poll(lambda: render_sum(port, target) > 0, f"{panel['id']}: {target}", 60, stack)
         points = panel_points(HOST, port, tmp_path / "profile")
+        # the deploy marker demo-traffic posted at start, and one from the example app's manage.py
+        # (STATSD_EVENTS_URL as the stack sets it for the app)
+        env = dict(os.environ, DJANGO_SETTINGS_MODULE="exampleproject.settings",
+                   STATSD_EVENTS_URL=f"http://{HOST}:{port}/events/")
+        done = subprocess.run([sys.executable, "manage.py", "statsd_event", "deploy e2e", "--tags", "deploy,web"],
+                              cwd=ROOT / "examples", env=env, capture_output=True, text=True, timeout=60)
+        assert "recorded" in done.stdout, done.stderr
+        status, body = get(f"http://{HOST}:{port}/events/get_data?tags=deploy")
+        assert status == 200 and [e["what"] for e in json.loads(body)] == ["demo-traffic started", "deploy e2e"]
         assert stack.stop() == 0
     assert list(points) == [p["id"] for p in panels()]
     assert all(n > 0 for n in points.values()), points

@@ -1,3 +1,3 @@
 """Render functions, one module per graphite group; importing this package registers them."""
 
-from . import aliases, calculate, combine, filters, forecast, generators, graph, transform  # noqa: F401
+from . import aliases, calculate, combine, filters, forecast, generators, graph, tags, transform  # noqa: F401

@@ -2,6 +2,9 @@
 // plain SVG (no chart library to vendor or update). After every refresh each panel
 // carries data-points (non-null points drawn) and <body> carries data-state and
 // data-points-total, which the headless-Chromium test reads from the dumped DOM.
+// Events (/events/get_data: deploy markers) are drawn on every chart as dashed vertical
+// lines labelled with their "what"; ?events=deploy,web shows only events with those
+// tags, ?events=none none.
 "use strict";
 
 const RANGES = ["-5min", "-15min", "-1h", "-6h", "-24h"];
@@ -13,7 +16,20 @@ const params = new URLSearchParams(location.search);
 const state = {
   from: params.get("from") || "-15min",
   refresh: Number(params.get("refresh") || 10),
+  events: params.get("events") || "",
+  prefix: (params.get("prefix") || "").replace(/[^A-Za-z0-9_.-]/g, "_").replace(/^\.+|\.+$/g, ""),
 };
+
+// ?prefix=<STATSD_PREFIX>: the Django side puts it first in every name, so the daemon
+// writes stats.timers.<prefix>.request..., stats.<prefix>.response..., stats_counts.<prefix>...
+// panels.json is written without one; aliasByNode counts nodes from the end (-3, -2)
+// so the legends do not move with it.
+function withPrefix(target) {
+  if (!state.prefix) return target;
+  // (the demo traffic's tagged series come from the stack's traffic generator, not Django: unprefixed)
+  return target.replace(/\b(stats\.timers|stats\.gauges|stats\.sets|stats_counts|stats)\.(?!(?:timers|gauges|sets|demo_traffic)\.)/g,
+                        `$1.${state.prefix}.`);
+}
 
 function el(tag, attrs, text) {
   const node = tag.startsWith("svg:")
@@ -23,11 +39,19 @@ function el(tag, attrs, text) {
   return node;
 }
 
-function renderUrl(panel) {
+// The panel's query: JSON for the chart drawn here, or the same targets as a PNG graph
+// drawn by the render API (graphite-web's look), which the panel links to.
+function renderUrl(panel, format = "json") {
   const q = new URLSearchParams();
-  for (const t of panel.targets) q.append("target", t);
+  for (const t of panel.targets) q.append("target", withPrefix(t));
   q.set("from", state.from);
-  q.set("format", "json");
+  q.set("format", format);
+  if (format === "png") {
+    q.set("title", panel.title);
+    if (panel.unit) q.set("vtitle", panel.unit);
+    q.set("width", "800");
+    q.set("height", "400");
+  }
   return "/render?" + q.toString();
 }
 
@@ -54,7 +78,37 @@ function clock(ts) {
   return String(d.getHours()).padStart(2, "0") + ":" + String(d.getMinutes()).padStart(2, "0");
 }
 
-function drawChart(svg, series, panel) {
+// Events in the shown range, oldest first; [] if they cannot be read (the charts still draw).
+async function fetchEvents() {
+  if (state.events === "none") return [];
+  const q = new URLSearchParams({ from: state.from, until: "now" });
+  const tags = state.events.replace(/,/g, " ").trim();
+  if (tags) q.set("tags", tags);
+  try {
+    const response = await fetch("/events/get_data?" + q.toString(), { cache: "no-store" });
+    return response.ok ? await response.json() : [];
+  } catch (err) {
+    return [];
+  }
+}
+
+function drawEvents(svg, events, x, tMin, tMax, box) {
+  let drawn = 0;
+  for (const e of events) {
+    if (e.when < tMin || e.when > tMax) continue;
+    const at = x(e.when).toFixed(1);
+    const g = el("svg:g", { class: "event", "data-when": String(e.when) });
+    g.append(el("svg:title", {}, `${e.what}${e.tags.length ? " [" + e.tags.join(", ") + "]" : ""}` +
+                                 `${e.data ? "\n" + e.data : ""}`));
+    g.append(el("svg:line", { x1: at, x2: at, y1: box.top, y2: box.bottom, class: "event-line" }));
+    g.append(el("svg:text", { x: Number(at) + 3, y: box.top + 9, class: "event-label" }, e.what));
+    svg.append(g);
+    drawn++;
+  }
+  return drawn;
+}
+
+function drawChart(svg, series, panel, events) {
   svg.replaceChildren();
   const W = 560, H = 220, L = 48, R = 10, T = 10, B = 24;
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
@@ -63,12 +117,16 @@ function drawChart(svg, series, panel) {
     tMin = Math.min(tMin, t); tMax = Math.max(tMax, t);
     if (v !== null) { vMax = Math.max(vMax, v); vMin = Math.min(vMin, v); }
   }
-  if (!isFinite(tMin)) return;
+  if (!isFinite(tMin)) return 0;
   if (panel.max !== undefined) vMax = Math.max(vMax, panel.max);
   if (vMax === vMin) vMax = vMin + 1;
   const step = niceStep(vMax - vMin, 4);
   vMax = Math.ceil(vMax / step) * step;
   const x = (t) => L + (tMax === tMin ? 0 : (t - tMin) / (tMax - tMin)) * (W - L - R);
+  // the time axis, for tests that check a marker sits where its time is
+  for (const [k, v] of Object.entries({ "data-t0": tMin, "data-t1": tMax, "data-x0": L, "data-x1": W - R })) {
+    svg.setAttribute(k, String(v));
+  }
   const y = (v) => T + (1 - (v - vMin) / (vMax - vMin)) * (H - T - B);
 
   for (let v = vMin; v <= vMax + step / 2; v += step) {
@@ -94,6 +152,7 @@ function drawChart(svg, series, panel) {
       svg.append(el("svg:circle", { cx: x(t), cy: y(v), r: 2.5, fill: COLORS[i % COLORS.length] }));
     }
   });
+  return drawEvents(svg, events, x, tMin, tMax, { top: T, bottom: H - B });
 }
 
 function drawLegend(ul, series) {
@@ -110,15 +169,17 @@ function drawLegend(ul, series) {
 
 function buildPanel(panel) {
   const section = el("section", { class: "panel", id: panel.id, "data-points": "0" });
-  const h2 = el("h2", { title: panel.targets.join("\n") }, panel.title);
+  const h2 = el("h2", { title: panel.targets.map(withPrefix).join("\n") }, panel.title);
   h2.append(el("span", { class: "unit" }, panel.unit));
+  h2.append(el("a", { class: "png", href: renderUrl(panel, "png"), target: "_blank",
+                      title: "this panel as a PNG graph" }, "PNG"));
   section.append(h2, el("svg:svg", { class: "chart", role: "img", "aria-label": panel.title }),
                  el("p", { class: "message" }), el("ul", { class: "legend" }));
   document.getElementById("panels").append(section);
   return section;
 }
 
-async function refreshPanel(panel, section) {
+async function refreshPanel(panel, section, events) {
   const message = section.querySelector(".message");
   try {
     const response = await fetch(renderUrl(panel), { cache: "no-store" });
@@ -127,7 +188,8 @@ async function refreshPanel(panel, section) {
     const series = JSON.parse(body);
     const points = series.reduce(
       (n, s) => n + s.datapoints.filter(([v]) => v !== null).length, 0);
-    drawChart(section.querySelector("svg"), series, panel);
+    const marked = drawChart(section.querySelector("svg"), series, panel, events);
+    section.setAttribute("data-events", String(marked));
     drawLegend(section.querySelector(".legend"), series);
     message.textContent = points ? "" : "No data yet: start some traffic (statsd-push demo-traffic).";
     section.setAttribute("data-points", String(points));
@@ -143,7 +205,9 @@ async function refreshPanel(panel, section) {
 }
 
 async function refreshAll(panels, sections) {
-  const counts = await Promise.all(panels.map((p, i) => refreshPanel(p, sections[i])));
+  const events = await fetchEvents();
+  const counts = await Promise.all(panels.map((p, i) => refreshPanel(p, sections[i], events)));
+  document.body.setAttribute("data-events-total", String(events.length));
   document.body.setAttribute("data-points-total", String(counts.reduce((a, b) => a + b, 0)));
   document.body.setAttribute("data-state", "loaded");
   document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();

@@ -35,9 +35,10 @@ OWN_PREFIX = "statsd_push_bridge_"
 _RESERVED_LABELS = {COUNTER: (), GAUGE: (), HISTOGRAM: ("le",), SUMMARY: ("quantile",)}
 EXPIRY_CHECK_SECONDS = 1.0
 
-# The names each Prometheus type writes into the exposition, to refuse a new family
-# whose lines would collide with another's (gauge "x_count" beside histogram "x").
-_SUFFIXES = {COUNTER: ("_total",), GAUGE: ("",), HISTOGRAM: ("", "_bucket", "_sum", "_count"), SUMMARY: ("", "_sum", "_count")}
+# The names each Prometheus type writes into the exposition (a counter's HELP/TYPE name
+# too), to refuse a new family whose lines would collide with another's (gauge or
+# counter "x_count" beside histogram "x"), as statsd_exporter's registry does.
+_SUFFIXES = {COUNTER: ("", "_total"), GAUGE: ("",), HISTOGRAM: ("", "_bucket", "_sum", "_count"), SUMMARY: ("", "_sum", "_count")}
 
 
 def family_name(name: str, prom_type: str) -> str:
@@ -129,6 +130,7 @@ class SeriesStore:
         self._routes: dict[tuple[SeriesKey, str], _Route] = {}
         self._route_cap = max(4 * max_series, 10_000)
         self._set_series: set[Series] = set()
+        self._refused_now: set[tuple[SeriesKey, str]] = set()  # refused in this apply()
         self._next_expiry = 0.0
 
     def replace_mapper(self, load: Callable[[], Mapper]) -> None:
@@ -161,6 +163,9 @@ class SeriesStore:
         own_prefix = snapshot.prefix_stats + "."
         stats = self.stats
         with self.lock:
+            for reason, amount in snapshot.rejections.items():
+                stats["sample_errors", reason] += amount
+            self._create_in_order(snapshot, own_prefix, now)
             for key, value in snapshot.counters.items():
                 if key.name.startswith(own_prefix):
                     stats["daemon", key.name[len(own_prefix) :]] += value
@@ -182,10 +187,28 @@ class SeriesStore:
                 if route is None or not values:
                     continue
                 self._observe(route, values, timer_counts.get(key, float(len(values))), now)
+            observation_counts = snapshot.observation_counts
+            for key, values in snapshot.observations.items():  # DogStatsD h/d, their own unit
+                route = self._route(key, "h", now, True)
+                if route is not None:
+                    self._observe(route, values, observation_counts.get(key, float(len(values))), now)
             idle_repeats = self.idle_repeats
+            changes = snapshot.gauge_changes
             for key, value in snapshot.gauges.items():
                 if key.name.startswith(own_prefix):
                     continue  # the daemon's timestamp_lag: the bridge exports its own health
+                change = changes.get(key) if changes else None
+                if change is not None:  # a delta with no base in the daemon: add it here
+                    route = self._route(key, "g", now, True)
+                    if route is None:
+                        continue
+                    route.last = None
+                    series = route.series
+                    series.value += change * route.scale  # type: ignore[union-attr]
+                    if change or not idle_repeats:
+                        series.last_seen = now  # type: ignore[union-attr]
+                        stats["samples", GAUGE] += 1
+                    continue
                 cached = self._routes.get((key, "g")) if idle_repeats else None
                 changed = cached is None or cached.last != value
                 route = self._route(key, "g", now, changed)
@@ -214,9 +237,23 @@ class SeriesStore:
             if now >= self._next_expiry:
                 self._expire(now)
                 self._next_expiry = now + EXPIRY_CHECK_SECONDS
+            self._refused_now.clear()
             stats["flushes", ""] += 1
             self.generation += 1
             self.last_flush_seconds = time.perf_counter() - started
+
+    def _create_in_order(self, snapshot: Snapshot, own_prefix: str, now: float) -> None:
+        """Series new in this flush get their routes in arrival order, so that a name
+        sent as a gauge and then as a counter in one flush keeps the first type, as in
+        statsd_exporter (the tables below are read type by type). Also creates a series
+        whose first value is an idle-looking 0 (``x:0|c``): it was sent."""
+        tables = {"c": snapshot.counters, "ms": snapshot.timers, "g": snapshot.gauges, "s": snapshot.sets,
+                  "h": snapshot.observations}
+        for kind, key in snapshot.first_seen:
+            value = tables[kind].get(key)
+            if value is None or key.name.startswith(own_prefix) or (kind == "c" and value < 0):  # type: ignore[operator]
+                continue
+            self._route(key, kind, now, True)
 
     def _observe(self, route: _Route, values: tuple[float, ...], count: float, now: float) -> None:
         """``values`` are sorted (the snapshot promises it), so each cumulative bucket is
@@ -254,9 +291,11 @@ class SeriesStore:
                 return None
             if route.series.alive:
                 return route
-        if not active:
+        if not active or cache_key in self._refused_now:
             return None
         route = self._resolve(key, statsd_type, now)
+        if route is None:
+            self._refused_now.add(cache_key)  # counted once a flush, not once per table read
         if route is not None:
             routes = self._routes
             if len(routes) >= self._route_cap:
@@ -366,7 +405,7 @@ def _merge(tags: dict[str, str], result: Result) -> dict[str, str]:
 def _prom_type(statsd_type: str, rule: Rule) -> str:
     if statsd_type == "c":
         return COUNTER
-    if statsd_type == "ms":
+    if statsd_type in ("ms", "h"):
         return SUMMARY if rule.observer_type == "summary" else HISTOGRAM
     return GAUGE
 
