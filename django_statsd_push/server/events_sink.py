@@ -60,6 +60,7 @@ class EventsSink:
         self._failing: str | None = None  # the error that began the current outage
         self._dropped_in_outage = 0
         self._give_up_at = float("inf")  # set by close(): later events are dropped, not posted
+        self._drop_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="statsd-events", daemon=True)
         self._thread.start()
 
@@ -84,16 +85,29 @@ class EventsSink:
     def close(self, timeout: float) -> None:
         """Post what is queued within ``timeout`` seconds; the rest is dropped, counted."""
         self._give_up_at = time.monotonic() + timeout
-        self._queue.put(None)
-        self._thread.join(max(0.0, timeout) + 0.1)
+        try:
+            self._queue.put(None, timeout=max(0.0, timeout))
+        except queue.Full:
+            # The poster is still in one post (a stuck server) with the queue full behind
+            # it: a plain put waited out that post's own timeout. What is queued is past
+            # the deadline now and would be dropped as "stopping" anyway: drop it here.
+            while True:
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                self._drop("stopping")
+            self._queue.put_nowait(None)
+        self._thread.join(max(0.0, self._give_up_at - time.monotonic()) + 0.1)
 
     def _drop(self, why: str) -> None:
-        self.dropped += 1
-        self.count("events_dropped", 1)
-        if self._failing is None:
-            self._failing = why
-            log.warning("DogStatsD events not posted to %s (%s): dropping them until it answers", self.url, why)
-        self._dropped_in_outage += 1
+        with self._drop_lock:  # the poster's thread, and close() with a full queue
+            self.dropped += 1
+            self.count("events_dropped", 1)
+            if self._failing is None:
+                self._failing = why
+                log.warning("DogStatsD events not posted to %s (%s): dropping them until it answers", self.url, why)
+            self._dropped_in_outage += 1
 
     def _run(self) -> None:
         while (body := self._queue.get()) is not None:

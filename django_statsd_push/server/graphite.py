@@ -8,13 +8,14 @@ so the compatibility tests compare it against etsy's output directly. ``Graphite
 Names: etsy builds ``name;tag=value;...`` from DogStatsD tags (first ``;`` of a tag ->
 ``_``, first ``:`` -> ``=``) and strips everything outside ``[A-Za-z0-9_.;=-]`` after
 turning whitespace into ``_`` and ``/`` into ``-``. Beyond etsy: Telegraf's
-``name,k=v`` tags are tags, and tags Carbon would refuse are mended (``carbon_tags``). That sanitising happens here, not in
-the parser: the aggregator keys series by the raw name (the Prometheus bridge needs it,
-and it keeps the ingest path free of regexes). etsy sanitises at parse time, so raw
-names that clean up to one Graphite name are one series there; ``format_snapshot``
-combines them the same way before writing (counters summed, timer values pooled,
-sets united, gauges: the latest update wins, see ``GaugeHistory``), so Carbon gets
-one line per name and ``numStats`` counts Graphite names, as in etsy.
+``name,k=v`` tags are tags, and tags Carbon would refuse are mended (``carbon_tag``).
+That sanitising happens here, not in the parser: the aggregator keys series by the raw
+name (the Prometheus bridge needs it, and it keeps the ingest path free of regexes).
+etsy sanitises at parse time, so raw names that clean up to one Graphite name are one
+series there; ``format_snapshot`` combines them the same way before writing (counters
+summed, timer values pooled, sets united, gauges: the latest update wins, see
+``GaugeHistory``), so Carbon gets one line per name and ``numStats`` counts Graphite
+names, as in etsy.
 
 Safety: whatever the settings, a name that could leave the Whisper root or break
 Carbon's line format (``/``, ``\\``, NUL, whitespace, an empty or over-long path
@@ -26,27 +27,36 @@ from __future__ import annotations
 import operator
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from itertools import repeat
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from django_statsd_push.server.carbon_client import Line
-from django_statsd_push.server.js import js_round, js_str
+from django_statsd_push.server.js import js_round, js_strs
 from django_statsd_push.server.snapshot import SeriesKey, Snapshot
-from django_statsd_push.server.timer_stats import timer_stats
+from django_statsd_push.server.timer_stats import timer_table
 
 V = TypeVar("V")
 
 _WHITESPACE = re.compile(r"\s+")
 _NOT_ALLOWED = re.compile(r"[^a-zA-Z_\-0-9.;=]")
+_CLEAN = re.compile(r"[a-zA-Z_\-0-9.;=]*\Z")
 # Anything Carbon would turn into a path outside the root, or that breaks its line format.
 _UNSAFE = re.compile(r"[/\\\x00\s]")
+# all_safe: is_safe's refusals on newline-joined ASCII names (ASCII whitespace as \s has it).
+_ANY_UNSAFE_CHAR = re.compile(r"[/\\\x00\t\r\f\v \x1c-\x1f]")
+_EMPTY_SEGMENT = ("..", ".;", ".\n", "\n.", "\n;", "\n\n")
+_ALL_CLEAN = re.compile(r"[a-zA-Z_\-0-9.;=\n]*\Z")
+_NAME, _TAGS = operator.itemgetter(0), operator.itemgetter(1)
 MAX_NAME_BYTES = 1024
 MAX_SEGMENT_BYTES = 200  # a Whisper file name is segment + ".wsp"; filesystems stop at 255
 
 
 def sanitize(key: str) -> str:
     """etsy's ``sanitizeKeyName``."""
+    if _CLEAN.match(key):  # most names: one scan instead of three
+        return key
     return _NOT_ALLOWED.sub("", _WHITESPACE.sub("_", key).replace("/", "-"))
 
 
@@ -106,12 +116,33 @@ def carbon_tag(tag: str) -> str | None:
     return key + "=" + value
 
 
+def all_safe(names: Iterable[str]) -> bool:
+    """True when every name is safe, checked in one pass (False: check them one by one).
+
+    Joined by newlines (never inside a name: the protocol splits lines on them), the
+    names are searched once for what ``is_safe`` refuses: an unsafe character, an empty
+    path segment, a name long enough that a segment or the whole could be too long.
+    No names at all is False too (nothing to check one by one).
+    """
+    text = "\n".join(names)
+    if not text or not text.isascii() or text[0] in ".;\n" or text[-1] in ".\n":  # "\n": an empty name
+        return False
+    if any(pair in text for pair in _EMPTY_SEGMENT) or _ANY_UNSAFE_CHAR.search(text):
+        return False  # (a ".." inside tags is safe, but rare: is_safe decides then)
+    return max(map(len, text.split("\n"))) <= MAX_SEGMENT_BYTES
+
+
 def is_safe(name: str) -> bool:
     """Can Carbon store this name inside its Whisper root?"""
-    if not name or _UNSAFE.search(name) or len(name.encode()) > MAX_NAME_BYTES:
+    if not name or _UNSAFE.search(name):
         return False
-    path = name.split(";", 1)[0]
-    return all(0 < len(seg.encode()) <= MAX_SEGMENT_BYTES for seg in path.split("."))
+    size = len(name) if name.isascii() else len(name.encode())
+    if size > MAX_NAME_BYTES:
+        return False
+    path = name.partition(";")[0]
+    if not path or path[0] == "." or path[-1] == "." or ".." in path:  # an empty segment
+        return False
+    return size <= MAX_SEGMENT_BYTES or all(len(seg.encode()) <= MAX_SEGMENT_BYTES for seg in path.split("."))
 
 
 @dataclass
@@ -162,18 +193,40 @@ class GraphiteConfig:
         return ()
 
 
-def by_graphite_name(table: Mapping[SeriesKey, V], name_of: Callable[[SeriesKey], str],
-                     combine: Callable[[V, V], V]) -> dict[str, V]:
-    """``table`` keyed by Graphite name; series sharing a name are combined in table order.
+def graphite_names(series: Sequence[SeriesKey], sanitize_tags: bool = True,
+                   on_dropped_tag: Callable[[str], None] | None = None,
+                   cache: dict[SeriesKey, str] | None = None) -> list[str]:
+    """``etsy_key`` of every series, in order.
 
-    Without a collision (the usual case) this is one dict comprehension.
+    Most names are untagged and already clean (no tag to mend or drop, no Telegraf
+    ``,``): that is checked for all of them in one pass over the joined text, and then
+    the raw names are the Graphite names. Otherwise each series goes through
+    ``etsy_key``, once per ``cache`` (one flush), so ``on_dropped_tag`` hears of a
+    series' dropped tags once however many tables hold it.
     """
-    merged = {name_of(series): value for series, value in table.items()}
-    if len(merged) == len(table):
+    names = list(map(_NAME, series))
+    if not any(map(_TAGS, series)) and _ALL_CLEAN.match("\n".join(names)):
+        return names
+    if cache is None:
+        cache = {}
+    out = []
+    for one in series:
+        name = cache.get(one)
+        if name is None:
+            name = cache[one] = etsy_key(one, sanitize_tags, on_dropped_tag)
+        out.append(name)
+    return out
+
+
+def by_graphite_name(table: Mapping[SeriesKey, V], names_of: Callable[[Sequence[SeriesKey]], list[str]],
+                     combine: Callable[[V, V], V]) -> dict[str, V]:
+    """``table`` keyed by Graphite name; series sharing a name are combined in table order."""
+    names = names_of(list(table))
+    merged = dict(zip(names, table.values()))
+    if len(merged) == len(table):  # no collision: the usual case
         return merged
     merged = {}
-    for series, value in table.items():
-        name = name_of(series)
+    for name, value in zip(names, table.values()):
         merged[name] = combine(merged[name], value) if name in merged else value
     return merged
 
@@ -199,14 +252,15 @@ class GaugeHistory:
         self.previous: Mapping[SeriesKey, float] = {}
         self.written: dict[str, float] = {}  # names with several raw series only
 
-    def merge(self, snapshot: Snapshot, name_of: Callable[[SeriesKey], str]) -> dict[str, float]:
+    def merge(self, snapshot: Snapshot, names_of: Callable[[Sequence[SeriesKey]], list[str]]) -> dict[str, float]:
         gauges = snapshot.gauges
-        merged = {name_of(series): value for series, value in gauges.items()}
+        names = names_of(list(gauges))
+        merged = dict(zip(names, gauges.values()))
         written: dict[str, float] = {}
         if len(merged) < len(gauges):
             groups: dict[str, list[SeriesKey]] = {}
-            for series in gauges:
-                groups.setdefault(name_of(series), []).append(series)
+            for name, series in zip(names, gauges):
+                groups.setdefault(name, []).append(series)
             lag = SeriesKey(f"{snapshot.prefix_stats}.timestamp_lag")
             previous = self.previous
             for name, members in groups.items():
@@ -232,6 +286,12 @@ def format_snapshot(snapshot: Snapshot, config: GraphiteConfig,
 
     ``gauge_history`` carries colliding gauges' values from one flush to the next; the
     sink passes its own. Without it each call starts afresh.
+
+    Lines come out type by type as in etsy (counters, timers, gauges, sets, then the
+    daemon's own), and within a type stat by stat rather than name by name: the names
+    and values of one stat are built as whole columns, which is what makes a flush of
+    half a million names fast in Python. Carbon, and etsy's users, see a set of lines;
+    the order within a flush carries no meaning.
     """
     started = time.monotonic()
     ts = js_round(snapshot.timestamp)
@@ -240,14 +300,12 @@ def format_snapshot(snapshot: Snapshot, config: GraphiteConfig,
     lines: list[Line] = []
     num_stats = 0
     sanitize_tags = config.key_name_sanitize
-    names: dict[SeriesKey, str] = {}
     writable: dict[str, bool] = {}
 
-    def name_of(series: SeriesKey) -> str:
-        name = names.get(series)
-        if name is None:
-            name = names[series] = etsy_key(series, sanitize_tags, on_dropped_tag)
-        return name
+    names: dict[SeriesKey, str] = {}  # etsy_key of each series that needed it: tags dropped counted once a flush
+
+    def names_of(series: Sequence[SeriesKey]) -> list[str]:
+        return graphite_names(series, sanitize_tags, on_dropped_tag, names)
 
     def safe(key: str) -> bool:
         """Checked (and a rejection counted) once per name a flush.
@@ -262,60 +320,83 @@ def format_snapshot(snapshot: Snapshot, config: GraphiteConfig,
                 on_rejected(key)
         return ok
 
-    def fmt(namespace: list[str], key: str, *parts: str) -> str:
-        name, sep, tags = key.partition(";")
-        return ".".join([*namespace, name, *parts]) + suffix + sep + tags
+    def emit(namespace: list[str], keys: _Keys, stat: str, values: Sequence[float]) -> None:
+        """One stat for many names, ``values`` in the order of ``keys``."""
+        head = ".".join(namespace) + "." if namespace else ""
+        tail = ("." + stat if stat else "") + suffix
+        paths, tags = keys
+        if tags is None and paths:  # one join and one split: C loops (no name holds a newline)
+            names = (head + (tail + "\n" + head).join(paths) + tail).split("\n")
+        elif tags is None:
+            names = []
+        else:
+            names = [f"{head}{path}{tail}{tag}" for path, tag in zip(paths, tags)]
+        lines.extend(zip(names, js_strs(values), repeat(ts)))
 
-    def add(name: str, value: float) -> None:
-        lines.append((name, js_str(value), ts))
+    def writable_keys(table: Mapping[str, V]) -> tuple[_Keys, list[V]]:
+        """The names Carbon can take, and their values."""
+        nonlocal num_stats
+        num_stats += len(table)
+        if all_safe(table):
+            return _split_tags(list(table)), list(table.values())
+        keys = [key for key in table if safe(key)]
+        return _split_tags(keys), [table[key] for key in keys]
 
     interval = snapshot.interval
-    for key, value in by_graphite_name(snapshot.counters, name_of, operator.add).items():
-        num_stats += 1
-        if not safe(key):
-            continue
-        if config.legacy_namespace:
-            add(fmt(ns["counter"], key), value / interval)
-            if config.flush_counts:
-                add(fmt(["stats_counts"], key), value)
-        else:
-            add(fmt(ns["counter"], key, "rate"), value / interval)
-            if config.flush_counts:
-                add(fmt(ns["counter"], key, "count"), value)
+    keys, counts = writable_keys(by_graphite_name(snapshot.counters, names_of, operator.add))
+    rates = list(map(operator.truediv, counts, repeat(interval)))
+    if config.legacy_namespace:
+        emit(ns["counter"], keys, "", rates)
+        if config.flush_counts:
+            emit(["stats_counts"], keys, "", counts)
+    else:
+        emit(ns["counter"], keys, "rate", rates)
+        if config.flush_counts:
+            emit(ns["counter"], keys, "count", counts)
 
-    timer_counts = by_graphite_name(snapshot.timer_counts, name_of, operator.add)
-    for key, values in by_graphite_name(snapshot.timers, name_of, _pool).items():
-        num_stats += 1
-        if not safe(key):
-            continue
-        stats = timer_stats(values, timer_counts.get(key, 0), interval,
-                            config.percent_threshold, config.bins_for(key),
-                            config.calculated_timer_metrics)
-        for stat, value in stats.items():
-            if isinstance(value, dict):
-                for sub, sub_value in value.items():
-                    add(fmt(ns["timer"], key, stat, sub), sub_value)
-            else:
-                add(fmt(ns["timer"], key, stat), value)
+    timer_counts = by_graphite_name(snapshot.timer_counts, names_of, operator.add)
+    timers = by_graphite_name(snapshot.timers, names_of, _pool)
+    num_stats += len(timers)
+    groups: dict[tuple[int, tuple[float | str, ...]], list[str]] = {}
+    every_timer_safe = all_safe(timers)
+    for key, values in timers.items():  # timers alike (as many values, same bins): one table
+        if every_timer_safe or safe(key):
+            groups.setdefault((len(values), tuple(config.bins_for(key))), []).append(key)
+    for (_, bins), members in groups.items():
+        table = timer_table([timers[key] for key in members], [timer_counts.get(key, 0) for key in members],
+                            interval, config.percent_threshold, bins, config.calculated_timer_metrics)
+        split = _split_tags(members)
+        for stat, column in table.items():
+            emit(ns["timer"], split, stat, column)
 
-    for key, value in (gauge_history or GaugeHistory()).merge(snapshot, name_of).items():
-        num_stats += 1
-        if safe(key):
-            add(fmt(ns["gauge"], key), value)
+    keys, values = writable_keys((gauge_history or GaugeHistory()).merge(snapshot, names_of))
+    emit(ns["gauge"], keys, "", values)
 
-    for key, members in by_graphite_name(snapshot.sets, name_of, operator.or_).items():
-        num_stats += 1
-        if safe(key):
-            add(fmt(ns["set"], key, "count"), len(members))
+    keys, members = writable_keys(by_graphite_name(snapshot.sets, names_of, operator.or_))
+    emit(ns["set"], keys, "count", [len(m) for m in members])
 
     prefix = snapshot.prefix_stats
     calculation_ms = js_round((time.monotonic() - started) * 1000)
-    if config.legacy_namespace:
-        add(f"{prefix}.numStats{suffix}", num_stats)
-        add(f"stats.{prefix}.graphiteStats.calculationtime{suffix}", calculation_ms)
-        add(f"stats.{prefix}.processing_time{suffix}", js_round(snapshot.processing_ms))
-    else:
-        add(fmt(ns["global"], prefix, "numStats"), num_stats)
-        add(fmt(ns["global"], prefix, "graphiteStats", "calculationtime"), calculation_ms)
-        add(fmt(ns["global"], prefix, "processing_time"), js_round(snapshot.processing_ms))
+    own = (("numStats", num_stats), ("graphiteStats.calculationtime", calculation_ms),
+           ("processing_time", js_round(snapshot.processing_ms)))
+    for stat, value in own:
+        if config.legacy_namespace:  # etsy: "statsd.numStats", but "stats.statsd.processing_time"
+            emit([] if stat == "numStats" else ["stats"], ([prefix], None), stat, [value])
+        else:
+            emit(ns["global"], ([prefix], None), stat, [value])
     return lines
+
+
+_Keys = tuple[list[str], "list[str] | None"]  # paths, and each one's ";tags" (None: no tags at all)
+
+
+def _split_tags(keys: list[str]) -> _Keys:
+    """``a.b;env=prod`` -> ``a.b`` and ``;env=prod``: the suffix goes between them."""
+    if ";" not in "".join(keys):
+        return keys, None
+    paths, tags = [], []
+    for key in keys:
+        path, sep, rest = key.partition(";")
+        paths.append(path)
+        tags.append(sep + rest)
+    return paths, tags

@@ -161,9 +161,10 @@ class CarbonCapture:
 class EtsyStatsd:
     """etsy statsd running as a child process with the given config (JSON-able dict)."""
 
-    def __init__(self, stats_js: Path, config: dict | string.Template) -> None:
+    def __init__(self, stats_js: Path, config: dict | string.Template, stderr=subprocess.DEVNULL) -> None:
         """``config``: a dict (written as JSON), or the text of a config.js with ``$port``
-        and ``$mgmt_port`` where the free ports go."""
+        and ``$mgmt_port`` where the free ports go. ``stderr``: where node's goes (a
+        benchmark keeps it to say why a run died)."""
         self.udp_port = free_port(socket.SOCK_DGRAM)
         self.mgmt_port = free_port()
         self._dir = tempfile.TemporaryDirectory(prefix="etsy-statsd-")
@@ -175,7 +176,7 @@ class EtsyStatsd:
                            "mgmt_address": "127.0.0.1", **config}
             path.write_text(json.dumps(self.config))
         self.proc = subprocess.Popen(["node", str(stats_js), str(path)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, cwd=self._dir.name)
+                                     stderr=stderr, cwd=self._dir.name)
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 60.0) -> None:

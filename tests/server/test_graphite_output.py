@@ -8,11 +8,11 @@ from collections.abc import Callable
 import pytest
 
 from django_statsd_push.server.aggregate import Aggregator, AggregatorConfig
-from django_statsd_push.server.graphite import GraphiteConfig, etsy_key, format_snapshot, is_safe, sanitize
+from django_statsd_push.server.graphite import GraphiteConfig, all_safe, etsy_key, format_snapshot, is_safe, sanitize
 from django_statsd_push.server.graphite_sink import GraphiteSink
-from django_statsd_push.server.js import js_str
+from django_statsd_push.server.js import js_str, js_strs
 from django_statsd_push.server.snapshot import SeriesKey
-from django_statsd_push.server.timer_stats import timer_stats
+from django_statsd_push.server.timer_stats import timer_stats, timer_table
 
 from .etsy_lines import FIXTURES, fixture_lines, masked
 from .helpers import Collect, ingest_as_workers
@@ -129,6 +129,9 @@ def test_percent_threshold_list_decimal_and_negative():
 def test_histogram_bins_and_calculated_timer_metrics():
     stats = timer_stats([1.0, 5.0, 5.5, 500.0], 4, 1.0, [90], [5, 7.5, 100])
     assert stats["histogram"] == {"bin_5": 1, "bin_7_5": 2, "bin_100": 0}  # 500: above the last bin
+    # etsy walks the values once: a bin after a larger edge takes nothing
+    assert timer_stats([1.0, 5.0, 5.5, 500.0], 4, 1.0, [90], [100, 5, "inf"])["histogram"] == \
+        {"bin_100": 3, "bin_5": 0, "bin_inf": 1}
     only = timer_stats([1.0, 2.0], 2, 1.0, [90], (), ["upper_percent", "count"])
     assert set(only) == {"upper_90", "count"}
 
@@ -163,9 +166,57 @@ def test_numbers_are_written_as_javascript_does(value, text):
     assert js_str(value) == text
 
 
+@pytest.mark.parametrize("column", [
+    [1.0, 5.0, 900.0], [0.5, 2.0, -3.25], [-0.0, 0.0, 7.0], [54.111111111111114, -0.0], [1e-7, 2.0, 1e21],
+    [1e16, 3.5], [float("nan"), 1.0], [float("inf"), -1.0], [3, 4, 2**60], [0.0001, -0.0001, 0.00009999],
+    [2.0**53, 2.0**53 - 1], [], [7, 8.5],
+], ids=repr)
+def test_whole_columns_are_written_as_js_str_writes_each_value(column):
+    import numpy as np
+
+    expected = [js_str(v) for v in column]
+    assert js_strs(column) == expected
+    if column and all(isinstance(v, float) for v in column):
+        assert js_strs(np.array(column)) == expected
+
+
+def test_timers_computed_together_equal_each_computed_alone():
+    """timer_table over rows of one length gives each row what a one-row table gives it."""
+    import random
+
+    rnd = random.Random(7)
+    for n in (1, 2, 5, 11):
+        rows = [sorted(rnd.choice([rnd.randint(0, 900), rnd.random() * 1e3, rnd.random() / 3]) for _ in range(n))
+                for _ in range(40)]
+        counts = [rnd.choice([n, n * 10, n / 0.3]) for _ in rows]
+        args = (2.5, [90, 50, 99.9, -10, -100], [0.5, 100, 50, "inf"], None)
+        together = timer_table(rows, counts, *args)
+        for i, (row, count) in enumerate(zip(rows, counts)):
+            alone = timer_table([row], [count], *args)
+            assert list(alone) == list(together)
+            assert [js_strs(c[i:i + 1]) for c in together.values()] == [js_strs(c) for c in alone.values()]
+
+
 @pytest.mark.parametrize("name", ["a/b", "a\x00b", "a b", "..", "a..b", "x" * 300, "a." + "b" * 201, "a\\b"])
 def test_unsafe_names_are_refused(name):
     assert not is_safe(name)
+    assert not all_safe(["ok", name])
+    assert not all_safe([name, "ok"])
+
+
+def test_an_empty_name_anywhere_is_not_safe():
+    assert not is_safe("")
+    assert not all_safe(["", "a"]) and not all_safe(["a", ""]) and not all_safe(["a", "", "b"])
+    aggregator = Aggregator(AggregatorConfig(flush_interval=1.0))
+    aggregator.ingest(b"$$:1|c\nok:1|c")  # "$$" sanitises to nothing
+    names = {n for n, _, _ in format_snapshot(aggregator.flush(T0), GraphiteConfig())}
+    assert "stats.ok" in names and "stats." not in names and "stats_counts." not in names
+
+
+@pytest.mark.parametrize("names", [["a.b", "c;t=v"], ["a;t=..v"], ["x" * 200], ["é.b"]], ids=repr)
+def test_safe_names_are_safe_one_by_one_whatever_all_safe_says(names):
+    assert all(is_safe(n) for n in names)
+    assert all_safe(names) == all(n.isascii() and ".." not in n for n in names)
 
 
 def test_rejected_names_are_counted_not_written():
@@ -180,6 +231,27 @@ def test_rejected_names_are_counted_not_written():
     nxt = aggregator.flush(T0 + 1)
     # once a flush for each Graphite name ("a..b" and "a..$b" are one name)
     assert nxt.counters[SeriesKey("statsd.names_rejected")] == 2
+
+
+def test_dropped_tags_are_counted_once_a_flush_per_series_and_mended_tags_written():
+    """Through the sink's column-wise formatting: clean names (taken whole) beside tagged
+    ones; a series whose tag Carbon refuses is counted once a flush, though it is a
+    counter, a timer (values and counts) and a gauge; a bare tag becomes ``=true``."""
+    aggregator = Aggregator(AggregatorConfig(flush_interval=1.0))
+    clean = b"\n".join(b"web.m%d:1|c" % i for i in range(50))
+    aggregator.ingest(clean + b"\nhits:1|c|#:v,flag\nhits:2|ms|#:v,flag\nhits:3|g|#:v,flag\nq:1|c|#k:")
+    collect = Collect()
+    sink = GraphiteSink(collect, GraphiteConfig(), aggregator.count)
+    sink.flush(aggregator.flush(T0))
+    lines = {n: v for n, v, _ in collect.batches[0]}
+    assert lines["stats.hits;flag=true"] == "1"
+    assert lines["stats.timers.hits.upper;flag=true"] == "2"
+    assert lines["stats.gauges.hits;flag=true"] == "3"
+    assert lines["stats.q;k=true"] == "1"
+    assert lines["stats.web.m49"] == "1"
+    nxt = aggregator.flush(T0 + 1)
+    assert nxt.counters[SeriesKey("statsd.tags_dropped")] == 1
+    assert SeriesKey("statsd.names_rejected") not in nxt.counters
 
 
 def test_raw_names_that_clean_up_alike_are_one_graphite_series():
