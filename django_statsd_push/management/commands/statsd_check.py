@@ -34,17 +34,22 @@ _COUNTER = re.compile(r"(?:'((?:[^'\\]|\\.)*)'|([A-Za-z_$][\w$]*))\s*:\s*(-?[0-9
 ATTEMPTS = 3
 ATTEMPT_WAIT = 1.0
 WAIT = ATTEMPTS * ATTEMPT_WAIT
+# Where the daemon says how many flushes it made (ours does), an attempt that a flush
+# interrupted is not counted: against a daemon that flushes every few milliseconds on a
+# busy machine most attempts are. At most this many such repeats.
+FLUSHED_REPEATS = 20
+_FLUSHES = re.compile(r"^flushes: (\d+)$", re.M)
 
 
 class ManagementError(OSError):
     """The management interface could not be asked (refused, timed out, not etsy's)."""
 
 
-def read_counters(host: str, port: int, timeout: float = 2.0) -> dict[str, float]:
-    """The daemon's current counters, by etsy's management ``counters`` command."""
+def _ask(host: str, port: int, command: str, timeout: float = 2.0) -> str:
+    """One etsy management command's answer, up to its ``END`` line."""
     try:
         with socket.create_connection((host, port), timeout=timeout) as conn:
-            conn.sendall(b"counters\n")
+            conn.sendall(command.encode() + b"\n")
             answer = b""
             deadline = time.monotonic() + timeout
             while b"\nEND\n" not in answer:
@@ -56,12 +61,24 @@ def read_counters(host: str, port: int, timeout: float = 2.0) -> dict[str, float
     except OSError as exc:
         raise ManagementError(f"no management interface at {host}:{port} ({exc})") from None
     if b"\nEND\n" not in answer:
-        raise ManagementError(f"{host}:{port} did not answer 'counters' like a statsd daemon")
+        raise ManagementError(f"{host}:{port} did not answer {command!r} like a statsd daemon")
+    return answer.decode("utf-8", "replace")
+
+
+def read_counters(host: str, port: int, timeout: float = 2.0) -> dict[str, float]:
+    """The daemon's current counters, by etsy's management ``counters`` command."""
     counters = {}
-    for quoted, bare, value in _COUNTER.findall(answer.decode("utf-8", "replace")):
+    for quoted, bare, value in _COUNTER.findall(_ask(host, port, "counters", timeout)):
         name = bare or quoted.replace("\\'", "'").replace("\\\\", "\\")
         counters[name] = float(value)
     return counters
+
+
+def read_flushes(host: str, port: int) -> int | None:
+    """How many flushes the daemon has made (``statsd-push serve``'s ``stats``), or None
+    for a daemon that does not say (etsy statsd)."""
+    match = _FLUSHES.search(_ask(host, port, "stats"))
+    return int(match.group(1)) if match else None
 
 
 def _address(transport: Any) -> str:
@@ -149,8 +166,11 @@ class Command(BaseCommand):
     def _send(self, name: str, management: tuple[str, int] | None) -> tuple[str, bool, bool]:
         """(line, dropped, counted): send the metric, and ask the daemon if it counted it."""
         transport = statsd.transport
-        for _ in range(ATTEMPTS):
+        attempts = repeats = 0
+        while attempts < ATTEMPTS:
+            attempts += 1
             before_counters = read_counters(*management) if management else {}
+            flushes = read_flushes(*management) if management else None
             before_dropped = transport.dropped
             with statsd.capture() as sent:
                 statsd.incr(name)
@@ -169,6 +189,9 @@ class Command(BaseCommand):
                 if now < before:  # the daemon flushed (reset its counters): ask again
                     break
                 time.sleep(0.02)
+            if flushes is not None and repeats < FLUSHED_REPEATS and read_flushes(*management) != flushes:
+                attempts -= 1  # a flush hid it: this attempt does not count
+                repeats += 1
         return line, False, False
 
     def _rows(self, rows: list[tuple[str, str]]) -> None:
