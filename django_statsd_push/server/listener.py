@@ -270,13 +270,20 @@ class LineServer:
         self._buffers.pop(conn, None)
         conn.close()
 
-    def _read(self, conn: socket.socket) -> None:
+    def _receive(self, conn: socket.socket) -> bytes | None:
+        """What the connection sent, or None once it is closed (then it is unregistered)."""
         try:
             data = conn.recv(65536)
         except OSError:
             data = b""
         if not data:
             self._close(conn)
+            return None
+        return data
+
+    def _read(self, conn: socket.socket) -> None:
+        data = self._receive(conn)
+        if data is None:
             return
         buffer = self._buffers[conn]
         buffer += data

@@ -230,12 +230,8 @@ class _StreamServer(LineServer):
         if not framed:
             super()._read(conn)
             return
-        try:
-            data = conn.recv(65536)
-        except OSError:
-            data = b""
-        if not data:
-            self._close(conn)
+        data = self._receive(conn)
+        if data is None:
             return
         buffer = self._buffers[conn]
         buffer += data

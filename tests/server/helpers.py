@@ -57,6 +57,16 @@ def mgmt(port: int, command: str) -> str:
         return data.decode()
 
 
+def eventually(read, check, timeout: float = 60.0):
+    """``read()`` until ``check(value)`` holds; the last value either way (for the message)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if check(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
+
+
 def wait_received(daemon, n: int, timeout: float = 30.0) -> None:
     """Until the daemon has counted ``n`` metrics (lines) since start."""
     deadline = time.monotonic() + timeout

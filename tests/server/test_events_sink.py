@@ -19,21 +19,12 @@ from django_statsd_push.server.snapshot import Snapshot
 from tests.conftest import require_import
 from tests.render.conftest import render_process
 
-from .helpers import Serve
+from .helpers import Serve, eventually
 
 
 def get_json(url: str):
     with urllib.request.urlopen(url, timeout=30) as response:
         return json.load(response)
-
-
-def eventually(read, check, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = read()
-        if check(value) or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 class Counts:

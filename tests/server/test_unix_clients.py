@@ -15,7 +15,6 @@ import stat
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -23,7 +22,7 @@ import pytest
 from django_statsd_push import statsd
 from tests.conftest import require_import
 
-from .helpers import ROOT, Serve, mgmt
+from .helpers import ROOT, Serve, eventually, mgmt
 
 
 @pytest.fixture
@@ -32,16 +31,6 @@ def short_dir() -> Iterator[str]:
     path = tempfile.mkdtemp(prefix="sp-unix-", dir="/tmp")
     yield path
     shutil.rmtree(path, ignore_errors=True)
-
-
-def eventually(read, check, timeout: float = 60.0):
-    """``read()`` until ``check(value)`` holds; the last value either way (for the message)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = read()
-        if check(value) or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 def serve(short_dir: str, *args: str) -> Serve:
