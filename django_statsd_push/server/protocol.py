@@ -388,6 +388,26 @@ def _options(
     return rate, tags + tuple(extra) if extra else tags
 
 
+def _shared_field(field: str, values: dict[str, object], rules: Rules) -> tuple[str, ...] | None:
+    """A field events and service checks read alike (tags, ``d:`` timestamp, ``h:`` host,
+    the origin fields): the tags it adds (maybe none), with ``values`` filled in; None for
+    a field of the record's own kind (or unknown, which both ignore)."""
+    prefix, value = field[:2], field[2:]
+    if field[:1] == "#":
+        return _tags(field[1:])
+    if prefix == "d:":
+        if value.lstrip("-").isdigit() and value.isascii():
+            values["timestamp"] = int(value)
+        return ()
+    if prefix == "h:":
+        values["hostname"] = value
+        return ()
+    if prefix == "c:" or field[:5] == "card:":
+        tag = _origin_tag(field, rules)
+        return (tag,) if tag is not None and value else ()
+    return None
+
+
 def _event(line: str, out: list[Record], rules: Rules) -> int:
     """``_e{title_len,text_len}:title|text|fields``; the lengths count UTF-8 bytes."""
     head, colon, body = line.partition(":")
@@ -409,15 +429,12 @@ def _event(line: str, out: list[Record], rules: Rules) -> int:
     values: dict[str, object] = {}
     tags: tuple[str, ...] = ()
     for field in raw[end:].decode("utf-8", "replace").split("|")[1:]:
+        shared = _shared_field(field, values, rules)
+        if shared is not None:
+            tags += shared
+            continue
         prefix, value = field[:2], field[2:]
-        if field[:1] == "#":
-            tags += _tags(field[1:])
-        elif prefix == "d:":
-            if value.lstrip("-").isdigit() and value.isascii():
-                values["timestamp"] = int(value)
-        elif prefix == "h:":
-            values["hostname"] = value
-        elif prefix == "k:":
+        if prefix == "k:":
             values["aggregation_key"] = value
         elif prefix == "p:":
             if value in _EVENT_PRIORITIES:
@@ -427,10 +444,6 @@ def _event(line: str, out: list[Record], rules: Rules) -> int:
         elif prefix == "t:":
             if value in _EVENT_ALERT_TYPES:
                 values["alert_type"] = value
-        elif prefix == "c:" or field[:5] == "card:":
-            tag = _origin_tag(field, rules)
-            if tag is not None and value:
-                tags += (tag,)
     out.append(Event(text(raw[: start - 1]), text(raw[start:end]), tags, **values))  # type: ignore[arg-type]
     return 0
 
@@ -444,20 +457,11 @@ def _service_check(line: str, out: list[Record], rules: Rules) -> int:
     values: dict[str, object] = {}
     tags: tuple[str, ...] = ()
     for field in fields[3:]:
-        prefix, value = field[:2], field[2:]
-        if field[:1] == "#":
-            tags += _tags(field[1:])
-        elif prefix == "d:":
-            if value.lstrip("-").isdigit() and value.isascii():
-                values["timestamp"] = int(value)
-        elif prefix == "h:":
-            values["hostname"] = value
-        elif prefix == "m:":
-            values["message"] = value
-        elif prefix == "c:" or field[:5] == "card:":
-            tag = _origin_tag(field, rules)
-            if tag is not None and value:
-                tags += (tag,)
+        shared = _shared_field(field, values, rules)
+        if shared is not None:
+            tags += shared
+        elif field[:2] == "m:":
+            values["message"] = field[2:]
     out.append(ServiceCheck(fields[1], status, tags, **values))  # type: ignore[arg-type]
     return 0
 
