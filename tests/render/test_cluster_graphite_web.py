@@ -26,23 +26,9 @@ from .test_cluster import app, tagged_peers  # noqa: F401  (a fixture)
 
 # Its own settings module (GRAPHITE_SETTINGS_MODULE), so the shared venv's local_settings.py,
 # which the oracle tests rewrite, is never involved.
-CLUSTER_SETTINGS = '''
-import os
-_root = os.environ["ORACLE_STORAGE_DIR"]
-SECRET_KEY = "cluster-test"
-TIME_ZONE = "UTC"
-STORAGE_DIR = _root
-WHISPER_DIR = os.path.join(_root, "whisper")
-STANDARD_DIRS = [WHISPER_DIR]
-LOG_DIR = os.path.join(_root, "log")
-INDEX_FILE = os.path.join(_root, "index")
-CARBONLINK_HOSTS = []
-TAGDB = ""
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.path.join(_root, "graphite.db")}}
-ALLOWED_HOSTS = ["*"]
+CLUSTER_SETTINGS = graphite_oracle.LOCAL_SETTINGS + '''
 CLUSTER_SERVERS = os.environ["CLUSTER_SERVERS"].split(",")
 FIND_CACHE_DURATION = 0
-DEFAULT_CACHE_DURATION = 0
 '''
 
 
