@@ -19,7 +19,7 @@ import threading
 import time
 from bisect import bisect_right
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from django_statsd_push.bridge.mapping import Mapper, MappingError, Result, Rule
 from django_statsd_push.bridge.tags import split_tags
@@ -255,17 +255,19 @@ class SeriesStore:
                 continue
             self._route(key, kind, now, True)
 
-    def _observe(self, route: _Route, values: tuple[float, ...], count: float, now: float) -> None:
-        """``values`` are sorted (the snapshot promises it), so each cumulative bucket is
-        one bisect; ``count`` carries the sample rate (sum of 1/rate)."""
+    def _observe(self, route: _Route, values: Sequence[float], count: float, now: float) -> None:
+        """``values`` in arrival order (as statsd_exporter observes them); sorted once
+        for a histogram, so each cumulative bucket is one bisect. ``count`` carries the
+        sample rate (sum of 1/rate)."""
         series = route.series
         assert series is not None
         weight = count / len(values)
         scale = route.scale
         if series.buckets is not None:
             buckets = series.buckets
+            ordered = sorted(values)
             for index, bound in enumerate(route.bounds):
-                buckets[index] += bisect_right(values, bound) * weight
+                buckets[index] += bisect_right(ordered, bound) * weight
         else:
             window = series.window
             assert window is not None

@@ -18,8 +18,10 @@ Fields of ``Snapshot``:
                    Includes the daemon's own counters (``statsd.packets_received``,
                    ``statsd.metrics_received``, ``statsd.bad_lines_seen``, and any of
                    ours that became non-zero) as etsy does, named with ``prefix_stats``.
-``timers``         ``SeriesKey -> tuple[float, ...]``: the values seen, sorted ascending.
-                   An idle timer kept by the aggregator has ``()``.
+``timers``         ``SeriesKey -> Sequence[float]``: the values seen, in arrival order
+                   (from the aggregator an ``array('d')``; sinks must not change it and
+                   sort a copy when they need order). An idle timer kept by the
+                   aggregator has no values.
 ``timer_counts``   ``SeriesKey -> float``: sum of 1/rate per timer value (same keys as
                    ``timers``; etsy's ``count``).
 ``gauges``         ``SeriesKey -> float``: current values (gauges persist across flushes).
@@ -35,7 +37,7 @@ Fields of ``Snapshot``:
 ``events``         DogStatsD events received this interval (``protocol.Event``); the
                    hook for sinks that keep events. Others ignore them.
 ``rejections``     parse problems this interval by reason (``protocol.Rejected``).
-``observations``   ``SeriesKey -> tuple[float, ...]``, sorted: DogStatsD ``h``/``d`` values
+``observations``   ``SeriesKey -> Sequence[float]``, as ``timers``: DogStatsD ``h``/``d`` values
                    in their own unit, only under statsd_exporter's rules (the bridge;
                    etsy's rules count them as counters). ``observation_counts`` as
                    ``timer_counts``. Never repeated idle; the Carbon sink ignores them.
@@ -43,7 +45,7 @@ Fields of ``Snapshot``:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -59,7 +61,7 @@ class Snapshot:
     timestamp: float
     interval: float
     counters: Mapping[SeriesKey, float] = field(default_factory=dict)
-    timers: Mapping[SeriesKey, tuple[float, ...]] = field(default_factory=dict)
+    timers: Mapping[SeriesKey, Sequence[float]] = field(default_factory=dict)
     timer_counts: Mapping[SeriesKey, float] = field(default_factory=dict)
     gauges: Mapping[SeriesKey, float] = field(default_factory=dict)
     sets: Mapping[SeriesKey, frozenset[str]] = field(default_factory=dict)
@@ -69,7 +71,7 @@ class Snapshot:
     first_seen: tuple[tuple[str, SeriesKey], ...] = ()
     events: tuple[Any, ...] = ()  # protocol.Event (not imported: sinks need no parser)
     rejections: Mapping[str, int] = field(default_factory=dict)
-    observations: Mapping[SeriesKey, tuple[float, ...]] = field(default_factory=dict)
+    observations: Mapping[SeriesKey, Sequence[float]] = field(default_factory=dict)
     observation_counts: Mapping[SeriesKey, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
