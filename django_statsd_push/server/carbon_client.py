@@ -9,6 +9,12 @@ at most ``max_lines`` points are kept, the oldest dropped and counted (``on_drop
 so memory stays bounded; lines ``protect`` names (the daemon's own metrics) go last. An outage is logged twice: when it begins (WARNING) and when
 Carbon takes points again (INFO, with how many were buffered and how many dropped).
 
+What it queues is text, Carbon's plaintext lines (``name value ts\n``), cut into pieces
+of about ``PIECE_BYTES``: a flush of two million lines is two million tuples of two
+strings and an int as lines (about 190 bytes each, and a Python loop to write them),
+but 130 MB of text as pieces that go to the socket as they are. The pickle protocol
+parses a piece back when it writes it (its users pay for it, not everyone's flush).
+
 Delivery is at least once: a batch whose write fails is put back at the front and
 written again after reconnecting (a point written twice is harmless: Carbon keeps the
 last value for a timestamp). Before each write the socket is checked for EOF, since
@@ -30,19 +36,46 @@ import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 log = logging.getLogger(__name__)
 
 Line = tuple[str, str, int]
+PIECE_BYTES = 1 << 18  # one write; small enough that a slow Carbon meets the timeout per piece
+PICKLE_LINES = 500  # points per pickle message (carbon refuses messages over 1 MiB)
 
 
-def encode(lines: list[Line], protocol: str = "text") -> bytes:
-    """Carbon's plaintext (``name value ts\\n``) or pickle (length-prefixed list) format."""
-    if protocol == "pickle":
-        body = pickle.dumps([(n, (t, float(v))) for n, v, t in lines], protocol=2)
-        return struct.pack("!L", len(body)) + body
-    return "".join([f"{n} {v} {t}\n" for n, v, t in lines]).encode()
+def lines_of(text: str | Iterable[str]) -> list[Line]:
+    """Plaintext lines (one text, or pieces of whole lines) as ``(name, value, ts)``."""
+    if not isinstance(text, str):
+        text = "".join(text)
+    out = []
+    for line in text.split("\n"):
+        if line:
+            name, value, ts = line.split(" ")
+            out.append((name, value, int(ts)))
+    return out
+
+
+def pieces(text: str, size: int = PIECE_BYTES) -> Iterator[str]:
+    """``text`` (whole lines) cut after a newline about every ``size`` characters."""
+    start, end_of_text = 0, len(text)
+    while start < end_of_text:
+        end = text.find("\n", start + size) + 1 or end_of_text
+        yield text[start:end]
+        start = end
+
+
+def encode(text: str, protocol: str = "text") -> bytes:
+    """Plaintext lines as Carbon's plaintext or pickle (length-prefixed lists) protocol."""
+    if protocol != "pickle":
+        return text.encode()
+    points = [(n, (t, float(v))) for n, v, t in lines_of(text)]
+    out = []
+    for start in range(0, len(points), PICKLE_LINES):
+        body = pickle.dumps(points[start:start + PICKLE_LINES], protocol=2)
+        out += (struct.pack("!L", len(body)), body)
+    return b"".join(out)
 
 
 class CarbonClient:
@@ -64,7 +97,8 @@ class CarbonClient:
         self.reconnect_min = reconnect_min
         self.timeout = timeout
         self.on_drop = on_drop
-        self._buffer: deque[Line] = deque()
+        self._buffer: deque[str] = deque()  # pieces of whole lines, oldest first
+        self._queued = 0  # lines in _buffer
         self._cond = threading.Condition()
         self._closing = False
         self._deadline = 0.0  # monotonic; set by close()
@@ -91,7 +125,6 @@ class CarbonClient:
         with self._cond:
             self.address = (host, port)
             self.protocol = protocol
-            self.batch_size = 500 if protocol == "pickle" else 5000
             self.max_lines = max_lines
             self.reconnect_max = reconnect_max
             excess = self._trim()
@@ -99,34 +132,46 @@ class CarbonClient:
         self._count_drops(excess)
 
     # --- called from other threads -------------------------------------------------
-    def send(self, lines: list[Line]) -> None:
-        """Queue lines for Carbon; never blocks on the network."""
+    def send(self, text: str | Iterable[str]) -> None:
+        """Queue plaintext lines (one text or several, each of whole lines) for Carbon;
+        never blocks on the network."""
+        cut = [piece for chunk in ([text] if isinstance(text, str) else text) for piece in pieces(chunk)]
+        count = sum(piece.count("\n") for piece in cut)
         with self._cond:
-            self._buffer.extend(lines)
+            self._buffer.extend(cut)
+            self._queued += count
             excess = self._trim()
             self._cond.notify()
         self._count_drops(excess)
 
     def _trim(self) -> int:
         """During an outage, drop the oldest points beyond ``max_lines``, protected ones
-        last (lock held); returns how many were dropped."""
+        last (lock held); returns how many were dropped.
+
+        Only here are pieces taken apart line by line (an outage with more waiting
+        than the bound); the protected lines of the pieces dropped, and the rest of the
+        last one, go back to the front as one piece.
+        """
         if self._outage is None:
             return 0
-        buffer = self._buffer
-        excess = len(buffer) - self.max_lines
+        excess = self._queued - self.max_lines
         if excess <= 0:
             return 0
-        kept: list[Line] = []
+        buffer, protect = self._buffer, self.protect
+        kept: list[str] = []  # oldest first
         dropped = 0
-        protect = self.protect
         while dropped < excess and buffer:
-            line = buffer.popleft()
-            if protect(line[0]):
-                kept.append(line)
-            else:
-                dropped += 1
-        buffer.extendleft(reversed(kept[excess - dropped:]))  # only protected lines left to drop
-        dropped = excess
+            for line in buffer.popleft().split("\n")[:-1]:
+                if dropped < excess and not protect(line.partition(" ")[0]):
+                    dropped += 1
+                else:
+                    kept.append(line)
+        if dropped < excess:  # nothing left but protected lines: the oldest of them go too
+            del kept[:excess - dropped]
+            dropped = excess
+        if kept:
+            buffer.appendleft("\n".join(kept) + "\n")
+        self._queued -= dropped
         self.dropped_lines += dropped
         return dropped
 
@@ -137,7 +182,7 @@ class CarbonClient:
     @property
     def pending(self) -> int:
         with self._cond:
-            return len(self._buffer) + self._busy
+            return self._queued + self._busy
 
     @property
     def connected(self) -> bool:
@@ -166,9 +211,9 @@ class CarbonClient:
         self._thread.join(max(0.0, timeout))
         self._disconnect()  # a write still blocked fails now; the thread is a daemon anyway
         with self._cond:
-            left = len(self._buffer) + self._busy
+            left = self._queued + self._busy
             self._buffer.clear()
-            self._busy = 0
+            self._queued = self._busy = 0
             self.dropped_lines += left
         if left:
             log.warning("stopping: %d points not delivered to Carbon %s:%s (%s); dropped", left, *self.address,
@@ -184,8 +229,9 @@ class CarbonClient:
                     self._cond.wait()
                 if not self._buffer:  # closing, everything written
                     return
-                batch = [self._buffer.popleft() for _ in range(min(self.batch_size, len(self._buffer)))]
-                self._busy = len(batch)
+                batch = self._buffer.popleft()
+                self._busy = batch.count("\n")
+                self._queued -= self._busy
                 address, protocol, closing = self.address, self.protocol, self._closing
             try:
                 timeout = max(0.01, self._deadline - time.monotonic()) if closing else self.timeout
@@ -195,7 +241,8 @@ class CarbonClient:
             except OSError as exc:
                 self._disconnect()
                 with self._cond:
-                    self._buffer.extendleft(reversed(batch))
+                    self._buffer.appendleft(batch)
+                    self._queued += self._busy
                     self._busy = 0
                     if self._outage is None:
                         self._outage = (time.monotonic(), self.dropped_lines)
@@ -216,10 +263,10 @@ class CarbonClient:
             backoff = self.reconnect_min
             self.last_written = round(time.time())
             with self._cond:
-                self.sent_lines += len(batch)
+                self.sent_lines += self._busy
+                waiting = self._queued + self._busy
                 self._busy = 0
                 outage, self._outage = self._outage, None
-                waiting = len(self._buffer) + len(batch)
                 self._cond.notify_all()
             if outage is not None:
                 log.info("Carbon %s:%s takes points again after %.1fs: delivering %d buffered points, "

@@ -1,7 +1,8 @@
 """The Carbon sink: a ``Snapshot`` -> the lines etsy statsd 0.9's graphite backend writes.
 
-``format_snapshot`` is pure (snapshot + settings -> ``(name, value, timestamp)`` lines),
-so the compatibility tests compare it against etsy's output directly. ``GraphiteSink``
+``format_snapshot`` is pure (snapshot + settings -> Carbon's plaintext, ``name value
+ts`` lines, in a few large pieces), so the compatibility tests compare it against etsy's
+output directly (``carbon_client.lines_of`` reads it back as tuples). ``GraphiteSink``
 (``graphite_sink.py``) adds etsy's ``graphiteStats`` lines and hands the batch to a
 ``CarbonClient``, which delivers it on its own thread: a flush never waits for Carbon.
 
@@ -28,12 +29,11 @@ import operator
 import re
 import time
 from array import array
-from itertools import repeat
+from itertools import chain, repeat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from django_statsd_push.server.carbon_client import Line
 from django_statsd_push.server.js import js_round, js_strs
 from django_statsd_push.server.snapshot import SeriesKey, Snapshot
 from django_statsd_push.server.timer_stats import timer_table
@@ -283,8 +283,9 @@ class GaugeHistory:
 def format_snapshot(snapshot: Snapshot, config: GraphiteConfig,
                     on_rejected: Callable[[str], None] | None = None,
                     gauge_history: GaugeHistory | None = None,
-                    on_dropped_tag: Callable[[str], None] | None = None) -> list[Line]:
-    """All lines of one flush except etsy's four ``graphiteStats`` lines (see GraphiteSink).
+                    on_dropped_tag: Callable[[str], None] | None = None) -> list[str]:
+    """All lines of one flush except etsy's four ``graphiteStats`` lines (see GraphiteSink),
+    as plaintext: a list of texts of whole lines, one per stat column.
 
     ``gauge_history`` carries colliding gauges' values from one flush to the next; the
     sink passes its own. Without it each call starts afresh.
@@ -293,13 +294,17 @@ def format_snapshot(snapshot: Snapshot, config: GraphiteConfig,
     daemon's own), and within a type stat by stat rather than name by name: the names
     and values of one stat are built as whole columns, which is what makes a flush of
     half a million names fast in Python. Carbon, and etsy's users, see a set of lines;
-    the order within a flush carries no meaning.
+    the order within a flush carries no meaning. A column becomes text in one
+    ``join`` over its parts (prefix, path, suffix, value, timestamp), with no string
+    or tuple per line: at two million lines a flush, building line tuples and then
+    writing each one out was more than the stats themselves.
     """
     started = time.monotonic()
     ts = js_round(snapshot.timestamp)
+    end = f" {ts}\n"
     ns = config.namespaces
     suffix = config.suffix
-    lines: list[Line] = []
+    chunks: list[str] = []
     num_stats = 0
     sanitize_tags = config.key_name_sanitize
     writable: dict[str, bool] = {}
@@ -327,13 +332,13 @@ def format_snapshot(snapshot: Snapshot, config: GraphiteConfig,
         head = ".".join(namespace) + "." if namespace else ""
         tail = ("." + stat if stat else "") + suffix
         paths, tags = keys
-        if tags is None and paths:  # one join and one split: C loops (no name holds a newline)
-            names = (head + (tail + "\n" + head).join(paths) + tail).split("\n")
-        elif tags is None:
-            names = []
+        if not paths:
+            return
+        if tags is None:
+            parts = zip(repeat(head), paths, repeat(tail + " "), js_strs(values), repeat(end))
         else:
-            names = [f"{head}{path}{tail}{tag}" for path, tag in zip(paths, tags)]
-        lines.extend(zip(names, js_strs(values), repeat(ts)))
+            parts = zip(repeat(head), paths, repeat(tail), tags, repeat(" "), js_strs(values), repeat(end))
+        chunks.append("".join(chain.from_iterable(parts)))
 
     def writable_keys(table: Mapping[str, V]) -> tuple[_Keys, list[V]]:
         """The names Carbon can take, and their values."""
@@ -386,7 +391,7 @@ def format_snapshot(snapshot: Snapshot, config: GraphiteConfig,
             emit([] if stat == "numStats" else ["stats"], ([prefix], None), stat, [value])
         else:
             emit(ns["global"], ([prefix], None), stat, [value])
-    return lines
+    return chunks
 
 
 _Keys = tuple[list[str], "list[str] | None"]  # paths, and each one's ";tags" (None: no tags at all)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from django_statsd_push.server.carbon_client import CarbonClient, Line
+from django_statsd_push.server.carbon_client import CarbonClient
 from django_statsd_push.server.config import ConfigError
 from django_statsd_push.server.gc_pause import paused_gc
 from django_statsd_push.server.graphite import GaugeHistory, GraphiteConfig, format_snapshot
@@ -28,7 +28,7 @@ class LineWriter(Protocol):
     last_written: int  # unix time of the last successful write to Carbon (0: never)
     last_failed: int  # ... of the last failed one (0: never)
 
-    def send(self, lines: list[Line]) -> None: ...
+    def send(self, text: list[str]) -> None: ...  # plaintext pieces of whole lines
 
     def configure(self, host: str, port: int, protocol: str, max_lines: int, reconnect_max: float) -> None: ...
 
@@ -93,19 +93,19 @@ class GraphiteSink:
 
     def flush(self, snapshot: Snapshot) -> None:
         with paused_gc():  # see gc_pause.py: no cycles here, and the collector doubled the time
-            lines = format_snapshot(snapshot, self.config, self._rejected, self.gauge_history, self._dropped_tag)
+            text = format_snapshot(snapshot, self.config, self._rejected, self.gauge_history, self._dropped_tag)
         prefix = snapshot.prefix_stats
         ns = self.config.namespaces["global"]
         ts = js_round(snapshot.timestamp)  # etsy: the time Carbon accepted the connection
         base = ".".join([*ns, prefix, "graphiteStats"])
         suffix = self.config.suffix
-        for stat, value in (("last_exception", self.last_exception), ("last_flush", self.last_flush),
-                            ("flush_time", self.flush_time), ("flush_length", self.flush_length)):
-            lines.append((f"{base}.{stat}{suffix}", js_str(value), ts))
+        text.append("".join(f"{base}.{stat}{suffix} {js_str(value)} {ts}\n" for stat, value in (
+            ("last_exception", self.last_exception), ("last_flush", self.last_flush),
+            ("flush_time", self.flush_time), ("flush_length", self.flush_length))))
         started = time.monotonic()
-        self.writer.send(lines)
+        self.writer.send(text)
         self.flush_time = js_round((time.monotonic() - started) * 1000)
-        self.flush_length = sum(len(n) + len(v) + len(str(t)) + 3 for n, v, t in lines)
+        self.flush_length = sum(map(len, text))  # etsy: the length of the text it wrote
 
     def reload(self, settings: Settings) -> None:
         config = settings.graphite_config()

@@ -32,6 +32,7 @@ from django_statsd_push.bridge.collector import BridgeCollector
 from django_statsd_push.bridge.mapping import Mapper
 from django_statsd_push.bridge.store import SeriesStore
 from django_statsd_push.server.aggregate import Aggregator, AggregatorConfig
+from django_statsd_push.server.carbon_client import lines_of
 from django_statsd_push.server.graphite import GraphiteConfig, format_snapshot
 from django_statsd_push.server.protocol import ETSY, EXPORTER
 from tests.conftest import require
@@ -181,7 +182,7 @@ def serve_view(datagrams: list[bytes]) -> dict[str, str]:
     aggregator = Aggregator(AggregatorConfig(rules=ETSY))
     for datagram in datagrams:
         aggregator.ingest(datagram)
-    return {name: value for name, value, _ in format_snapshot(aggregator.flush(1000.0), GraphiteConfig())}
+    return {name: value for name, value, _ in lines_of(format_snapshot(aggregator.flush(1000.0), GraphiteConfig()))}
 
 
 def bridge_view(datagrams: list[bytes]) -> dict[tuple[str, tuple], float]:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from django_statsd_push.server.carbon_client import lines_of
 from django_statsd_push.server.aggregate import Aggregator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,8 +98,8 @@ class Collect:
     def __init__(self) -> None:
         self.batches: list[list] = []
 
-    def send(self, lines: list) -> None:
-        self.batches.append(lines)
+    def send(self, text: list[str]) -> None:
+        self.batches.append(lines_of(text))
 
     def configure(self, **options) -> None:
         pass

@@ -10,15 +10,15 @@ import time
 
 import pytest
 
-from django_statsd_push.server.carbon_client import CarbonClient, encode
+from django_statsd_push.server.carbon_client import CarbonClient, encode, pieces
 from django_statsd_push.server.config import Settings
 from django_statsd_push.server.daemon import Daemon
 
 from .etsy import CarbonCapture, free_port
 
 
-def lines(prefix: str, n: int, ts: int = 1000):
-    return [(f"{prefix}.{i}", str(i), ts) for i in range(n)]
+def lines(prefix: str, n: int, ts: int = 1000) -> str:
+    return "".join(f"{prefix}.{i} {i} {ts}\n" for i in range(n))
 
 
 def poll(condition, timeout: float = 30.0) -> None:
@@ -95,10 +95,29 @@ def test_reconnects_after_carbon_closes_the_connection():
 
 
 def test_pickle_encoding_is_what_carbon_reads():
-    payload = encode([("a.b", "1.5", 1000), ("c", "2", 1001)], "pickle")
+    payload = encode("a.b 1.5 1000\nc 2 1001\n", "pickle")
     (length,) = struct.unpack("!L", payload[:4])
     assert length == len(payload) - 4
     assert pickle.loads(payload[4:]) == [("a.b", (1000, 1.5)), ("c", (1001, 2.0))]
+
+
+def test_pickle_messages_hold_at_most_500_points_each():
+    """carbon's pickle receiver refuses a message over 1 MiB: a big piece is several."""
+    payload = encode(lines("p", 1_200), "pickle")
+    messages = []
+    while payload:
+        (length,) = struct.unpack("!L", payload[:4])
+        messages.append(pickle.loads(payload[4:4 + length]))
+        payload = payload[4 + length:]
+    assert [len(m) for m in messages] == [500, 500, 200]
+    assert messages[2][-1] == ("p.1199", (1000, 1199.0))
+
+
+def test_text_is_queued_in_pieces_of_whole_lines():
+    text = lines("piece", 50_000)
+    cut = list(pieces(text, size=4096))
+    assert len(cut) > 100 and "".join(cut) == text
+    assert all(p.endswith("\n") and len(p) < 4096 + 100 for p in cut)
 
 
 def test_a_flush_larger_than_the_buffer_reaches_a_live_carbon_whole():

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from django_statsd_push.server.aggregate import Aggregator, AggregatorConfig
+from django_statsd_push.server.carbon_client import lines_of
 from django_statsd_push.server.graphite import GraphiteConfig, all_safe, etsy_key, format_snapshot, is_safe, sanitize
 from django_statsd_push.server.graphite_sink import GraphiteSink
 from django_statsd_push.server.js import js_str, js_strs
@@ -96,7 +97,7 @@ def flush_lines(packets, graphite: GraphiteConfig, **agg) -> dict[str, str]:
     aggregator = Aggregator(AggregatorConfig(flush_interval=10.0, **agg))
     for packet in packets:
         aggregator.ingest(packet)
-    return {n: v for n, v, _ in format_snapshot(aggregator.flush(T0), graphite)}
+    return {n: v for n, v, _ in lines_of(format_snapshot(aggregator.flush(T0), graphite))}
 
 
 def test_non_legacy_namespace_prefixes_and_suffix():
@@ -209,7 +210,7 @@ def test_an_empty_name_anywhere_is_not_safe():
     assert not all_safe(["", "a"]) and not all_safe(["a", ""]) and not all_safe(["a", "", "b"])
     aggregator = Aggregator(AggregatorConfig(flush_interval=1.0))
     aggregator.ingest(b"$$:1|c\nok:1|c")  # "$$" sanitises to nothing
-    names = {n for n, _, _ in format_snapshot(aggregator.flush(T0), GraphiteConfig())}
+    names = {n for n, _, _ in lines_of(format_snapshot(aggregator.flush(T0), GraphiteConfig()))}
     assert "stats.ok" in names and "stats." not in names and "stats_counts." not in names
 
 
@@ -262,7 +263,7 @@ def test_raw_names_that_clean_up_alike_are_one_graphite_series():
                       b"t x:5|ms\nt_x:1|ms|@0.5\nt$_x:3|ms\n"
                       b"g a:1|g\ng_a:5|g\n"
                       b"s a:x|s\ns_a:y|s\ns%_a:x|s")
-    lines = format_snapshot(aggregator.flush(T0), GraphiteConfig(histogram=[("t_x", [2, 4, "inf"])]))
+    lines = lines_of(format_snapshot(aggregator.flush(T0), GraphiteConfig(histogram=[("t_x", [2, 4, "inf"])])))
     names = [n for n, _, _ in lines]
     assert len(names) == len(set(names))
     got = dict((n, v) for n, v, _ in lines)
@@ -283,7 +284,7 @@ def test_colliding_names_are_combined_with_key_name_sanitize_off_too():
     """etsy writes stats_counts.a_b twice then (Carbon keeps the last); we write the sum."""
     aggregator = Aggregator(AggregatorConfig(flush_interval=1.0))
     aggregator.ingest(b"a b:1|c\na_b:2|c")
-    lines = format_snapshot(aggregator.flush(T0), GraphiteConfig(key_name_sanitize=False))
+    lines = lines_of(format_snapshot(aggregator.flush(T0), GraphiteConfig(key_name_sanitize=False)))
     assert [v for n, v, _ in lines if n == "stats_counts.a_b"] == ["3"]
 
 
@@ -305,5 +306,5 @@ def test_colliding_gauges_take_the_latest_update():
     # the daemon sets its lag at flush time, after every update, in etsy too
     assert got["stats.gauges.statsd.timestamp_lag"] == "0"
     # without a history (a bare format_snapshot) the later-seen raw series wins
-    bare = {n: v for n, v, _ in format_snapshot(aggregator.flush(T0 + 6), GraphiteConfig())}
+    bare = {n: v for n, v, _ in lines_of(format_snapshot(aggregator.flush(T0 + 6), GraphiteConfig()))}
     assert bare["stats.gauges.g_a"] == "6"
