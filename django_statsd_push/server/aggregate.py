@@ -624,10 +624,16 @@ class Aggregator:
     def swap(self, now: float) -> Swapped:
         """The part of ``flush`` that needs the lock: detach this interval's tables.
 
-        The daemon calls this under its lock and ``Swapped.snapshot()`` (sorting timers,
-        building the immutable mappings) after releasing it, so receiving waits only
-        for the swap.
+        The daemon calls this under its lock and ``Swapped.snapshot()`` (building the
+        immutable mappings) after releasing it, so receiving waits only for the swap.
+        The tables for the next interval are a few hundred thousand new containers at
+        half a million names: made with the collector held off (``gc_pause``), as the
+        snapshot is, or its passes over every live object made the swap 5x longer.
         """
+        with paused_gc():
+            return self._swap(now)
+
+    def _swap(self, now: float) -> Swapped:
         started = time.perf_counter()
         config = self.config
         timestamp = js_round(now)
