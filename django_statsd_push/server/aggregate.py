@@ -711,8 +711,9 @@ class Swapped:
         Built a table at a time with C-level loops (``map``/``zip``), and handed to
         ``Snapshot`` as read-only views of new dicts, so nothing is copied twice: at
         half a million series the per-key Python work was a good part of a flush.
-        Timer values are handed over as collected (unsorted ``array('d')``): each
-        sink orders them as it needs, the Carbon one a whole table at a time in NumPy.
+        Timer values (unsorted ``array('d')``) and set members are handed over as
+        collected, not copied (nothing else holds them after the swap): each sink
+        orders timer values as it needs, the Carbon one a whole table at a time in NumPy.
         """
         with paused_gc():
             return self._snapshot()
@@ -730,7 +731,7 @@ class Swapped:
             timers=_frozen(timer_keys, self.timers.values()),
             timer_counts=_frozen(timer_keys, map(timer_counts.get, self.timers, repeat(0.0))),
             gauges=_frozen(_series_keys(self.gauges), self.gauges.values()),
-            sets=_frozen(_series_keys(self.sets), map(frozenset, self.sets.values())),
+            sets=_frozen(_series_keys(self.sets), self.sets.values()),
             prefix_stats=self.prefix,
             processing_ms=(time.perf_counter() - self.started) * 1000,
             gauge_changes=_frozen(_series_keys(self.gauge_changes), self.gauge_changes.values()),

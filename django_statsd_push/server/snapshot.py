@@ -25,7 +25,8 @@ Fields of ``Snapshot``:
 ``timer_counts``   ``SeriesKey -> float``: sum of 1/rate per timer value (same keys as
                    ``timers``; etsy's ``count``).
 ``gauges``         ``SeriesKey -> float``: current values (gauges persist across flushes).
-``sets``           ``SeriesKey -> frozenset[str]``: distinct members this interval.
+``sets``           ``SeriesKey -> AbstractSet[str]``: distinct members this interval
+                   (the aggregator's own ``set``, handed over: sinks must not change it).
 ``prefix_stats``   the prefix of the daemon's own metrics (etsy ``prefixStats``, "statsd").
 ``processing_ms``  milliseconds the aggregator spent producing this snapshot.
 ``gauge_changes``  ``SeriesKey -> float`` for gauges whose value in ``gauges`` has no
@@ -45,7 +46,7 @@ Fields of ``Snapshot``:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set as AbstractSet
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -64,7 +65,7 @@ class Snapshot:
     timers: Mapping[SeriesKey, Sequence[float]] = field(default_factory=dict)
     timer_counts: Mapping[SeriesKey, float] = field(default_factory=dict)
     gauges: Mapping[SeriesKey, float] = field(default_factory=dict)
-    sets: Mapping[SeriesKey, frozenset[str]] = field(default_factory=dict)
+    sets: Mapping[SeriesKey, AbstractSet[str]] = field(default_factory=dict)
     prefix_stats: str = "statsd"
     processing_ms: float = 0.0
     gauge_changes: Mapping[SeriesKey, float] = field(default_factory=dict)
