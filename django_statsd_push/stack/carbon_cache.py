@@ -5,7 +5,7 @@ The one place that writes a carbon configuration: it copies ``carbon.conf``,
 ``graphite/`` directory into ``<root>/conf``, overriding paths (everything lives
 under ``root``), ports and, if asked, the first retention, then starts
 ``carbon-cache.py --config=<root>/conf/carbon.conf --nodaemon start`` and waits until
-its line port accepts connections. Used by the daemon's tests, the render API's
+carbon itself listens on all its ports. Used by the daemon's tests, the render API's
 end-to-end test and ``statsd-push stack``::
 
     with CarbonCache(tmp_path, first_retention="1s:1h") as carbon:
@@ -13,6 +13,11 @@ end-to-end test and ``statsd-push stack``::
         carbon.whisper_file("stats.app.hits")   # -> Path of the .wsp file
 
 Ports given as 0 are picked free before start (carbon cannot report a port it chose).
+Between that pick (or a caller's) and carbon's bind, anything binding port 0 may take
+the port, and carbon exits with EADDRINUSE. So "the line port accepts a connection" is
+no sign of readiness: the port's new owner accepts too, while carbon dies. On Linux,
+ready is carbon's own process listening on each of its ports (``/proc``). Ports this
+object picked are picked again when carbon could not bind one of them.
 
 Stopping loses no point: carbon's writer thread checks ``reactor.running`` between
 write rounds, so on SIGTERM whatever is still in its cache (a statsd daemon's last
@@ -54,6 +59,10 @@ class CarbonCacheError(RuntimeError):
     pass
 
 
+class PortTaken(CarbonCacheError):
+    """Carbon exited because one of its ports was taken (EADDRINUSE)."""
+
+
 def graphite_dir() -> Path:
     """Where the operator-editable Graphite files are.
 
@@ -84,6 +93,38 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def listening_ports(pid: int) -> set[int] | None:
+    """The TCP ports process ``pid`` listens on, read from Linux's ``/proc``: None where
+    there is no ``/proc``, an empty set once the process is gone."""
+    if not os.path.isdir("/proc/self/fd"):
+        return None
+    fd_dir = f"/proc/{pid}/fd"
+    try:
+        fds = os.listdir(fd_dir)
+    except OSError:
+        return set()
+    inodes = set()
+    for fd in fds:
+        try:
+            target = os.readlink(f"{fd_dir}/{fd}")
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()  # sl local_address rem_address st ... inode (the 10th)
+            if len(cols) > 9 and cols[3] == "0A" and cols[9] in inodes:  # 0A: LISTEN
+                ports.add(int(cols[1].rsplit(":", 1)[1], 16))
+    return ports
 
 
 def _with_first_retention(schemas: str, first: str) -> str:
@@ -176,10 +217,46 @@ class CarbonCache:
         return conf
 
     # --- process -----------------------------------------------------------------
-    def start(self, timeout: float = 30.0) -> CarbonCache:
+    @property
+    def ports(self) -> tuple[int, ...]:
+        """The TCP ports this program listens on once started."""
+        return self.line_port, self.pickle_port, self.query_port
+
+    def start(self, timeout: float = 30.0, attempts: int = 3) -> CarbonCache:
+        """Start carbon; return once it listens on all its ports (at most ``timeout`` a try).
+
+        When carbon cannot bind one of its ports (``PortTaken``, with the end of its log),
+        the ports this object picked, if any, are picked again, for up to ``attempts`` tries.
+        """
+        picked = [name for name in ("line_port", "pickle_port", "query_port") if not getattr(self, name)]
+        for _ in range(attempts - 1):
+            try:
+                return self._start(timeout)
+            except PortTaken:
+                if not picked:
+                    raise
+                log.info("%s: one of its ports was taken before it bound it; picking again", self.program)
+                for name in picked:
+                    setattr(self, name, 0)
+        return self._start(timeout)
+
+    def _listening(self) -> bool:
+        """Carbon's own process listens on all its ports (Linux); elsewhere, the line port accepts."""
+        assert self.proc is not None
+        ports = listening_ports(self.proc.pid)
+        if ports is not None:
+            return set(self.ports) <= ports
+        try:
+            with socket.create_connection((self.host, self.line_port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def _start(self, timeout: float) -> CarbonCache:
         conf = self.write_config()
         (self.root / f"{self.program}-a.pid").unlink(missing_ok=True)  # stale pid: twistd would refuse
         self._output = (self.log_dir / "console.log").open("ab")
+        begins = self._output.tell()  # the log of earlier starts is not this one's
         self.proc = subprocess.Popen(
             [sys.executable, str(find_carbon_cache(self.program + ".py")), f"--config={conf}", "--nodaemon", "start"],
             stdout=self._output, stderr=subprocess.STDOUT, cwd=self.root,
@@ -187,19 +264,19 @@ class CarbonCache:
             preexec_fn=die_with_parent,  # a SIGKILLed parent leaves no carbon-cache behind
         )
         deadline = time.monotonic() + timeout
-        while True:
+        while not self._listening():
             if self.proc.poll() is not None:
-                log = (self.log_dir / "console.log").read_text(errors="replace")[-2000:]
+                with (self.log_dir / "console.log").open("rb") as f:
+                    f.seek(begins)
+                    output = f.read().decode(errors="replace")
                 self._cleanup()
-                raise CarbonCacheError(f"{self.program} exited with {self.proc.returncode}:\n{log}")
-            try:
-                with socket.create_connection((self.host, self.line_port), timeout=0.5):
-                    return self
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise CarbonCacheError(f"{self.program} did not listen on {self.host}:{self.line_port}")
-                time.sleep(0.1)
+                error = PortTaken if "Address already in use" in output else CarbonCacheError
+                raise error(f"{self.program} exited with {self.proc.returncode}:\n{output[-2000:]}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise CarbonCacheError(f"{self.program} did not listen on {self.host}, ports {self.ports}")
+            time.sleep(0.1)
+        return self
 
     def write_barrier(self, timeout: float) -> bool:
         """Return True once every point carbon received before the call is in Whisper.

@@ -43,6 +43,11 @@ class CarbonRelay(CarbonCache):
             f.write("\n[relay]\n" + "".join(f"{k} = {v}\n" for k, v in relay.items()))
         return conf
 
+    @property
+    def ports(self) -> tuple[int, ...]:
+        """A relay has no cache, so no query port."""
+        return self.line_port, self.pickle_port
+
     def stop(self, timeout: float = 15.0, flush: bool = False) -> None:
         """SIGTERM (a relay has no Whisper files, so no write barrier): carbon-relay sends
         what it still queues to the caches before it exits."""
