@@ -1,9 +1,12 @@
-"""Sockets in: statsd over UDP (one thread, blocking reads) and newline-framed TCP.
+"""Sockets in: statsd over UDP (one thread) and newline-framed TCP.
 
-The UDP thread does nothing but receive and hand the datagram to ``ingest``: a big
+The UDP thread does nothing but receive and hand each datagram to ``ingest``: a big
 ``SO_RCVBUF`` absorbs bursts while the flusher holds the aggregator lock, and the
 kernel's own drop counter for this socket (``/proc/net/udp``) is read so that losses
-we never saw still show up as a metric.
+we never saw still show up as a metric. It reads through ``datagrams.DatagramReader``,
+which keeps up while a flush keeps the interpreter busy for seconds: in each turn it
+holds the interpreter lock it first moves every queued datagram into a bounded
+backlog, with reads that do not give the lock up, and parses afterwards (see there).
 
 ``LineServer`` is a small selector loop for newline-framed TCP, shared by the statsd
 TCP input and the management interface.
@@ -21,6 +24,8 @@ import termios
 import threading
 import time
 from collections.abc import Callable
+
+from django_statsd_push.server.datagrams import DatagramReader
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +53,14 @@ def kernel_drops(inode: str) -> int | None:
 
 
 class UdpListener:
-    """Receives datagrams on its own thread and passes each to ``ingest(data)``."""
+    """Receives datagrams on its own thread (or a worker's loop, ``read_queued``) and
+    passes each to ``ingest(data)``; reading is ``DatagramReader``'s."""
 
     def __init__(self, host: str, port: int, ingest: Callable[[bytes], None], *,
                  receive_buffer: int = 8 << 20, max_packet_size: int = 65535,
                  count: Callable[[str, float], None] | None = None, reuse_port: bool = False) -> None:
         """``reuse_port``: share the port with other sockets of this user (SO_REUSEPORT),
         as the daemon's worker processes do; the kernel spreads senders over them."""
-        self.ingest = ingest
-        self.count = count or (lambda stat, n: None)
-        self.max_packet_size = max_packet_size
         self.sock = socket.socket(_family(host), socket.SOCK_DGRAM)
         if reuse_port:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -65,12 +68,12 @@ class UdpListener:
         self.receive_buffer = self._grow_buffer(receive_buffer)
         self.sock.bind((host, port))
         self.address = self.sock.getsockname()[:2]
-        self._stopping = False
+        self.reader = DatagramReader(self.sock, ingest, max_packet_size=max_packet_size,
+                                     count=count or (lambda stat, n: None), name=f"UDP port {self.address[1]}")
         self._inode = str(os.fstat(self.sock.fileno()).st_ino)
         self._last_drops = self._base_drops = kernel_drops(self._inode) or 0
-        self._thread = threading.Thread(target=self._run, name="statsd-udp", daemon=True)
+        self._thread = threading.Thread(target=self.reader.run, name="statsd-udp", daemon=True)
         self._stamps = True
-        self._buffer = bytearray(65536)  # one for every datagram; more than any UDP payload
         self.arrival_ns()  # the first ask turns the kernel's stamping on (and finds nothing)
 
     def arrival_ns(self) -> int:
@@ -113,23 +116,10 @@ class UdpListener:
         """Ingest up to ``limit`` datagrams already queued, without waiting; how many.
 
         A worker process's loop (one thread: no lock per datagram, and its answers to
-        the daemon fall between datagrams, never inside one).
+        the daemon fall between datagrams, never inside one). ``arrival_ns`` then
+        tells when the last of them arrived.
         """
-        recv_into, buffer, ingest, flags = self.sock.recv_into, self._buffer, self.ingest, socket.MSG_DONTWAIT
-        for done in range(limit):
-            try:
-                size = recv_into(buffer, 0, flags)
-            except (BlockingIOError, InterruptedError):
-                return done
-            if size > self.max_packet_size:
-                self.count("packets_too_large", 1)
-                continue
-            try:
-                ingest(buffer[:size])
-            except Exception:  # a bug must not end receiving: log it, count it, go on
-                log.exception("error ingesting a datagram")
-                self.count("ingest_errors", 1)
-        return limit
+        return self.reader.read_queued(limit)
 
     def processed_through(self) -> int:
         """A time (``arrival_ns`` scale) up to which every datagram that reached this
@@ -148,7 +138,7 @@ class UdpListener:
     def configure(self, max_packet_size: int, receive_buffer: int) -> None:
         """New limits while running (SIGHUP): the next datagram is checked against
         ``max_packet_size``; a changed ``receive_buffer`` is asked of the kernel again."""
-        self.max_packet_size = max_packet_size
+        self.reader.max_packet_size = max_packet_size
         if receive_buffer != self.wanted_buffer:
             self.wanted_buffer = receive_buffer
             self.receive_buffer = self._grow_buffer(receive_buffer)
@@ -156,30 +146,6 @@ class UdpListener:
     def start(self) -> UdpListener:
         self._thread.start()
         return self
-
-    def _run(self) -> None:
-        # One buffer for every datagram: recv(65536) would allocate 64 KiB and shrink it
-        # each time.
-        buffer = self._buffer
-        recv_into, ingest = self.sock.recv_into, self.ingest
-        while True:
-            try:
-                size = recv_into(buffer)
-            except OSError:
-                if self._stopping:
-                    return
-                continue
-            if not size and self._stopping:  # stop() shut the socket: the queue is read
-                return
-            if size > self.max_packet_size:
-                self.count("packets_too_large", 1)
-                continue
-            data = buffer[:size]
-            try:
-                ingest(data)
-            except Exception:  # a bug must not end receiving: log it, count it, go on
-                log.exception("error ingesting a datagram")
-                self.count("ingest_errors", 1)
 
     def new_kernel_drops(self) -> int:
         """Drops by the kernel since the last call (receive buffer full)."""
@@ -196,11 +162,11 @@ class UdpListener:
     def stop(self) -> None:
         """Stop receiving once the datagrams already queued are ingested.
 
-        Shutting the socket for reading wakes the blocked ``recv`` (closing it does
-        not); Linux still hands over what was queued, then empty reads. A wake-up
-        datagram sent to the port could land in another worker's socket.
+        Shutting the socket for reading wakes the reader's ``poll`` (closing it does
+        not); Linux still hands over what was queued. A wake-up datagram sent to the
+        port could land in another worker's socket.
         """
-        self._stopping = True
+        self.reader.stopping = True
         try:
             self.sock.shutdown(socket.SHUT_RD)
         except OSError:
@@ -209,8 +175,14 @@ class UdpListener:
             self._thread.join(5)
 
     def close(self) -> None:
-        """Close the socket (after ``stop``, once the last kernel drops are read)."""
-        self.sock.close()
+        """Close the socket (after ``stop``, once the last kernel drops are read).
+
+        Not while the reader thread still runs (``stop`` gave up waiting for it: senders
+        kept it busy): its reads name the socket by descriptor number, which the next
+        file opened could take. The process is ending then; the socket goes with it.
+        """
+        if not self._thread.is_alive():
+            self.sock.close()
 
 
 class LineServer:

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from django_statsd_push.server.config import ConfigError
+from django_statsd_push.server.datagrams import DatagramReader
 from django_statsd_push.server.listener import LineServer
 
 if TYPE_CHECKING:
@@ -139,7 +140,8 @@ class UnixListener(Protocol):
 
 
 class UnixDatagramListener:
-    """One thread reading datagrams (blocking) and passing each to ``ingest(data)``."""
+    """One thread reading datagrams and passing each to ``ingest(data)``; reading is
+    ``DatagramReader``'s, as for UDP (so a busy interpreter does not keep senders waiting)."""
 
     kind = "datagram"
 
@@ -147,10 +149,9 @@ class UnixDatagramListener:
                  count: Callable[[str, float], None] | None = None, mode: int = 0o660,
                  group: str | None = None) -> None:
         self.path = path
-        self.ingest = ingest
-        self.count = count or (lambda stat, n: None)
-        self.max_packet_size = max_packet_size
         self.sock, self.file = _bound(socket.SOCK_DGRAM, path, mode, group)
+        self.reader = DatagramReader(self.sock, ingest, max_packet_size=max_packet_size,
+                                     count=count or (lambda stat, n: None), name=path)
         self.queue_length = datagram_queue_length()
         if self.queue_length is not None and self.queue_length < QLEN_WANTED:
             # Not a buffer size but a count, the same for every socket, and no socket
@@ -160,47 +161,27 @@ class UnixDatagramListener:
                 "wait (Datadog's default socket_timeout=0) loses a burst beyond that while the daemon is busy; "
                 "raise it (sysctl -w net.unix.max_dgram_qlen=%d) or enable the client's buffering",
                 path, self.queue_length, QLEN_WANTED)
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="statsd-unix-dgram", daemon=True)
+        self._thread = threading.Thread(target=self.reader.run, name="statsd-unix-dgram", daemon=True)
 
     def start(self) -> UnixDatagramListener:
         self._thread.start()
         return self
 
     def configure(self, max_packet_size: int) -> None:
-        self.max_packet_size = max_packet_size
-
-    def _run(self) -> None:
-        recv, ingest = self.sock.recv, self.ingest
-        size = 65536  # one byte past the largest limit: a longer datagram is seen as too large
-        while True:
-            try:
-                data = recv(size)
-            except OSError:
-                if self._stopping:
-                    return
-                continue
-            if self._stopping:
-                return
-            if len(data) > self.max_packet_size:
-                self.count("packets_too_large", 1)
-                continue
-            try:
-                ingest(data)
-            except Exception:  # a bug must not end receiving
-                log.exception("error ingesting a datagram from %s", self.path)
-                self.count("ingest_errors", 1)
+        self.reader.max_packet_size = max_packet_size
 
     def stop(self) -> None:
-        """Stop reading, close the socket, remove its file (idempotent)."""
-        self._stopping = True
+        """Stop reading once what is queued is ingested, close the socket, remove its
+        file (idempotent). Senders are refused from the shutdown on (EPIPE)."""
+        self.reader.stopping = True
         try:
-            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked recv (Linux)
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the reader's poll (Linux)
         except OSError:
             pass
         if self._thread.is_alive():
             self._thread.join(5)
-        self.sock.close()
+        if not self._thread.is_alive():  # see UdpListener.close
+            self.sock.close()
         self.file.remove()
 
 

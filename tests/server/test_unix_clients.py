@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import stat
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 
 import pytest
 
@@ -23,14 +20,6 @@ from django_statsd_push import statsd
 from tests.conftest import require_import
 
 from .helpers import ROOT, Serve, eventually, mgmt
-
-
-@pytest.fixture
-def short_dir() -> Iterator[str]:
-    """A directory with a short path: a Unix socket path has at most 107 bytes."""
-    path = tempfile.mkdtemp(prefix="sp-unix-", dir="/tmp")
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def serve(short_dir: str, *args: str) -> Serve:

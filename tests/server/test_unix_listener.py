@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import grp
 import os
-import shutil
 import socket
 import stat
-import tempfile
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -21,14 +18,6 @@ from django_statsd_push.server.unix_listener import UnixDatagramListener
 from tests.conftest import require
 
 from .helpers import mgmt, wait_received
-
-
-@pytest.fixture
-def short_dir() -> Iterator[str]:
-    """A directory with a short path: a Unix socket path has at most 107 bytes."""
-    path = tempfile.mkdtemp(prefix="sp-unix-", dir="/tmp")
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def daemon(short_dir: str, **options) -> Daemon:
