@@ -31,6 +31,7 @@ from collections.abc import Callable
 from django_statsd_push.server.aggregate import Aggregator, Drained
 from django_statsd_push.server.carbon_client import CarbonClient
 from django_statsd_push.server.config import RESTART, SETTINGS, ConfigError, Settings
+from django_statsd_push.server.gc_pause import paused_gc
 from django_statsd_push.server.graphite_sink import GraphiteSink
 from django_statsd_push.server.listener import LineServer, UdpListener
 from django_statsd_push.server.mgmt import Management
@@ -176,8 +177,13 @@ class Daemon:
                 next_at = now + interval
 
     def flush(self, stamp: float | None = None, final: bool = False) -> None:
-        """Swap the tables and feed the snapshot, stamped ``stamp`` (default: now), to every sink."""
-        with self._flush_lock:
+        """Swap the tables and feed the snapshot, stamped ``stamp`` (default: now), to every sink.
+
+        The collector is held off for the whole flush (``gc_pause``), not step by step:
+        turned back on between the snapshot and the formatting, it ran a full pass over
+        every live object right there (460 ms measured at 500k names).
+        """
+        with self._flush_lock, paused_gc():
             if self.udp is not None and self.pool is None:
                 self._kernel_drops(self.udp.new_kernel_drops())
             self.collect(final)
