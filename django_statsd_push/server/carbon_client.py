@@ -89,10 +89,11 @@ class CarbonClient:
         reconnect_max: float = 30.0,
         timeout: float = 10.0,
         on_drop: Callable[[str, float], None] | None = None,
-        protect: Callable[[str], bool] = lambda name: False,
+        protect: str = "",
     ) -> None:
-        """``protect(name)``: lines to drop last in an outage (the daemon's own metrics,
-        which say what is being lost)."""
+        """``protect``: the prefix of the lines to drop last in an outage, the daemon's own
+        metrics, which say what is being lost (``statsd``: names starting ``statsd.`` or
+        holding ``.statsd.``, in whatever namespace)."""
         self.protect = protect
         self.reconnect_min = reconnect_min
         self.timeout = timeout
@@ -148,21 +149,29 @@ class CarbonClient:
         """During an outage, drop the oldest points beyond ``max_lines``, protected ones
         last (lock held); returns how many were dropped.
 
-        Only here are pieces taken apart line by line (an outage with more waiting
-        than the bound); the protected lines of the pieces dropped, and the rest of the
-        last one, go back to the front as one piece.
+        A piece with no protected line that goes whole is dropped as it is; others are
+        taken apart line by line, and their protected lines, with the rest of the last
+        one, go back to the front as one piece.
         """
         if self._outage is None:
             return 0
         excess = self._queued - self.max_lines
         if excess <= 0:
             return 0
-        buffer, protect = self._buffer, self.protect
+        buffer = self._buffer
+        own = self.protect + "." if self.protect else None
+        inside = "." + own if own else None
         kept: list[str] = []  # oldest first
         dropped = 0
         while dropped < excess and buffer:
-            for line in buffer.popleft().split("\n")[:-1]:
-                if dropped < excess and not protect(line.partition(" ")[0]):
+            piece = buffer.popleft()
+            lines = piece.count("\n")
+            if dropped + lines <= excess and (own is None or own not in piece):
+                dropped += lines  # no line of it protected: dropped whole, not taken apart
+                continue
+            for line in piece.split("\n")[:-1]:
+                name = line.partition(" ")[0]
+                if dropped < excess and not (own and (name.startswith(own) or inside in name)):
                     dropped += 1
                 else:
                     kept.append(line)

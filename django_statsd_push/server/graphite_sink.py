@@ -67,12 +67,7 @@ class GraphiteSink:
         except ImportError as exc:
             raise ConfigError("writing to Carbon needs numpy: pip install 'django-statsd-push[server]' "
                               f"(or run with --no-graphite) ({exc})") from exc
-        own, inside = settings.prefix_stats + ".", "." + settings.prefix_stats + "."
-
-        def protect(name: str) -> bool:  # the daemon's own series, in any namespace
-            return name.startswith(own) or inside in name
-
-        client = CarbonClient(**settings.carbon_options(), on_drop=count, protect=protect)
+        client = CarbonClient(**settings.carbon_options(), on_drop=count, protect=settings.prefix_stats)
         return cls(client, settings.graphite_config(), count)
 
     @property

@@ -167,7 +167,7 @@ def test_an_outage_is_logged_once_as_it_begins_and_once_as_it_ends(caplog):
 def test_in_an_outage_the_daemons_own_lines_are_dropped_last():
     port = free_port()
     client = CarbonClient("127.0.0.1", port, max_lines=10, reconnect_min=0.05, reconnect_max=0.1,
-                          protect=lambda name: name.startswith("statsd."))
+                          protect="statsd")
     try:
         client.send(lines("statsd.own", 3) + lines("user", 20) + lines("statsd.late", 2))
         poll(lambda: client.last_error and client.dropped_lines)
@@ -197,3 +197,23 @@ def test_a_daemon_flush_larger_than_carbon_buffer_lines_arrives_whole():
             assert {f"stats_counts.big.m{i}" for i in range(5000)} <= names
             assert {f"stats.big.m{i}" for i in range(5000)} <= names
             assert daemon.carbon.dropped_lines == 0
+
+
+def test_an_outage_trim_drops_whole_pieces_and_keeps_own_lines_in_any_namespace():
+    """Pieces with no protected line are dropped as they are; the daemon's own lines
+    (``statsd.*``, or ``*.statsd.*`` under a namespace) survive from any piece."""
+    port = free_port()
+    client = CarbonClient("127.0.0.1", port, max_lines=1_000, reconnect_min=0.05, reconnect_max=0.1,
+                          protect="statsd")
+    try:
+        own = lines("stats.statsd.inner", 2) + lines("statsd.first", 1)
+        client.send([lines("old", 30_000) + own, lines("new", 30_000)])  # several pieces each
+        poll(lambda: client.last_error and client.dropped_lines)
+        assert client.pending == 1_000 and client.dropped_lines == 60_003 - 1_000
+        with CarbonCapture(port) as carbon:
+            got = carbon.lines_until(lambda line: line.startswith("new.29999 "))
+        names = [g.split()[0] for g in got]
+        assert names[:3] == ["stats.statsd.inner.0", "stats.statsd.inner.1", "statsd.first.0"]
+        assert names[3:] == [f"new.{i}" for i in range(30_000 - 997, 30_000)]
+    finally:
+        client.close()
