@@ -194,3 +194,26 @@ def test_parser_options_come_from_the_config_file():
     assert Settings().aggregator_config().rules == Rules()
     chosen = Settings.from_mapping({"exporter_rules": True, "origin_tags": True})
     assert chosen.aggregator_config().rules == Rules(exporter=True, origin_tags=True)
+
+
+def test_the_last_flush_leaves_out_series_idle_since_the_previous_one():
+    """At stop nothing follows: idle series are not repeated (a whole flush again, at half
+    a million names), what arrived since the previous flush is all there, and so are the
+    daemon's own counters and every gauge."""
+    from django_statsd_push.server.aggregate import Aggregator
+
+    aggregator = Aggregator()
+    aggregator.ingest(b"idle:1|c\nbusy:1|c\nt_idle:1|ms\nt_busy:2|ms\ns_idle:a|s\ns_busy:b|s\ng:5|g")
+    aggregator.flush(1000.0)
+    aggregator.ingest(b"busy:2|c\nt_busy:3|ms\nt_busy:4|ms\ns_busy:c|s")
+    last = aggregator.swap(1004.0, last=True).snapshot()
+    assert {k.name: v for k, v in last.counters.items()} == {
+        "busy": 2.0, "statsd.bad_lines_seen": 0.0, "statsd.packets_received": 1.0, "statsd.metrics_received": 4.0}
+    assert {k.name: sorted(v) for k, v in last.timers.items()} == {"t_busy": [3.0, 4.0]}
+    assert {k.name: v for k, v in last.timer_counts.items()} == {"t_busy": 2.0}
+    assert {k.name: set(v) for k, v in last.sets.items()} == {"s_busy": {"c"}}
+    assert {k.name for k in last.gauges} == {"g", "statsd.timestamp_lag"}
+    regular = Aggregator()
+    regular.ingest(b"idle:1|c")
+    regular.flush(1000.0)
+    assert "idle" in {k.name for k in regular.swap(1010.0).snapshot().counters}  # a regular flush repeats it
