@@ -219,7 +219,7 @@ def distinct_at_flush(workers: int, total: int = 100_000, per_packet: int = 20) 
         try:
             payload = packets(per_packet, total // per_packet, distinct=total, prefix="bench.d")
             offer(ours.port, payload, 20000 / per_packet * 5, len(payload) / (20000 / per_packet * 5))
-            received = settle(ours, total)
+            received, _ = settle(ours, total)
             take_lines(60)
             time.sleep(2.5)  # two more flushes: a name flushed twice would show now
             take_lines(0)
