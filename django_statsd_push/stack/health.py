@@ -49,16 +49,6 @@ def port_in_use(host: str, port: int, udp: bool = False) -> bool:
     return False
 
 
-def free_port(host: str = HOST, udp: bool = False, avoid: set[int] | frozenset[int] = frozenset()) -> int:
-    """A port free for TCP (and UDP when asked) right now; the child binds it a moment later."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind((host, 0))
-            port = s.getsockname()[1]
-        if port not in avoid and not port_in_use(host, port, udp):
-            return port
-
-
 class PortHold:
     """A TCP port kept for a program that is told the number and binds it later.
 
