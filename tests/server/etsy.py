@@ -194,8 +194,7 @@ class EtsyStatsd:
             self._mgmt.close()
         self._mgmt = PortHold()
         self.mgmt_port = self._mgmt.port
-        with PortHold(udp=True) as pick:  # a port free for UDP now, let go for node to bind
-            self.udp_port = pick.port
+        self.udp_port = self._pick_udp_port()
         path = Path(self._dir.name) / "config.js"
         if isinstance(config, string.Template):
             path.write_text(config.substitute(port=self.udp_port, mgmt_port=self.mgmt_port))
@@ -207,6 +206,10 @@ class EtsyStatsd:
             self.proc = subprocess.Popen(["node", str(stats_js), str(path)], stdout=subprocess.DEVNULL,
                                          stderr=stderr, cwd=self._dir.name)
         self._wait_ready()
+
+    def _pick_udp_port(self) -> int:
+        with PortHold(udp=True) as pick:  # a port free for UDP now, let go for node to bind
+            return pick.port
 
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace")
