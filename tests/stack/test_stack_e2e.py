@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from django_statsd_push.stack import health
-from django_statsd_push.stack.cli import PORT_FLAGS, flag
+from django_statsd_push.stack.cli import PORT_FLAGS, build_parser, flag, resolve_ports
 from tests.conftest import require_import
 from tests.stack.dashboard_page import panel_points, panels
 
@@ -223,6 +223,19 @@ def test_requests_flow_to_render_api_and_prometheus_and_survive_shutdown(stack: 
     # Nothing left behind: no process with the marker, no port still bound.
     assert processes_with(stack.marker) == []
     assert [p for p in ports.values() if health.port_in_use(HOST, p)] == []
+
+
+def test_ports_picked_for_0_are_held_for_the_parts() -> None:
+    """No other program is given them until the launcher exits; the parts, which bind
+    with SO_REUSEADDR, can bind them (what check_ports tries)."""
+    args = build_parser().parse_args([a for dest, *_ in PORT_FLAGS for a in (flag(dest), "0")])
+    with contextlib.ExitStack() as holds:
+        ports = resolve_ports(args, holds)
+        assert len({p.number for p in ports}) == len(PORT_FLAGS)
+        for p in ports:
+            with socket.socket() as other, pytest.raises(OSError):
+                other.bind((HOST, p.number))
+        assert health.check_ports(ports) == []
 
 
 def test_taken_port_is_a_clear_error_and_starts_nothing(tmp_path: Path) -> None:
