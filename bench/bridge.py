@@ -36,7 +36,7 @@ import random
 import re
 import socket
 import statistics
-import subprocess
+import string
 import sys
 import time
 from pathlib import Path
@@ -50,6 +50,8 @@ from django_statsd_push.bridge.collector import BridgeCollector  # noqa: E402
 from django_statsd_push.bridge.mapping import load_mapping  # noqa: E402
 from django_statsd_push.bridge.store import SeriesStore  # noqa: E402
 from django_statsd_push.server.snapshot import SeriesKey, Snapshot  # noqa: E402
+from django_statsd_push.stack.health import PortHold  # noqa: E402
+from tests.bridge.test_standalone import Cli  # noqa: E402
 from tests.server import etsy  # noqa: E402  (installs and runs etsy statsd 0.9; shared with the daemon's oracle tests)
 
 STATSD_EXPORTER_PER_CORE = 145_000  # published figure, events/s per core
@@ -113,19 +115,11 @@ class OurBridge:
     name = "statsd-push bridge"
 
     def __init__(self) -> None:
-        self.port = etsy.free_port()
-        self.http = etsy.free_port()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "django_statsd_push.cli", "bridge", "--statsd-port", str(self.port),
-             "--listen", f"127.0.0.1:{self.http}", "--mapping", str(MAPPING), "--flush-interval", "50",
-             "--log-level", "ERROR"],
-            cwd=REPO,
-        )  # fmt: skip
-        deadline = time.monotonic() + 20
-        while self.received() is None:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the bridge did not start")
-            time.sleep(0.05)
+        # on ports it picks itself (port 0, read from its log): a port probed free here can be
+        # taken by other work on the machine before the bridge binds it
+        self.cli = Cli(lambda port, listen: ["bridge", "--statsd-port", str(port), "--listen", listen,
+                                             "--mapping", str(MAPPING), "--flush-interval", "50"]).__enter__()
+        self.proc, self.port, self.http = self.cli.proc, self.cli.statsd_port, self.cli.http[1]
 
     def received(self) -> float | None:
         try:
@@ -139,28 +133,23 @@ class OurBridge:
         return float(match.group(1)) if match else None
 
     def close(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
+        self.cli.__exit__()
 
 
 class Etsy:
     name = "etsy statsd 0.9"
 
     def __init__(self, stats_js: Path) -> None:
-        self.port = etsy.free_port()
-        udp = etsy.free_port(socket.SOCK_DGRAM)
-        self.server = etsy.EtsyStatsd(
-            stats_js,
-            {
-                "flushInterval": 3_600_000,  # counters must not reset during a run
-                "backends": [],
-                "servers": [
-                    {"server": "./servers/udp", "address": "127.0.0.1", "port": udp},
-                    {"server": "./servers/tcp", "address": "127.0.0.1", "port": self.port},
-                ],
-            },
-        )
-        self.udp_port = udp
+        self.tcp = PortHold()  # for etsy's TCP server (libuv binds with SO_REUSEADDR)
+        self.port = self.tcp.port
+        # counters must not reset during a run; EtsyStatsd puts its UDP and management ports
+        # in for $port and $mgmt_port (and starts etsy again if the UDP one was taken)
+        config = string.Template(
+            '{"flushInterval": 3600000, "backends": [], "mgmt_address": "127.0.0.1", "mgmt_port": $mgmt_port, '
+            '"servers": [{"server": "./servers/udp", "address": "127.0.0.1", "port": $port}, '
+            f'{{"server": "./servers/tcp", "address": "127.0.0.1", "port": {self.port}}}]}}')
+        self.server = etsy.EtsyStatsd(stats_js, config)
+        self.udp_port = self.server.udp_port
         self.proc = self.server.proc
 
     def received(self) -> float | None:
@@ -170,6 +159,7 @@ class Etsy:
 
     def close(self) -> None:
         self.server.close()
+        self.tcp.close()
 
 
 # -- measurements --------------------------------------------------------------------

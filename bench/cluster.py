@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import daemon_ingest  # noqa: E402
-from render import FIND, POINTS, RENDER, STEP, get, measure, wait_ready  # noqa: E402
+from django_statsd_push.stack.health import PortHold  # noqa: E402
+from render import FIND, POINTS, RENDER, STEP, get, held_port, measure, wait_ready  # noqa: E402
 
 SERIES = 1000
 
@@ -46,12 +47,6 @@ def make_trees(single: str, nodes: list[str], now: int) -> None:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             whisper.create(path, [(STEP, 6 * 360), (60, 7 * 1440)])
             whisper.update_many(path, values, now=now)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def serve(root: str, port: int, *extra: str) -> subprocess.Popen:
@@ -69,7 +64,7 @@ def bench_render(runs: int) -> dict[str, tuple[float, float]]:
             os.makedirs(d)
         make_trees(single, [node1, node2], int(time.time()))
         try:
-            ports = {name: free_port() for name in ("single", "node1", "node2", "front")}
+            ports = {name: held_port() for name in ("single", "node1", "node2", "front")}
             procs.append(serve(single, ports["single"]))
             procs.append(serve(node1, ports["node1"]))
             procs.append(serve(node2, ports["node2"]))
@@ -96,23 +91,42 @@ class Proxied:
 
     def __init__(self, proxy_js: Path, tmp: str) -> None:
         self.daemons = [daemon_ingest.Ours(), daemon_ingest.Ours()]
-        self.port, mgmt_port = daemon_ingest.free_port(socket.SOCK_DGRAM), free_port()
-        config = {"nodes": [{"host": "127.0.0.1", "port": d.port, "adminport": d.mgmt_port} for d in self.daemons],
-                  "server": "./servers/udp", "address": "127.0.0.1", "port": self.port,
-                  "mgmt_address": "127.0.0.1", "mgmt_port": mgmt_port, "forkCount": 0, "checkInterval": 1000}
-        path = Path(tmp) / "proxy-config.js"
-        path.write_text(json.dumps(config))
-        self.proc = subprocess.Popen(["node", str(proxy_js), str(path)], cwd=proxy_js.parent,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", mgmt_port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("proxy.js did not start")
-                time.sleep(0.05)
+        # The management port is held for proxy.js (libuv binds with SO_REUSEADDR); its UDP
+        # port cannot be: when something takes it first, proxy.js dies with EADDRINUSE
+        # before it listens for management (it binds UDP first), and starts again.
+        for attempt in range(3):
+            mgmt_port = held_port()
+            with PortHold(udp=True) as pick:
+                self.port = pick.port
+            config = {"nodes": [{"host": "127.0.0.1", "port": d.port, "adminport": d.mgmt_port}
+                                for d in self.daemons],
+                      "server": "./servers/udp", "address": "127.0.0.1", "port": self.port,
+                      "mgmt_address": "127.0.0.1", "mgmt_port": mgmt_port, "forkCount": 0, "checkInterval": 1000}
+            path = Path(tmp) / "proxy-config.js"
+            path.write_text(json.dumps(config))
+            why = self._start(proxy_js, path, mgmt_port)
+            if why is None:
+                return
+            if "EADDRINUSE" not in why or attempt == 2:
+                raise RuntimeError(f"proxy.js exited: {why[-500:]}")
+
+    def _start(self, proxy_js: Path, config: Path, mgmt_port: int) -> str | None:
+        """None once proxy.js listens on its management port, else its stderr (it exited)."""
+        with (config.parent / "proxy.err").open("w+") as err:
+            self.proc = subprocess.Popen(["node", str(proxy_js), str(config)], cwd=proxy_js.parent,
+                                         stdout=subprocess.DEVNULL, stderr=err)
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    with socket.create_connection(("127.0.0.1", mgmt_port), timeout=1):
+                        return None
+                except OSError:
+                    if self.proc.poll() is not None:
+                        err.seek(0)
+                        return err.read()
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("proxy.js did not start") from None
+                    time.sleep(0.05)
 
     def received(self) -> int:
         return sum(d.received() for d in self.daemons)

@@ -35,7 +35,6 @@ import re
 import socket
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -188,12 +187,11 @@ def send_until(port: int, payload: list[bytes], done) -> int:
 
 def run(daemon_name: str, names: int, payload: list[bytes], busy: int, idle: int, stats_js: Path) -> dict:
     carbon = FlushCounter()
-    log = tempfile.TemporaryFile()
     if daemon_name == "ours":
         daemon = Ours(["--graphite-port", str(carbon.port)])  # otherwise its defaults
         port, proc = daemon.port, daemon.proc
     else:
-        daemon = EtsyStatsd(stats_js, {"graphiteHost": "127.0.0.1", "graphitePort": carbon.port}, stderr=log)
+        daemon = EtsyStatsd(stats_js, {"graphiteHost": "127.0.0.1", "graphitePort": carbon.port})
         port, proc = daemon.udp_port, daemon.proc
     carbon.pid = proc.pid
     try:
@@ -209,13 +207,12 @@ def run(daemon_name: str, names: int, payload: list[bytes], busy: int, idle: int
             dropped = int(float(re.search(r"carbon\.dropped: (\S+)", stats).group(1)))
             kernel_drops = int(float(re.search(r"udp\.kernel_drops: (\S+)", stats).group(1)))
     except DaemonDied as died:
-        log.seek(0)
-        last = log.read().decode(errors="replace").strip().splitlines()[-1:] or [""]
+        why = daemon.stderr() if isinstance(daemon, EtsyStatsd) else ""
+        last = why.strip().splitlines()[-1:] or [""]
         return {"died": f"{died} ({last[0][:80]})", "rss_series": [round(f.rss_mb) for f in carbon.flushes]}
     finally:
         daemon.close()
         carbon.close()
-        log.close()
     measured = carbon.flushes[first:]
     received = sum(f.received for f in measured)
     traffic = [f for f in measured if f.busy]

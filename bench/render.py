@@ -31,11 +31,11 @@ backtracking (it runs until ``--regex-budget``), against graphite-web the issue'
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
 import signal
-import socket
 import statistics
 import struct
 import subprocess
@@ -90,10 +90,17 @@ with transaction.atomic():  # one transaction: over HTTP, 10000 series take minu
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+_HOLDS = contextlib.ExitStack()
+
+
+def held_port() -> int:
+    """A port for a server this bench starts and tells the number (ours and gunicorn bind
+    with SO_REUSEADDR), held until the bench exits (``PortHold``): a port picked and let
+    go could be taken by other work on the machine before the server binds it."""
+    sys.path.insert(0, REPO)
+    from django_statsd_push.stack.health import PortHold
+
+    return _HOLDS.enter_context(PortHold()).port
 
 
 def wait_ready(url: str, proc: subprocess.Popen, deadline: float) -> None:
@@ -307,7 +314,7 @@ def hostile(args) -> int:
     with tempfile.TemporaryDirectory() as storage:
         whisper_root = os.path.join(storage, "whisper")
         make_hostile_tree(whisper_root, int(time.time()))
-        port = free_port()
+        port = held_port()
         server = serve_ours(whisper_root, port, "--regex-budget", str(HOSTILE_SECONDS), "--time-budget",
                             str(HOSTILE_SECONDS * 2))
         try:
@@ -317,7 +324,7 @@ def hostile(args) -> int:
         print(f"/version during a hostile request: ours {describe(ours)}; SIGTERM -> exit {ours_stop:.2f} s")
         if not args.no_peer:
             try:
-                port = free_port()
+                port = held_port()
                 server = serve_graphite_web(Path(storage), port)
                 try:
                     peer = version_latencies(server, port, HOSTILE_ISSUE, args.runs)
@@ -353,12 +360,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"created {args.tagged} tagged whisper files in {time.perf_counter() - t0:.1f}s")
         servers: dict[str, tuple[subprocess.Popen, int]] = {}
         try:
-            port = free_port()
+            port = held_port()
             servers["ours"] = (serve_ours(whisper_root, port), port)
             wait_ready(f"http://127.0.0.1:{port}", servers["ours"][0], time.monotonic() + 60)
             if not args.no_peer:
                 try:
-                    port = free_port()
+                    port = held_port()
                     servers["graphite-web"] = (serve_graphite_web(Path(storage), port, args.tagged), port)
                     wait_ready(f"http://127.0.0.1:{port}", servers["graphite-web"][0], time.monotonic() + 60)
                 except (Exception, SystemExit) as exc:  # the peer is optional: say why it is missing

@@ -28,6 +28,7 @@ otherwise.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import os
 import socket
@@ -180,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     stack_dir = args.dir or Path(tmp.name)
     stack_args = stack_cli.build_parser().parse_args(
         ["--dir", str(stack_dir), *[a for dest, *_ in stack_cli.PORT_FLAGS for a in (stack_cli.flag(dest), "0")]])
-    stack_cli.resolve_ports(stack_args)
+    holds = contextlib.ExitStack()  # the ports picked stay held until the stack has stopped
+    stack_cli.resolve_ports(stack_args, holds)
     sup = Supervisor()
     began = time.time()
     traffic = udp = readers = None
@@ -218,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
             if part is not None and part.is_alive():
                 part.join(30)
         sup.stop_all(report=print)
+        holds.close()
 
     since = began - 60
     failures = []

@@ -6,10 +6,12 @@ reason elsewhere, so a laptop without MariaDB still runs the rest.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import shutil
 import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -68,3 +70,18 @@ def etsy_js() -> Path:
     js = install()
     require(js is not None, "etsy statsd could not be installed with npm")
     return js
+
+
+@pytest.fixture
+def held_port() -> Iterator[Callable[..., int]]:
+    """``held_port(host="127.0.0.1")``: a TCP port held until the test ends (see
+    ``PortHold``), for a program the test tells the number (carbon, node, Prometheus,
+    runserver, ``CarbonCapture(port)``: all bind with SO_REUSEADDR), or for nothing at all:
+    until something listens, a connect is refused, and no other program can take it.
+
+    Where the program can bind port 0 and say which port it got, use that instead.
+    """
+    from django_statsd_push.stack.health import PortHold
+
+    with contextlib.ExitStack() as holds:
+        yield lambda host="127.0.0.1": holds.enter_context(PortHold(host)).port

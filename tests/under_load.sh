@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The test suite beside two CPU-bound processes, N times: proof that no test depends on
-# an idle machine (every wait is on a condition, with a deadline a loaded 2-core box meets).
+# The test suite beside two CPU-bound processes and a port churner (tests/port_churn.py:
+# 2,000 TCP and 1,000 UDP ports bound to port 0, renewed every second), N times: proof
+# that no test depends on an idle machine (every wait is on a condition, with a deadline
+# a loaded 2-core box meets) or on a port nobody else takes (a port a test picks is held,
+# or bound by the program itself, or its start is retried).
 #
 #   tests/under_load.sh [N] [pytest arguments...]     (N defaults to 3, arguments to "tests")
 #   PYTHON=/path/to/venv/bin/python tests/under_load.sh 1 tests/bridge tests/server
@@ -32,7 +35,9 @@ for run in $(seq 1 "$runs"); do
         "$PYTHON" -c 'while True: pass' &
         burners+=($!)
     done
-    echo "under_load: run $run of $runs: $PYTHON -m pytest $* (beside 2 CPU-bound processes)"
+    "$PYTHON" tests/port_churn.py &
+    burners+=($!)
+    echo "under_load: run $run of $runs: $PYTHON -m pytest $* (beside 2 CPU-bound processes and a port churner)"
     if ! "$PYTHON" -m pytest -q -p no:cacheprovider "$@"; then
         failures=$((failures + 1))
     fi

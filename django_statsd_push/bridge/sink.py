@@ -68,9 +68,12 @@ class PrometheusSink:
 
     @classmethod
     def for_settings(cls, settings: Settings, running: Callable[[], bool]) -> PrometheusSink:
-        """The sink ``statsd-push serve --prometheus-listen`` runs beside Carbon."""
-        return cls(settings.mapping, settings.prometheus_listen or DEFAULT_LISTEN,
+        """The sink ``statsd-push serve --prometheus-listen`` runs beside Carbon; its address
+        is logged (the port it got, when given port 0)."""
+        sink = cls(settings.mapping, settings.prometheus_listen or DEFAULT_LISTEN,
                    idle_repeats=not settings.delete_idle_stats, ready_when=running)
+        log.info("Prometheus metrics on http://%s:%d/metrics", *sink.address)
+        return sink
 
     def reload(self, settings: Settings) -> None:
         """Replace the mapping with the file's current rules; a bad file raises

@@ -12,12 +12,14 @@ end-to-end test and ``statsd-push stack``::
         ...send "name value ts" lines to ("127.0.0.1", carbon.line_port)...
         carbon.whisper_file("stats.app.hits")   # -> Path of the .wsp file
 
-Ports given as 0 are picked free before start (carbon cannot report a port it chose).
-Between that pick (or a caller's) and carbon's bind, anything binding port 0 may take
-the port, and carbon exits with EADDRINUSE. So "the line port accepts a connection" is
-no sign of readiness: the port's new owner accepts too, while carbon dies. On Linux,
-ready is carbon's own process listening on each of its ports (``/proc``). Ports this
-object picked are picked again when carbon could not bind one of them.
+Ports given as 0 are picked before start (carbon cannot report a port it chose) and
+held until carbon listens (``health.PortHold``: carbon binds with SO_REUSEADDR, nothing
+binding port 0 gets them). A port a caller picked can still be taken before carbon
+binds it, and so can a held one by a process that picked the same number earlier and
+binds it with SO_REUSEADDR; carbon then exits with EADDRINUSE. So "the line port
+accepts a connection" is no sign of readiness: the port's new owner accepts too, while
+carbon dies. On Linux, ready is carbon's own process listening on each of its ports
+(``/proc``). Ports this object picked are picked again when carbon could not bind one.
 
 Stopping loses no point: carbon's writer thread checks ``reactor.running`` between
 write rounds, so on SIGTERM whatever is still in its cache (a statsd daemon's last
@@ -41,6 +43,7 @@ import sys
 import time
 from pathlib import Path
 
+from django_statsd_push.stack.health import PortHold
 from django_statsd_push.stack.parent_death import die_with_parent
 
 log = logging.getLogger(__name__)
@@ -87,12 +90,6 @@ def find_carbon_cache(script: str = "carbon-cache.py") -> Path:
     if found:
         return Path(found)
     raise CarbonCacheError(f"{script} not found: pip install carbon whisper (in this environment)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def listening_ports(pid: int) -> set[int] | None:
@@ -172,6 +169,7 @@ class CarbonCache:
         self.log_dir = self.root / "log"
         self.proc: subprocess.Popen | None = None
         self._output = None
+        self._holds: list[PortHold] = []  # the ports it picked, until carbon listens on them
         self.barrier_blocker: str | None = None  # why this config allows no write barrier
 
     # --- configuration -----------------------------------------------------------
@@ -180,9 +178,10 @@ class CarbonCache:
         for name in CARBON_FILES:
             if not (self.source / name).exists():
                 raise CarbonCacheError(f"{self.source / name} is missing (set ${GRAPHITE_DIR_ENV})")
-        self.line_port = self.line_port or _free_port()
-        self.pickle_port = self.pickle_port or _free_port()
-        self.query_port = self.query_port or _free_port()
+        for name in ("line_port", "pickle_port", "query_port"):
+            if not getattr(self, name):
+                self._holds.append(PortHold(self.host))
+                setattr(self, name, self._holds[-1].port)
         for d in (self.conf_dir, self.whisper_dir, self.log_dir):
             d.mkdir(parents=True, exist_ok=True)
         parser = configparser.RawConfigParser()
@@ -276,7 +275,13 @@ class CarbonCache:
                 self.stop()
                 raise CarbonCacheError(f"{self.program} did not listen on {self.host}, ports {self.ports}")
             time.sleep(0.1)
+        self._release_ports()
         return self
+
+    def _release_ports(self) -> None:
+        for hold in self._holds:
+            hold.close()
+        self._holds.clear()
 
     def write_barrier(self, timeout: float) -> bool:
         """Return True once every point carbon received before the call is in Whisper.
@@ -332,6 +337,7 @@ class CarbonCache:
         self._cleanup()
 
     def _cleanup(self) -> None:
+        self._release_ports()
         if self._output is not None:
             self._output.close()
             self._output = None

@@ -9,6 +9,7 @@ its cache out before its own), so Ctrl-C loses no point that was sent.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import time
@@ -78,13 +79,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def resolve_ports(args: argparse.Namespace) -> list[Port]:
-    """Ports as the user gave them, with 0 replaced by a free port (tests, parallel stacks)."""
+def resolve_ports(args: argparse.Namespace, holds: contextlib.ExitStack) -> list[Port]:
+    """Ports as the user gave them, with 0 replaced by a free port (tests, parallel stacks).
+
+    Each port picked is held (``health.PortHold``) until ``holds`` closes, so nothing
+    else on the machine is handed it before the child that is told it binds it.
+    """
     taken = {getattr(args, dest) for dest, *_ in PORT_FLAGS}
     ports = []
     for dest, what, _, udp in PORT_FLAGS:
         if getattr(args, dest) == 0:
-            chosen = health.free_port(HOST, udp=udp, avoid=taken)
+            chosen = holds.enter_context(health.PortHold(HOST, udp=udp, avoid=taken)).port
             taken.add(chosen)
             setattr(args, dest, chosen)
         ports.append(Port(what, getattr(args, dest), flag(dest), udp))
@@ -145,6 +150,11 @@ def watch(args: argparse.Namespace, sup: Supervisor, status: StatusPrinter) -> N
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    with contextlib.ExitStack() as holds:  # the ports picked for 0 stay held until the stack has stopped
+        return run(args, holds)
+
+
+def run(args: argparse.Namespace, holds: contextlib.ExitStack) -> int:
     out = sys.stdout
 
     def say(message: str) -> None:
@@ -152,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         print(message, file=out, flush=True)
 
     status = StatusPrinter(out)
-    errors = health.check_ports(resolve_ports(args))
+    errors = health.check_ports(resolve_ports(args, holds))
     if args.flush_interval % 1000 or 60000 % args.flush_interval:
         # The finest Whisper step follows it, and the 1-minute archive must be a multiple.
         errors.append(f"--flush-interval {args.flush_interval}: use whole seconds that divide a minute "

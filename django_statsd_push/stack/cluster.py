@@ -57,7 +57,7 @@ def check_cluster(args: argparse.Namespace) -> list[str]:
         errors.append("--nodes needs node (Node.js) to run etsy statsd's proxy.js")
     for i in range(args.nodes):
         try:
-            health.free_port(node_host(i))
+            health.PortHold(node_host(i)).close()
         except OSError as e:
             errors.append(f"cannot bind {node_host(i)} (loopback address of node {i + 1}): {e}")
     return errors

@@ -49,14 +49,51 @@ def port_in_use(host: str, port: int, udp: bool = False) -> bool:
     return False
 
 
-def free_port(host: str = HOST, udp: bool = False, avoid: set[int] | frozenset[int] = frozenset()) -> int:
-    """A port free for TCP (and UDP when asked) right now; the child binds it a moment later."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind((host, 0))
-            port = s.getsockname()[1]
-        if port not in avoid and not port_in_use(host, port, udp):
-            return port
+class PortHold:
+    """A TCP port kept for a program that is told the number and binds it later.
+
+    A port picked free and let go is anyone's until the program binds it: whatever binds
+    port 0 meanwhile (another server, a test run, the stack's own children) may get it,
+    and the program exits with EADDRINUSE, or its clients talk to the stranger. This
+    socket is bound with SO_REUSEADDR and SO_REUSEPORT and never listens. Linux then
+    hands the port to no bind to port 0 and no connect, and refuses every bind without
+    those options, but lets the program bind and listen if it sets SO_REUSEADDR (Python's
+    socketserver and ``create_server``, twisted, libuv, Go and gunicorn all do) or
+    SO_REUSEPORT as the same user; until it listens, a connect is refused as on a free
+    port. A process that picked the same number earlier and binds it with SO_REUSEADDR
+    still gets in: whoever starts the program keeps a retry for that.
+
+    ``avoid``: numbers not to hand out (ports given to other parts). ``udp``: the port's
+    UDP twin is free too at the moment of the pick. It cannot be held (a bound UDP socket
+    receives datagrams, and no UDP server here sets either option), so whoever starts
+    the program retries when it was taken. Keep the hold while the program runs (once
+    it stops, the port is still nobody else's), or ``close()`` it once the program listens.
+    """
+
+    def __init__(self, host: str = HOST, udp: bool = False, avoid: set[int] | frozenset[int] = frozenset()) -> None:
+        while True:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            try:
+                sock.bind((host, 0))
+            except BaseException:
+                sock.close()
+                raise
+            self.port = sock.getsockname()[1]
+            if self.port not in avoid and not (udp and port_in_use(host, self.port, udp=True)):  # TCP passes the hold
+                self.sock = sock
+                return
+            sock.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> PortHold:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def check_ports(ports: list[Port], host: str = HOST) -> list[str]:

@@ -27,12 +27,6 @@ pytestmark = pytest.mark.slow
 MAPPING = Path(__file__).resolve().parents[2] / "graphite" / "statsd-mapping.yml"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def poll(check: Callable[[], Any], timeout: float, what: str) -> Any:
     """Call ``check`` until it returns something truthy (external process: poll, deadline)."""
     deadline = time.monotonic() + timeout
@@ -81,7 +75,7 @@ def bridge() -> Iterator[StandaloneBridge]:
 
 
 @pytest.fixture
-def prometheus(tmp_path: Path, bridge: StandaloneBridge) -> Iterator[Prometheus]:
+def prometheus(tmp_path: Path, bridge: StandaloneBridge, held_port) -> Iterator[Prometheus]:
     binary = require_program("prometheus")
     host, port = bridge.http_address
     config = tmp_path / "prometheus.yml"
@@ -90,7 +84,7 @@ def prometheus(tmp_path: Path, bridge: StandaloneBridge) -> Iterator[Prometheus]
         "scrape_configs:\n  - job_name: bridge\n    static_configs:\n"
         f"      - targets: ['{host}:{port}']\n"
     )
-    web = free_port()
+    web = held_port()  # Go listens with SO_REUSEADDR; prometheus does not say which port 0 gave it
     log = (tmp_path / "prometheus.log").open("wb")
     process = subprocess.Popen(
         [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",

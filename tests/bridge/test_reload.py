@@ -57,19 +57,19 @@ def test_sighup_reloads_the_mapping_file(tmp_path, command) -> None:
         wait_for(lambda: cli.metric("old_name_total", view="home") == 1.0)
 
         mapping.write_text(NEW)
-        cli.process.send_signal(signal.SIGHUP)
+        cli.proc.send_signal(signal.SIGHUP)
         wait_for(lambda: cli.metric(reloads, outcome="success") == 1.0)
         cli.send(b"req.home:2|c\n")
         wait_for(lambda: cli.metric("new_name_total", page="home") == 2.0)
         assert cli.metric("old_name_total", view="home") == 1.0  # exported series keep their value
 
         mapping.write_text(BAD)
-        cli.process.send_signal(signal.SIGHUP)
+        cli.proc.send_signal(signal.SIGHUP)
         wait_for(lambda: cli.metric(reloads, outcome="failure") == 1.0)
         cli.send(b"req.home:3|c\n")
         wait_for(lambda: cli.metric("new_name_total", page="home") == 5.0)  # the running mapping stayed
         assert cli.metric(reloads, outcome="success") == 1.0
         assert cli.metric("statsd_push_bridge_mapping_rules") == 1.0
-    assert cli.process.returncode == 0, cli.stderr
-    assert f"reload failed, keeping the running configuration: {mapping}:2:" in cli.stderr
-    assert "sets no metric 'name'" in cli.stderr
+    assert cli.proc.returncode == 0, cli.log()
+    assert f"reload failed, keeping the running configuration: {mapping}:2:" in cli.log()
+    assert "sets no metric 'name'" in cli.log()

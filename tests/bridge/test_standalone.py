@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import re
 import socket
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from django_statsd_push.bridge.standalone import StandaloneBridge
 from tests.bridge.test_http import get
+from tests.server.helpers import Child
 
 REPO = Path(__file__).resolve().parents[2]
 MAPPING = REPO / "graphite" / "statsd-mapping.yml"
@@ -107,23 +109,26 @@ def test_cli_rejects_bad_mapping_with_its_line(tmp_path) -> None:
     assert f"{mapping}:4:" in result.stderr and "sets no metric 'name'" in result.stderr
 
 
-class Cli:
-    """A ``statsd-push`` child process on free loopback ports, for signal tests."""
+class Cli(Child):
+    """A ``statsd-push`` child process (``bridge``, or ``serve`` with its Prometheus sink)
+    on loopback ports it picks itself (port 0, read from its log: a port probed free here
+    could be taken before it binds it), for signal tests. ``log()`` is its output."""
+
+    STATSD = re.compile(r"statsd (?:listening )?on [^ ]+:(\d+) \(UDP\+TCP\)")
+    METRICS = re.compile(r"metrics on http://([^/\s]+):(\d+)/metrics")
 
     def __init__(self, command: Callable[[int, str], list[str]]) -> None:
-        with socket.socket() as a, socket.socket() as b:  # free ports for the child
-            a.bind(("127.0.0.1", 0))
-            b.bind(("127.0.0.1", 0))
-            self.statsd_port, http_port = a.getsockname()[1], b.getsockname()[1]
-        self.http = ("127.0.0.1", http_port)
-        self.stderr = ""
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "django_statsd_push.cli", *command(self.statsd_port, f"127.0.0.1:{http_port}")],
-            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        super().__init__(*command(0, "127.0.0.1:0"))
+        try:
+            self.statsd_port = int(self.wait_log(self.STATSD, 60).group(1))
+            metrics = self.wait_log(self.METRICS, 60)
+        except BaseException:
+            self.close()
+            raise
+        self.http = (metrics.group(1), int(metrics.group(2)))
 
     def ready(self) -> bool:
-        assert self.process.poll() is None, self.process.communicate()
+        assert self.proc.poll() is None, self.log()
         try:
             return get(self.http, "/-/ready")[0] == 200
         except OSError:
@@ -134,29 +139,26 @@ class Cli:
             tcp.sendall(lines)
 
     def metric(self, name: str, **labels: str) -> float | None:
-        assert self.process.poll() is None, self.process.communicate()
+        assert self.proc.poll() is None, self.log()
         return scrape(self.http).get((name, frozenset(labels.items())))
 
     def __enter__(self) -> Cli:
         try:
             wait_for(self.ready, timeout=60)
         except BaseException:
-            self.__exit__()
+            self.close()
             raise
         return self
 
     def __exit__(self, exc_type: type | None = None, *exc: object) -> None:
-        """SIGTERM and keep stderr; after a failure, kill."""
+        """SIGTERM and wait for it to exit (its output stays in ``log()``); after a failure, kill."""
         if exc_type is None:
-            self.process.terminate()
-        else:
-            self.process.kill()
-        try:
-            _, self.stderr = self.process.communicate(timeout=20)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.communicate()
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                pass  # killed by close()
+        self.close()
 
 
 def bridge_command(mapping: str | Path) -> Callable[[int, str], list[str]]:
@@ -168,8 +170,8 @@ def test_cli_serves_then_stops_cleanly_on_sigterm() -> None:
     with Cli(bridge_command(MAPPING)) as cli:
         cli.send(b"response.503:1|c\n")
         wait_for(lambda: cli.metric("django_responses_total", status="503", status_class="5xx") == 1.0)
-    assert cli.process.returncode == 0, cli.stderr
-    assert "stopping: flushing once more" in cli.stderr
+    assert cli.proc.returncode == 0, cli.log()
+    assert "stopping: flushing once more" in cli.log()
 
 
 def test_lines_other_statsd_clients_send(bridge: StandaloneBridge) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,15 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from django_statsd_push.stack.health import PortHold
 from tests.conftest import require_import
 
 MANAGE = Path(__file__).resolve().parents[2] / "examples" / "manage.py"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(url: str) -> tuple[int, bytes]:
@@ -72,27 +66,31 @@ SERVERS = {
 @contextlib.contextmanager
 def example_server(env: dict[str, str], command) -> Iterator[str]:
     """The base URL of the example project served by ``command(port)`` (a value of
-    SERVERS), once its /healthz answers; the server is stopped on exit."""
-    port = free_port()
+    SERVERS), once its /healthz answers; the server is stopped on exit.
+
+    The port is held for it (both bind with SO_REUSEADDR; runserver cannot say which
+    port 0 gave it): a port picked and let go could be taken before the server binds it.
+    """
     # uvicorn imports the project by name: the checkout and examples/ on the path.
     paths = [str(MANAGE.parents[1]), str(MANAGE.parent), env.get("PYTHONPATH", "")]
     env = dict(env, PYTHONPATH=os.pathsep.join(filter(None, paths)))
-    server = subprocess.Popen(command(port), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if get(f"{base}/healthz") == (200, b"ok"):
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "the server did not answer"
-            time.sleep(0.1)
-        yield base
-    finally:
-        server.terminate()
-        server.wait(10)
+    with PortHold() as hold:
+        server = subprocess.Popen(command(hold.port), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            base = f"http://127.0.0.1:{hold.port}"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if get(f"{base}/healthz") == (200, b"ok"):
+                        break
+                except OSError:
+                    pass
+                assert time.monotonic() < deadline, "the server did not answer"
+                time.sleep(0.1)
+            yield base
+        finally:
+            server.terminate()
+            server.wait(10)
 
 
 @pytest.mark.parametrize("server_command", SERVERS.values(), ids=SERVERS.keys())

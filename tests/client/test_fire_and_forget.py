@@ -220,10 +220,8 @@ def test_tcp_transport_through_statsd(settings):
         server.close()
 
 
-def test_tcp_refused_drops_and_backs_off():
-    closed = socket.create_server(("127.0.0.1", 0))
-    port = closed.getsockname()[1]
-    closed.close()
+def test_tcp_refused_drops_and_backs_off(held_port):
+    port = held_port()  # refuses connections, and nothing else can listen there
     transport = TCPTransport("127.0.0.1", port, refresh=0)
     try:
         transport.send("x:1|c")

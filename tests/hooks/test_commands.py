@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -130,10 +129,8 @@ def test_no_confirm_only_sends_and_reports_where(udp):
 
 
 @pytest.mark.statsd_send
-def test_refused_tcp_is_reported(settings):
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+def test_refused_tcp_is_reported(settings, held_port):
+    port = held_port()  # refuses connections, and nothing else can listen there
     settings.STATSD_CLIENT = "tcp"
     settings.STATSD_HOST = "127.0.0.1"
     settings.STATSD_PORT = port

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 import uuid
 
 import pytest
@@ -51,10 +50,8 @@ def sqlite_migrated(unblocked, tmp_path):
 
 
 @pytest.fixture
-def unreachable(unblocked):
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+def unreachable(unblocked, held_port):
+    port = held_port()  # refuses connections, and nothing else can listen there
     config = {**POSTGRES, "PORT": port, "OPTIONS": {"connect_timeout": 2}}
     with database("hooks_down", config):
         yield "hooks_down"

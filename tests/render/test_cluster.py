@@ -119,14 +119,8 @@ def test_render_msgpack_matches_pickle(roots):
     assert [s["name"] for s in pickle.loads(as_pickle)] == ["app.hits.a", "app.hits.b"]
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_a_down_peer_gives_a_partial_answer_named_in_a_header(roots, peers, caplog):
-    down = f"127.0.0.1:{closed_port()}"
+def test_a_down_peer_gives_a_partial_answer_named_in_a_header(roots, peers, caplog, held_port):
+    down = f"127.0.0.1:{held_port()}"  # refuses connections, and nothing else can listen there
     client, cluster = front(roots, [peers[0], down])
     status, headers, body = client.request("/render", {"target": "sumSeries(app.hits.*)", "from": "-1min",
                                                        "format": "json"})
@@ -321,10 +315,8 @@ def test_a_tagged_series_is_found_through_the_front(tmp_path, tagged_peers):
     own.close()
 
 
-def test_a_tagged_series_on_a_down_peer_is_a_partial_answer(tmp_path, tagged_peers):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        down = "127.0.0.1:%d" % s.getsockname()[1]
+def test_a_tagged_series_on_a_down_peer_is_a_partial_answer(tmp_path, tagged_peers, held_port):
+    down = f"127.0.0.1:{held_port()}"  # refuses connections, and nothing else can listen there
     (tmp_path / "front").mkdir()
     client = Client(RenderApp(str(tmp_path / "front"), static_dir=None, clock=lambda: NOW,
                               cluster=Cluster([tagged_peers[1], down])))

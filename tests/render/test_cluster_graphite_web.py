@@ -17,7 +17,6 @@ import pytest
 
 from django_statsd_push.render.cluster import Cluster
 from django_statsd_push.render.httpserver import BackgroundServer
-from django_statsd_push.stack.health import free_port
 from tests.conftest import require
 
 from . import graphite_oracle
@@ -41,7 +40,7 @@ def get(url: str, timeout: float = 30.0) -> tuple[int, bytes]:
 
 
 @pytest.fixture
-def graphite_web(tmp_path):
+def graphite_web(tmp_path, held_port):
     """Start graphite-web in front of the given servers; yields a function returning its URL."""
     try:
         python = graphite_oracle.graphite_python()
@@ -60,7 +59,7 @@ def graphite_web(tmp_path):
         admin = [str(python), "-m", "django"]
         subprocess.run([*admin, "migrate", "--noinput", "-v", "0"], env=env, check=True, capture_output=True,
                        timeout=300)
-        port = free_port("127.0.0.1")
+        port = held_port()  # runserver binds with SO_REUSEADDR; it cannot say which port 0 gave it
         log = tmp_path / "runserver.log"
         with log.open("wb") as out:
             procs.append(subprocess.Popen([*admin, "runserver", "--noreload", f"127.0.0.1:{port}"], env=env,
@@ -135,9 +134,9 @@ def test_graphite_web_in_front_of_two_render_servers(graphite_web, nodes):
     assert status == 200 and sorted(json.loads(body)["results"]) == [f"app.hits.h{i}" for i in range(10)]
 
 
-def test_graphite_web_with_one_render_server_down(graphite_web, nodes):
+def test_graphite_web_with_one_render_server_down(graphite_web, nodes, held_port):
     (url_one, _), _ = nodes
-    down = f"127.0.0.1:{free_port('127.0.0.1')}"
+    down = f"127.0.0.1:{held_port()}"  # refuses connections, and nothing else can listen there
     url = graphite_web([url_one, down])
     total = graphite_render(url, "sumSeries(app.hits.*)")
     assert [v for v, _ in total[0]["datapoints"]] == [25.0] * 6  # 1+3+5+7+9: the live node's share

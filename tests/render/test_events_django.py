@@ -57,12 +57,10 @@ def test_send_event_from_python(server):
     assert (event["when"], event["what"], event["data"]) == (when, "migrate", "3 migrations")
 
 
-def test_failures_never_raise(server, settings, caplog):
+def test_failures_never_raise(server, settings, caplog, held_port):
     settings.STATSD_EVENTS_URL = None
     assert send_event("x") is False  # nowhere to send
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed_port = s.getsockname()[1]
+    closed_port = held_port()  # refuses connections, and nothing else can listen there
     assert send_event("x", url=f"http://127.0.0.1:{closed_port}/events/") is False
     assert send_event("x", url="not a url") is False
     assert send_event("x" * 1000, url=server + "/events/") is False  # the server's 400

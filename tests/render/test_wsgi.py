@@ -5,8 +5,8 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -64,17 +64,11 @@ def test_bad_environment_names_the_variable(env, message):
     assert message.replace(" must be positive", " must be a positive") in str(info.value)
 
 
-def free_port() -> int:
-    """gunicorn cannot bind port 0 and report it: ask the kernel for a free port, then
-    give it to gunicorn (a small race with other processes, retried by the caller)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_gunicorn(env_settings: dict[str, str], port: int, log) -> subprocess.Popen:
+def start_gunicorn(env_settings: dict[str, str], log) -> subprocess.Popen:
+    """gunicorn on a port it picks itself (port 0; ``wait_for_workers`` reads which from
+    its log): a port probed free here could be taken before gunicorn binds it."""
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""), **env_settings)
-    return subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}",
+    return subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", "127.0.0.1:0",
                              "--graceful-timeout", "5", "django_statsd_push.render.wsgi:application"],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
 
@@ -99,13 +93,14 @@ def get(port: int, path: str, timeout: float = 30) -> tuple[int, bytes]:
         conn.close()
 
 
-def wait_for_workers(proc: subprocess.Popen, log_path, count: int) -> None:
-    """Await gunicorn's own log lines: listening, then ``count`` workers booted."""
+def wait_for_workers(proc: subprocess.Popen, log_path, count: int) -> int:
+    """Await gunicorn's own log lines: listening, then ``count`` workers booted; the port."""
     end = time.monotonic() + GUNICORN_START
     while time.monotonic() < end:
         text = log_path.read_text()
-        if "Listening at" in text and text.count("Booting worker") >= count:
-            return
+        listening = re.search(r"Listening at: http://127\.0\.0\.1:(\d+) ", text)
+        if listening and text.count("Booting worker") >= count:
+            return int(listening.group(1))
         assert proc.poll() is None, f"gunicorn exited with {proc.returncode}:\n{text}"
         time.sleep(0.05)
     raise AssertionError(f"gunicorn did not start in {GUNICORN_START} s:\n{log_path.read_text()}")
@@ -123,18 +118,13 @@ def test_gunicorn_serves_render_and_find_with_two_workers(root, tmp_path):
     settings = {"STATSD_PUSH_RENDER_WHISPER_ROOT": str(root), "STATSD_PUSH_RENDER_MAX_POINTS": "20",
                 "STATSD_PUSH_RENDER_REGEX_BUDGET": "0.5"}
     log_path = tmp_path / "gunicorn.log"
-    for _attempt in range(3):
-        port = free_port()
-        with open(log_path, "w") as log:
-            proc = start_gunicorn(settings, port, log)
-        try:
-            wait_for_workers(proc, log_path, 2)
-        except AssertionError:
-            if proc.poll() is not None and "Address already in use" in log_path.read_text():
-                continue  # the port was taken between free_port() and gunicorn's bind
-            stop(proc)
-            raise
-        break
+    with open(log_path, "w") as log:
+        proc = start_gunicorn(settings, log)
+    try:
+        port = wait_for_workers(proc, log_path, 2)
+    except AssertionError:
+        stop(proc)
+        raise
     try:
         assert len(children(proc.pid)) == 2
         status, body = get(port, "/render?target=app.requests&from=-2min&format=json")
@@ -161,7 +151,7 @@ def test_gunicorn_refuses_to_start_with_a_bad_setting(root, tmp_path):
     log_path = tmp_path / "gunicorn.log"
     with open(log_path, "w") as log:
         proc = start_gunicorn({"STATSD_PUSH_RENDER_WHISPER_ROOT": str(root),
-                               "STATSD_PUSH_RENDER_MAX_POINTS": "many"}, free_port(), log)
+                               "STATSD_PUSH_RENDER_MAX_POINTS": "many"}, log)
     try:
         code = proc.wait(GUNICORN_START)
     except subprocess.TimeoutExpired:

@@ -19,6 +19,8 @@ import threading
 import time
 from pathlib import Path
 
+from django_statsd_push.stack.health import PortHold
+
 VERSION = "0.9.0"
 
 
@@ -60,10 +62,8 @@ def install() -> Path | None:
     return where / "stats.js" if where is not None and (where / "stats.js").exists() else None
 
 
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class EtsyExited(RuntimeError):
+    """etsy statsd exited before it answered on its management port."""
 
 
 class CarbonCapture:
@@ -159,15 +159,42 @@ class CarbonCapture:
 
 
 class EtsyStatsd:
-    """etsy statsd running as a child process with the given config (JSON-able dict)."""
+    """etsy statsd running as a child process with the given config (JSON-able dict).
 
-    def __init__(self, stats_js: Path, config: dict | string.Template, stderr=subprocess.DEVNULL) -> None:
+    Its management port is held for it (``PortHold``; libuv binds with SO_REUSEADDR), so
+    the "health: up" there is this etsy's. Its UDP port cannot be held (node's dgram sets
+    neither option): it is picked free, and when something takes it before etsy binds
+    it, etsy dies with EADDRINUSE before it answers on the management port (it binds its
+    servers first, and the error is thrown before any later socket event is handled),
+    and is started again on fresh ports.
+    """
+
+    def __init__(self, stats_js: Path, config: dict | string.Template, attempts: int = 3) -> None:
         """``config``: a dict (written as JSON), or the text of a config.js with ``$port``
-        and ``$mgmt_port`` where the free ports go. ``stderr``: where node's goes (a
-        benchmark keeps it to say why a run died)."""
-        self.udp_port = free_port(socket.SOCK_DGRAM)
-        self.mgmt_port = free_port()
+        and ``$mgmt_port`` where the free ports go. node's stderr is kept (``stderr()``:
+        a benchmark reads why a run died)."""
         self._dir = tempfile.TemporaryDirectory(prefix="etsy-statsd-")
+        self.stderr_path = Path(self._dir.name) / "stderr.log"
+        self._mgmt: PortHold | None = None
+        self.proc: subprocess.Popen | None = None
+        try:
+            for attempt in range(attempts):
+                try:
+                    self._start(stats_js, config)
+                    return
+                except EtsyExited:
+                    if attempt == attempts - 1 or "EADDRINUSE" not in self.stderr():
+                        raise
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, stats_js: Path, config: dict | string.Template) -> None:
+        if self._mgmt is not None:
+            self._mgmt.close()
+        self._mgmt = PortHold()
+        self.mgmt_port = self._mgmt.port
+        self.udp_port = self._pick_udp_port()
         path = Path(self._dir.name) / "config.js"
         if isinstance(config, string.Template):
             path.write_text(config.substitute(port=self.udp_port, mgmt_port=self.mgmt_port))
@@ -175,15 +202,23 @@ class EtsyStatsd:
             self.config = {"port": self.udp_port, "address": "127.0.0.1", "mgmt_port": self.mgmt_port,
                            "mgmt_address": "127.0.0.1", **config}
             path.write_text(json.dumps(self.config))
-        self.proc = subprocess.Popen(["node", str(stats_js), str(path)], stdout=subprocess.DEVNULL,
-                                     stderr=stderr, cwd=self._dir.name)
+        with self.stderr_path.open("wb") as stderr:
+            self.proc = subprocess.Popen(["node", str(stats_js), str(path)], stdout=subprocess.DEVNULL,
+                                         stderr=stderr, cwd=self._dir.name)
         self._wait_ready()
+
+    def _pick_udp_port(self) -> int:
+        with PortHold(udp=True) as pick:  # a port free for UDP now, let go for node to bind
+            return pick.port
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
 
     def _wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"etsy statsd exited with {self.proc.returncode}")
+                raise EtsyExited(f"etsy statsd exited with {self.proc.returncode}:\n{self.stderr()[-2000:]}")
             try:
                 if "health: up" in self.mgmt("health"):
                     return
@@ -208,12 +243,15 @@ class EtsyStatsd:
                 s.sendto(packet, ("127.0.0.1", self.udp_port))
 
     def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self._mgmt is not None:
+            self._mgmt.close()
         self._dir.cleanup()
 
     def __enter__(self) -> EtsyStatsd:

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Self
 
 from django_statsd_push.server.carbon_client import lines_of
 from django_statsd_push.server.aggregate import Aggregator
@@ -108,25 +109,17 @@ class Collect:
         pass
 
 
-class Serve:
-    """A real ``statsd-push serve`` process on ports it picks itself (port 0, read from its
-    log), so no other process on the machine can take them between a probe and the bind.
+class Child:
+    """A ``python -m django_statsd_push.cli ARGS`` child process. Its output (stdout and
+    stderr) is read by a thread into ``output``; ``wait_log`` awaits a line."""
 
-    Its output is read by a thread into ``output``; ``wait_log`` awaits a line.
-    """
-
-    LISTENING = re.compile(r"statsd listening on [^ ]+:(\d+) \(UDP\+TCP\), management on [^ ]+:(\d+)")
-
-    def __init__(self, *args: str, timeout: float = 30.0) -> None:
-        ports = [] if "--config" in args else ["--port", "0", "--mgmt-port", "0"]
-        self.proc = subprocess.Popen([sys.executable, "-m", "django_statsd_push.cli", "serve", *ports, *args],
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "django_statsd_push.cli", *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
         self.output: list[str] = []
         self._changed = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        match = self.wait_log(self.LISTENING, timeout)
-        self.port, self.mgmt_port = int(match.group(1)), int(match.group(2))
 
     def _read(self) -> None:
         for line in self.proc.stdout:
@@ -155,14 +148,32 @@ class Serve:
             return "".join(self.output)
 
     def close(self) -> None:
+        """Kill it if it still runs; the whole output is in ``output`` afterwards."""
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(30)
         self._reader.join(10)
         self.proc.stdout.close()
 
-    def __enter__(self) -> Serve:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class Serve(Child):
+    """A real ``statsd-push serve`` process on ports it picks itself (port 0, read from its
+    log), so no other process on the machine can take them between a probe and the bind."""
+
+    LISTENING = re.compile(r"statsd listening on [^ ]+:(\d+) \(UDP\+TCP\), management on [^ ]+:(\d+)")
+
+    def __init__(self, *args: str, timeout: float = 30.0) -> None:
+        ports = [] if "--config" in args else ["--port", "0", "--mgmt-port", "0"]
+        super().__init__("serve", *ports, *args)
+        try:
+            match = self.wait_log(self.LISTENING, timeout)
+        except BaseException:
+            self.close()
+            raise
+        self.port, self.mgmt_port = int(match.group(1)), int(match.group(2))

@@ -14,7 +14,7 @@ from django_statsd_push.server.carbon_client import CarbonClient, encode, pieces
 from django_statsd_push.server.config import Settings
 from django_statsd_push.server.daemon import Daemon
 
-from .etsy import CarbonCapture, free_port
+from .etsy import CarbonCapture
 
 
 def lines(prefix: str, n: int, ts: int = 1000) -> str:
@@ -42,8 +42,8 @@ def test_one_persistent_connection_for_many_flushes():
         assert client.sent_lines == 5
 
 
-def test_points_wait_while_carbon_is_down_and_arrive_when_it_returns():
-    port = free_port()
+def test_points_wait_while_carbon_is_down_and_arrive_when_it_returns(held_port):
+    port = held_port()  # Carbon is down: connects are refused
     client = CarbonClient("127.0.0.1", port, reconnect_min=0.05, reconnect_max=0.2)
     try:
         started = time.monotonic()
@@ -59,8 +59,8 @@ def test_points_wait_while_carbon_is_down_and_arrive_when_it_returns():
         client.close()
 
 
-def test_bounded_buffer_drops_the_oldest_and_counts_them():
-    port = free_port()
+def test_bounded_buffer_drops_the_oldest_and_counts_them(held_port):
+    port = held_port()  # Carbon is down: connects are refused
     dropped = []
     client = CarbonClient("127.0.0.1", port, max_lines=10, reconnect_min=0.05, reconnect_max=0.1,
                           on_drop=lambda stat, n: dropped.append((stat, n)))
@@ -133,9 +133,9 @@ def test_a_flush_larger_than_the_buffer_reaches_a_live_carbon_whole():
             client.close()
 
 
-def test_an_outage_is_logged_once_as_it_begins_and_once_as_it_ends(caplog):
-    carbon = CarbonCapture()
-    port = carbon.port
+def test_an_outage_is_logged_once_as_it_begins_and_once_as_it_ends(caplog, held_port):
+    port = held_port()  # refusing while Carbon is away, and nobody else's meanwhile
+    carbon = CarbonCapture(port)
     settings = Settings.from_mapping({"port": 0, "mgmt_port": 0, "flushInterval": 100, "graphitePort": port,
                                       "carbon_reconnect_max": 0.2})
     try:
@@ -164,8 +164,8 @@ def test_an_outage_is_logged_once_as_it_begins_and_once_as_it_ends(caplog):
     assert re.search(r"delivering \d+ buffered points, 0 dropped during the outage", up[0].getMessage())
 
 
-def test_in_an_outage_the_daemons_own_lines_are_dropped_last():
-    port = free_port()
+def test_in_an_outage_the_daemons_own_lines_are_dropped_last(held_port):
+    port = held_port()  # Carbon is down: connects are refused
     client = CarbonClient("127.0.0.1", port, max_lines=10, reconnect_min=0.05, reconnect_max=0.1,
                           protect="statsd")
     try:

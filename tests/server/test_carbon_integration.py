@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import struct
 import time
 
@@ -26,28 +24,6 @@ PACKETS = [b"app.hits:3|c\napp.hits:4|c", b"app.lat:10|ms\napp.lat:30|ms\napp.la
            b"../../etc/evil:1|c"]
 
 
-@pytest.fixture
-def carbon_ports():
-    """A line and a pickle port that nothing but carbon-cache can bind during the test.
-
-    A port picked and let go (``free_port``) is anyone's until carbon binds it: the
-    daemon's management listener, CarbonCache's pick of its query port or another test
-    run on the machine, binding port 0, may get it, and carbon exits (seen in CI as a
-    60 s wait for a whisper file). These sockets hold the ports with SO_REUSEPORT and
-    never listen: other binders are refused, carbon (which binds its receivers with
-    SO_REUSEPORT, as the same user) is not, and until it listens a connect is refused
-    as if the port were free.
-    """
-    with contextlib.ExitStack() as stack:
-        ports = []
-        for _ in range(2):
-            s = stack.enter_context(socket.socket())
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            s.bind(("127.0.0.1", 0))
-            ports.append(s.getsockname()[1])
-        yield ports
-
-
 def points(carbon: CarbonCache, metric: str, timeout: float = 60.0) -> list[float]:
     """The non-empty points of a whisper file, once carbon has written it."""
     path = carbon.whisper_file(metric)
@@ -65,8 +41,10 @@ def points(carbon: CarbonCache, metric: str, timeout: float = 60.0) -> list[floa
 
 
 @pytest.mark.parametrize("protocol", ["text", "pickle"])
-def test_packets_end_up_in_whisper_even_when_carbon_starts_late(tmp_path, protocol, carbon_ports):
-    line_port, pickle_port = carbon_ports
+def test_packets_end_up_in_whisper_even_when_carbon_starts_late(tmp_path, protocol, held_port):
+    # Held, not picked and let go: until carbon binds them (late, on purpose) anything
+    # binding port 0 could get them, carbon would exit, and the points go nowhere.
+    line_port, pickle_port = held_port(), held_port()
     settings = Settings.from_mapping({
         "port": 0, "mgmt_port": 0, "flushInterval": 60000, "graphiteProtocol": protocol,
         "graphitePort": line_port, "graphitePicklePort": pickle_port, "carbon_reconnect_max": 0.2,

@@ -12,9 +12,6 @@ import re
 import signal
 import socket
 import string
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,10 +20,8 @@ from django_statsd_push.server.config import ConfigError
 from django_statsd_push.server.etsy_config import parse_js_object, settings_from_config_js
 from django_statsd_push.server.timer_stats import js_str
 
-from .etsy import CarbonCapture, EtsyStatsd, free_port
-from .helpers import mgmt, send_udp
-
-ROOT = Path(__file__).resolve().parents[2]
+from .etsy import CarbonCapture, EtsyStatsd
+from .helpers import Serve, send_udp
 
 # Everything etsy's own config files use: comments (with braces and quotes inside),
 # both quotes, unquoted and quoted keys, comma-first and trailing commas, parentheses.
@@ -114,32 +109,18 @@ def test_etsy_example_config_is_accepted_as_it_is(etsy_js, caplog):
 
 
 def test_serve_runs_on_a_varied_config_js_and_names_what_it_ignores(tmp_path):
-    port, mport = free_port(socket.SOCK_DGRAM), free_port()
     with CarbonCapture() as carbon:
         config = tmp_path / "config.js"
-        config.write_text(VARIED.substitute(port=port, mgmt_port=mport, carbon_port=carbon.port))
-        proc = subprocess.Popen([sys.executable, "-m", "django_statsd_push.cli", "serve", "--config", str(config)],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT)
-        try:
-            deadline = time.monotonic() + 60
-            while True:  # the management port answers once the daemon runs
-                assert proc.poll() is None, proc.stdout.read().decode()
-                try:
-                    if mgmt(mport, "health") == "health: up\n":
-                        break
-                except OSError:
-                    pass
-                assert time.monotonic() < deadline, "serve did not come up"
-                time.sleep(0.05)
-            send_udp(port, b"api.t:15|ms")
+        # port 0: the daemon binds ports of its own and logs them (a port probed free here
+        # could be taken before it binds it)
+        config.write_text(VARIED.substitute(port=0, mgmt_port=0, carbon_port=carbon.port))
+        with Serve("--config", str(config), timeout=60) as daemon:
+            send_udp(daemon.port, b"api.t:15|ms")
             # legacyNamespace false, globalPrefix "app", globalSuffix "abc", bins 10, 32, 100, inf
             carbon.lines_until(lambda line: line.startswith("app.timers.api.t.histogram.bin_32.abc 1 "))
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(30) == 0
-        finally:
-            proc.kill() if proc.poll() is None else None
-            out = proc.stdout.read().decode()
-            proc.stdout.close()
+            daemon.proc.send_signal(signal.SIGTERM)
+            assert daemon.proc.wait(30) == 0
+    out = daemon.log()
     for ignored in ("debug", "dumpMessages", "automaticConfigReload", "title", "'./backends/console'", "librato"):
         assert re.search(rf"{re.escape(str(config))}: (backends: )?{re.escape(ignored)}", out), (ignored, out)
     assert "unknown setting" not in out

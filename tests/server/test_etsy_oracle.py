@@ -5,6 +5,8 @@ etsy is installed with npm into a cache dir outside the repo (see ``etsy.py``).
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from django_statsd_push.server.aggregate import Aggregator
@@ -14,7 +16,7 @@ from tests.conftest import require_program
 
 from .etsy import CarbonCapture, EtsyStatsd
 from .etsy_lines import masked
-from .helpers import Collect, ingest_as_workers
+from .helpers import Collect, eventually, ingest_as_workers
 
 pytestmark = pytest.mark.slow
 
@@ -209,3 +211,27 @@ def test_numbers_are_written_as_node_writes_them(tmp_path):
     out = subprocess.run([node, "-e", script], input="\n".join(map(repr, values)), capture_output=True,
                          text=True, check=True, timeout=60).stdout.split()
     assert [js_str(v) for v in values] == out
+
+
+def test_etsy_starts_again_when_its_udp_port_was_taken_before_it_bound_it(etsy_js):
+    """The oracle's harness: node's UDP port cannot be held for it, so one taken between
+    the pick and node's bind must cost a restart on another port, not a failed test."""
+
+    class Unlucky(EtsyStatsd):
+        def _pick_udp_port(self) -> int:
+            port = super()._pick_udp_port()
+            if not strangers:  # the first pick is taken before node binds it
+                strangers.append(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+                strangers[0].bind(("127.0.0.1", port))
+            return port
+
+    strangers: list[socket.socket] = []
+    try:
+        with Unlucky(etsy_js, {"flushInterval": 3600000, "backends": []}) as etsy:
+            assert etsy.udp_port != strangers[0].getsockname()[1]
+            etsy.send([b"harness.hits:3|c"])
+            counters = eventually(lambda: etsy.mgmt("counters"), lambda text: "'harness.hits': 3" in text)
+            assert "'harness.hits': 3" in counters
+    finally:
+        for s in strangers:
+            s.close()

@@ -80,7 +80,7 @@ def test_bridge_posts_events_too(tmp_path):
                 client.close_socket()
             events = eventually(lambda: get_json(render.url + "/events/get_data?tags=bridge"), lambda found: found)
             assert [(e["what"], e["data"]) for e in events] == [("Bridge event", "from the bridge")]
-        assert bridge.process.returncode == 0, bridge.stderr
+        assert bridge.proc.returncode == 0, bridge.log()
 
 
 def test_event_timestamp_is_kept_and_long_titles_are_cut(tmp_path):
@@ -96,10 +96,8 @@ def test_event_timestamp_is_kept_and_long_titles_are_cut(tmp_path):
         assert event["when"] == an_hour_ago and event["what"] == "x" * 255
 
 
-def test_outage_is_counted_and_logged_once_then_recovery_once(tmp_path, caplog):
-    with socket.socket() as closed:  # a port nobody listens on: refused
-        closed.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{closed.getsockname()[1]}/events/"
+def test_outage_is_counted_and_logged_once_then_recovery_once(tmp_path, caplog, held_port):
+    dead = f"http://127.0.0.1:{held_port()}/events/"  # refused, and nothing else can listen there
     counts = Counts()
     caplog.set_level(logging.INFO, "django_statsd_push.server.events_sink")
     sink = EventsSink(dead, counts)

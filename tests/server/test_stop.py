@@ -20,6 +20,7 @@ from tests.conftest import require_import
 whisper = require_import("whisper")
 
 from django_statsd_push.stack.carbon_cache import BARRIER_MARKERS, CarbonCache
+from django_statsd_push.stack.health import PortHold
 from django_statsd_push.server.config import Settings
 from django_statsd_push.server.daemon import Daemon
 from django_statsd_push.server.snapshot import Snapshot
@@ -188,15 +189,14 @@ def test_carbon_cache_exits_when_its_parent_is_killed(tmp_path):
 
 
 class Refusing:
-    """Nothing listens: every connect is refused."""
+    """Nothing listens: every connect is refused (a held port: nothing else can take it)."""
 
     def __enter__(self) -> int:
-        with socket.socket() as s:  # a port nobody listens on (its owner just closed it)
-            s.bind(("127.0.0.1", 0))
-            return s.getsockname()[1]
+        self.hold = PortHold()
+        return self.hold.port
 
     def __exit__(self, *exc) -> None:
-        pass
+        self.hold.close()
 
 
 class BacklogFull:

@@ -123,8 +123,8 @@ def test_datadog_dogstatsd_socket_path_into_bridge(short_dir):
         hits = eventually(lambda: bridge.metric("dd_bridge_hits_total", env="prod"), lambda v: v == 5.0)
         assert hits == 5.0
         assert bridge.metric("dd_bridge_size_sum") == 3.0
-    assert bridge.process.returncode == 0, bridge.stderr
-    assert re.search(r"statsd listening on unix datagram socket .*d\.sock", bridge.stderr), bridge.stderr
+    assert bridge.proc.returncode == 0, bridge.log()
+    assert re.search(r"statsd listening on unix datagram socket .*d\.sock", bridge.log()), bridge.log()
     assert not os.path.exists(path)
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
@@ -19,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from django_statsd_push.stack import health
 from tests.conftest import require_import
+from tests.render.conftest import render_process
 from tests.stack.dashboard_page import dump_dom, panel_points, panels
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,21 +74,9 @@ def write_whisper(root: Path, names: list[str], step: int = 10, points: int = 60
 @contextlib.contextmanager
 def render_api_over(root: Path) -> Iterator[tuple[str, int]]:
     """(host, port) of a real ``statsd-push render`` over the Whisper files in ``root``
-    (its tag and event stores and its log go beside ``root``)."""
-    port = health.free_port()
-    with (root.parent / f"render-{root.name}.log").open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "django_statsd_push.cli", "render", "--whisper-root", str(root),
-             "--host", "127.0.0.1", "--port", str(port)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-        )
-        try:
-            health.wait_until(lambda: health.http_status("127.0.0.1", port, "/version") == 200,
-                              "render API", 30, alive=lambda: proc.poll() is None)
-            yield "127.0.0.1", port
-        finally:
-            proc.terminate()
-            proc.wait(10)
+    (its tag and event stores go beside ``root``), on a port it picked itself."""
+    with render_process(root) as render:
+        yield render.host, render.port
 
 
 @pytest.fixture(scope="module")

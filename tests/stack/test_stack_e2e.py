@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from django_statsd_push.stack import health
-from django_statsd_push.stack.cli import PORT_FLAGS, flag
+from django_statsd_push.stack.cli import PORT_FLAGS, build_parser, flag, resolve_ports
 from tests.conftest import require_import
 from tests.stack.dashboard_page import panel_points, panels
 
@@ -64,9 +64,14 @@ class Stack:
 
     def __init__(self, stack_dir: Path, *extra: str) -> None:
         self.dir = stack_dir
-        self.ports: dict[str, int] = {}
-        for dest, _what, _default, udp in PORT_FLAGS:
-            self.ports[dest] = health.free_port(HOST, udp=udp, avoid=set(self.ports.values()))
+        # Held until the test ends (``PortHold``): every part binds its TCP ports with
+        # SO_REUSEADDR, nothing else on the machine is given them meanwhile, and the check
+        # that no port is still bound after the stack stopped cannot be fooled by one taken
+        # since. Not held: the statsd port's UDP twin (running_stack starts again if it is
+        # taken), and the numbers a cluster's nodes bind on their own loopback addresses.
+        self.holds = contextlib.ExitStack()
+        self.ports = {dest: self.holds.enter_context(health.PortHold(HOST, udp=udp)).port
+                      for dest, _what, _default, udp in PORT_FLAGS}
         self.marker = uuid.uuid4().hex
         argv = [sys.executable, "-m", "django_statsd_push.cli", "stack", "--dir", str(stack_dir),
                 "--flush-interval", str(FLUSH_MS), "--workers", "1", "--ready-timeout", "60", *extra]
@@ -115,6 +120,7 @@ def finish(stack: Stack) -> None:
         stack.proc.kill()
         stack.proc.wait(10)
     stack.proc.stdout.close()
+    stack.holds.close()
 
 
 @contextlib.contextmanager
@@ -126,8 +132,11 @@ def running_stack(tmp_path: Path, *extra: str):
             running.wait_for_line("Ctrl-C stops the stack", 120)
         except AssertionError:
             finish(running)
-            # Another process may take a port between free_port() and the launcher's check.
-            if running.proc.returncode == 2 and "is already in use" in "\n".join(running.output) and attempt < 2:
+            # The statsd port's UDP twin is not held: another process may bind it before the
+            # launcher's check ("is already in use", status 2) or before the daemon or
+            # proxy.js binds it (status 1, its log: "Address already in use", "EADDRINUSE").
+            output = "\n".join(running.output)
+            if ("already in use" in output or "EADDRINUSE" in output) and attempt < 2:
                 continue
             raise
         try:
@@ -214,6 +223,19 @@ def test_requests_flow_to_render_api_and_prometheus_and_survive_shutdown(stack: 
     # Nothing left behind: no process with the marker, no port still bound.
     assert processes_with(stack.marker) == []
     assert [p for p in ports.values() if health.port_in_use(HOST, p)] == []
+
+
+def test_ports_picked_for_0_are_held_for_the_parts() -> None:
+    """No other program is given them until the launcher exits; the parts, which bind
+    with SO_REUSEADDR, can bind them (what check_ports tries)."""
+    args = build_parser().parse_args([a for dest, *_ in PORT_FLAGS for a in (flag(dest), "0")])
+    with contextlib.ExitStack() as holds:
+        ports = resolve_ports(args, holds)
+        assert len({p.number for p in ports}) == len(PORT_FLAGS)
+        for p in ports:
+            with socket.socket() as other, pytest.raises(OSError):
+                other.bind((HOST, p.number))
+        assert health.check_ports(ports) == []
 
 
 def test_taken_port_is_a_clear_error_and_starts_nothing(tmp_path: Path) -> None:

@@ -101,10 +101,8 @@ def test_cli_runs_for_a_duration_and_prints_a_summary(server: Recorder, capsys) 
     assert "requests (200:" in out
 
 
-def test_cli_fails_when_nothing_answers(capsys) -> None:
-    from django_statsd_push.stack.health import free_port
-
-    url = f"http://127.0.0.1:{free_port()}"
+def test_cli_fails_when_nothing_answers(capsys, held_port) -> None:
+    url = f"http://127.0.0.1:{held_port()}"  # refuses connections, and nothing else can listen there
     assert traffic.main(["--url", url, "--rate", "20", "--duration", "0.3"]) == 1
     assert "is the example app running?" in capsys.readouterr().err
 
