@@ -199,10 +199,10 @@ def test_a_daemon_flush_larger_than_carbon_buffer_lines_arrives_whole():
             assert daemon.carbon.dropped_lines == 0
 
 
-def test_an_outage_trim_drops_whole_pieces_and_keeps_own_lines_in_any_namespace():
+def test_an_outage_trim_drops_whole_pieces_and_keeps_own_lines_in_any_namespace(held_port):
     """Pieces with no protected line are dropped as they are; the daemon's own lines
     (``statsd.*``, or ``*.statsd.*`` under a namespace) survive from any piece."""
-    port = free_port()
+    port = held_port()  # Carbon is down: connects are refused
     client = CarbonClient("127.0.0.1", port, max_lines=1_000, reconnect_min=0.05, reconnect_max=0.1,
                           protect="statsd")
     try:
