@@ -73,11 +73,11 @@ V = TypeVar("V")
 _NAN = math.nan
 _KNOWN_LINES = 100_000  # counter lines remembered by the hot path (a few MB at most)
 # One recorded gauge operation: (clock_ns stamp, value, is a delta).
+GaugeOp = tuple[int, float, bool]
 # A timer's (or observation's) values this interval, in arrival order: unboxed doubles,
 # 8 bytes each instead of a float object and a list slot (32), and ready for NumPy
 # without a per-value conversion (see Swapped.snapshot).
 Values = array  # array('d')
-GaugeOp = tuple[int, float, bool]
 
 
 def _stamp(op: tuple) -> int:

@@ -6,8 +6,9 @@ lines, nothing is dropped however many one flush has. When a write fails (Carbon
 refusing, or not reading for ``timeout`` seconds) an *outage* begins: the points wait,
 the writer retries with exponential backoff up to ``reconnect_max``, and from then on
 at most ``max_lines`` points are kept, the oldest dropped and counted (``on_drop``),
-so memory stays bounded; lines ``protect`` names (the daemon's own metrics) go last. An outage is logged twice: when it begins (WARNING) and when
-Carbon takes points again (INFO, with how many were buffered and how many dropped).
+so memory stays bounded; lines under the ``protect`` prefix (the daemon's own metrics)
+go last. An outage is logged twice: when it begins (WARNING) and when Carbon takes
+points again (INFO, with how many were buffered and how many dropped).
 
 What it queues is text, Carbon's plaintext lines (``name value ts\n``), cut into pieces
 of about ``PIECE_BYTES``: a flush of two million lines is two million tuples of two
