@@ -142,12 +142,7 @@ def sent_by(client: Callable[[int], None]) -> list[bytes]:
         server.bind(("127.0.0.1", 0))
         client(server.getsockname()[1])
         server.settimeout(0.5)  # the client has returned: its datagrams are queued here
-        received = []
-        try:
-            while True:
-                received.append(server.recv(65536))
-        except TimeoutError:
-            return received
+        return queued(server)
 
 
 def sent_over_unix(client: str) -> list[bytes]:
@@ -166,12 +161,17 @@ def sent_over_unix(client: str) -> list[bytes]:
             conn, _ = server.accept()
             with conn:
                 return [b"".join(iter(lambda: conn.recv(65536), b""))]
-        received = []
-        try:
-            while True:
-                received.append(server.recv(65536))
-        except TimeoutError:
-            return received
+        return queued(server)
+
+
+def queued(server: socket.socket) -> list[bytes]:
+    """The datagrams waiting on ``server``, read until its timeout passes with none."""
+    received = []
+    try:
+        while True:
+            received.append(server.recv(65536))
+    except TimeoutError:
+        return received
 
 
 def lines_in(packets: list[bytes]) -> list[str]:
