@@ -6,7 +6,6 @@ answer what our own federating front answers."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 import urllib.error
